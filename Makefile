@@ -1,0 +1,57 @@
+# xlt: zero-shot cross-lingual transfer after intermediate-task training.
+# `make` (or `make help`) lists the targets. Every target that needs the environment runs `setup` first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BASE ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+TORCH_SPEC  ?= torch==2.13.0
+PROFILE     ?= embedded
+STUDY       ?= all
+JOBS        ?= 1
+PYTEST_ARGS ?=
+SETUP_STAMP := $(VENV)/.setup-done
+
+export PYTHONUNBUFFERED := 1
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help setup test test-fast smoke reproduce report results clean bench lint
+
+help: ## List the targets
+	@echo "xlt — zero-shot cross-lingual transfer study.  Usage: make <target> [PROFILE=embedded|embedded-full|xtreme-r] [STUDY=<name>|all]"
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+setup: $(SETUP_STAMP) ## Create .venv: torch ($(TORCH_SPEC)) first, then xlt_utils[dev], a Jupyter kernel, offline assets
+
+$(SETUP_STAMP): pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	@# Pin whatever torch was installed so no later requirement can swap it for another build.
+	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[dev]"
+	$(PY) -m ipykernel install --user --name xlt --display-name "Python (xlt)" > /dev/null
+	$(PY) -m xlt_utils setup-assets
+	touch $@
+
+test: setup ## Run the whole test suite (unit, formats, notebooks, smoke grid); offline, CPU
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: setup ## Unit tests only (skips the slow end-to-end tier)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: setup ## Training/evaluation throughput: our loop vs the Hugging Face Trainer
+	$(PY) -m xlt_utils bench train
+
+lint: setup ## Ruff over the package and tests
+	$(VENV)/bin/ruff check xlt_utils tests
+
+clean: ## Remove caches (never runs or results)
+	rm -rf .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

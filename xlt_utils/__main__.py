@@ -1,0 +1,81 @@
+"""Command line: ``python -m xlt_utils <command>``; ``--help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from xlt_utils.errors import XLTError
+
+
+def _cmd_tasks(args: argparse.Namespace) -> int:
+    from xlt_utils.tasks import list_tasks
+
+    tasks = list_tasks(world=args.world, role=args.role)
+    if args.json:
+        import json
+
+        print(json.dumps([t.summary() for t in tasks], indent=1, default=str))
+        return 0
+    rows = [("task", "world", "format", "role", "metric", "train", "#lang", "languages")]
+    for t in tasks:
+        langs = " ".join(t.languages)
+        rows.append((t.name, t.world, t.format, t.role, t.metric, t.train_source or "-", str(len(t.languages)),
+                     langs if len(langs) <= 60 else langs[:57] + "..."))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    print(f"{len(tasks)} tasks")
+    return 0
+
+
+def _cmd_setup_assets(args: argparse.Namespace) -> int:
+    from xlt_utils import assets
+
+    assets.setup_all(force=args.force)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from xlt_utils import bench
+
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m xlt_utils``."""
+    p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("tasks", help="list the task registry")
+    t.add_argument("--world", default=None, help="only this world (synth, offline-real, xtreme, local)")
+    t.add_argument("--role", default=None, help="only target or intermediate tasks")
+    t.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    t.set_defaults(func=_cmd_tasks)
+
+    s = sub.add_parser("setup-assets", help="build offline assets (converted encoders, corpora); idempotent")
+    s.add_argument("--force", action="store_true", help="rebuild even when present")
+    s.set_defaults(func=_cmd_setup_assets)
+
+    b = sub.add_parser("bench", help="throughput benchmarks (our loop vs the Hugging Face Trainer)")
+    b.add_argument("what", choices=["train"], help="what to benchmark")
+    b.add_argument("--json", action="store_true", help="one JSON object per comparison")
+    b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    b.add_argument("--model", default="tiny", help="model preset: tiny (default) or a zoo name")
+    b.add_argument("--examples", type=int, default=None, help="training examples per side")
+    b.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; user errors print one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except XLTError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
