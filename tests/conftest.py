@@ -1,0 +1,38 @@
+"""Shared fixtures: local tasks of every format, and a tiny XLM-R encoder trained on their text."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def local_tasks(tmp_path_factory):
+    """format → name of a registered local task (English train, en/de dev and test)."""
+    from local_fixtures import make_local_tasks
+
+    return make_local_tasks(tmp_path_factory.mktemp("local_tasks"))
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory, local_tasks):
+    """A random tiny XLM-R encoder directory whose tokenizer was trained on all local task text."""
+    from xlt_utils.testing import make_tiny_encoder, record_texts
+    from xlt_utils.tasks import get_task
+    from xlt_utils.worlds import load_records
+
+    texts = []
+    for name in local_tasks.values():
+        task = get_task(name)
+        for split in ("train", "dev", "test"):
+            for lang in task.languages_for(split):
+                texts.extend(record_texts(load_records(task, split, lang)))
+    return make_tiny_encoder(texts, tmp_path_factory.mktemp("tiny_encoder"), vocab_size=300)

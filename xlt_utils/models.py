@@ -1,0 +1,192 @@
+"""Models: heads built from ``transformers`` Auto classes, encoder transfer between phases, tiny XLM-R.
+
+The unit passed between phases is an *encoder directory*: a ``transformers`` base model (no task head) saved
+as safetensors, with its tokenizer. Intermediate training ends with :func:`save_encoder`; target training
+starts with :func:`build_model`, which puts a freshly initialised head of the target format on it. Heads are
+never carried over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    XLMRobertaConfig,
+    XLMRobertaModel,
+    XLMRobertaTokenizerFast,
+)
+
+from transformers.utils import logging as hf_logging
+
+from xlt_utils.errors import XLTError
+from xlt_utils.tasks import Task
+
+HEADS = {
+    "classification": AutoModelForSequenceClassification,
+    "pair_classification": AutoModelForSequenceClassification,
+    "tagging": AutoModelForTokenClassification,
+    "span_qa": AutoModelForQuestionAnswering,
+    "multiple_choice": AutoModelForMultipleChoice,
+    "retrieval": AutoModel,
+}
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R ids 0..3; <mask> is the last id
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str | Path | None = None,
+                    model_max_length: int = 512) -> XLMRobertaTokenizerFast:
+    """Train an XLM-R-style SentencePiece Unigram tokenizer locally with ``tokenizers``.
+
+    Special tokens follow XLM-R (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, ``<mask>`` last), with
+    Metaspace pre-tokenisation, so featurization (offsets, word ids) behaves as with the real XLM-R.
+
+    Args:
+        texts: training corpus.
+        vocab_size: target vocabulary size (including specials).
+        out_dir: if given, the tokenizer is saved there.
+        model_max_length: the tokenizer's maximum length.
+
+    Returns:
+        A fast tokenizer.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=vocab_size - 1, special_tokens=SPECIAL_TOKENS,
+                                      unk_token="<unk>", shrinking_factor=0.75)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens(["<mask>"])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+        special_tokens=[("<s>", 0), ("</s>", 2)],
+    )
+    fast = XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
+                                   model_max_length=model_max_length)
+    if out_dir is not None:
+        fast.save_pretrained(str(out_dir))
+    return fast
+
+
+def tiny_xlmr_config(vocab_size: int, hidden_size: int = 32, num_hidden_layers: int = 2,
+                     num_attention_heads: int = 2, intermediate_size: int = 64,
+                     max_position_embeddings: int = 514, **kwargs: Any) -> XLMRobertaConfig:
+    """Config of a small XLM-R (same architecture as the real one; sizes are parameters)."""
+    return XLMRobertaConfig(
+        vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads, intermediate_size=intermediate_size,
+        max_position_embeddings=max_position_embeddings, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        type_vocab_size=1, attn_implementation="sdpa", **kwargs,
+    )
+
+
+def init_encoder(config: XLMRobertaConfig, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path,
+                 seed: int = 0) -> Path:
+    """Create a randomly initialised encoder directory (model + tokenizer) from a config."""
+    torch.manual_seed(seed)
+    model = XLMRobertaModel(config, add_pooling_layer=False)
+    out = Path(out_dir)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    return out
+
+
+def load_tokenizer(encoder: str | Path) -> PreTrainedTokenizerBase:
+    """Load the (fast) tokenizer saved with an encoder or named by a Hub id."""
+    tok = AutoTokenizer.from_pretrained(str(encoder))
+    if not tok.is_fast:
+        raise XLTError(f"tokenizer of {encoder} is not a fast tokenizer; offsets and word ids need one")
+    return tok
+
+
+def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = False,
+                **model_kwargs: Any) -> PreTrainedModel:
+    """Load an encoder and put a fresh head of the task's format on it.
+
+    Args:
+        task: the task (format and labels decide the head).
+        encoder: an encoder directory (:func:`save_encoder`) or a model id available locally.
+        trust_remote_code: passed through; off unless a user asks for it by name.
+        **model_kwargs: extra ``from_pretrained`` arguments (e.g. ``torch_dtype``).
+
+    Returns:
+        The model; for ``retrieval`` the bare encoder.
+    """
+    head = HEADS[task.format]
+    kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code, **model_kwargs)
+    if task.format in ("classification", "pair_classification", "tagging"):
+        labels = list(task.labels or ())
+        kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                      label2id={lab: i for i, lab in enumerate(labels)})
+    if task.format == "retrieval":
+        kwargs["add_pooling_layer"] = False
+    try:
+        # The new head is *meant* to be missing from the encoder checkpoint: silence that load report.
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            return head.from_pretrained(str(encoder), **kwargs)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    except OSError as e:
+        raise XLTError(f"could not load encoder {encoder!r}: {str(e).splitlines()[0]}") from e
+
+
+def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
+    """The base encoder inside a head model (the model itself if it has no head)."""
+    base = getattr(model, model.base_model_prefix, None)
+    return base if isinstance(base, PreTrainedModel) else model
+
+
+def save_encoder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path,
+                 provenance: dict[str, Any] | None = None) -> Path:
+    """Save the encoder alone (safetensors, no task head) with its tokenizer.
+
+    Args:
+        model: a head model or bare encoder.
+        tokenizer: its tokenizer.
+        out_dir: the encoder directory to write.
+        provenance: optional JSON-serialisable record (which run, which task) saved as ``provenance.json``.
+
+    Returns:
+        The directory.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    enc = encoder_of(model)
+    enc.save_pretrained(str(out), safe_serialization=True)
+    tokenizer.save_pretrained(str(out))
+    if provenance is not None:
+        (out / "provenance.json").write_text(json.dumps(provenance, indent=1, default=str))
+    return out
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    """Number of (trainable) parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def freeze_word_embeddings(model: PreTrainedModel) -> PreTrainedModel:
+    """Freeze the input word embeddings (large-vocabulary encoders train ~2× faster on CPU this way)."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+    return model
+
+
+def model_config(encoder: str | Path) -> Any:
+    """The config of an encoder directory or model id (no weights loaded)."""
+    return AutoConfig.from_pretrained(str(encoder))
