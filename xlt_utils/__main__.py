@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="one JSON object per comparison")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     b.add_argument("--model", default="tiny", help="model preset: tiny (default) or a zoo name")
-    b.add_argument("--examples", type=int, default=None, help="training examples per side")
+    b.add_argument("--examples", type=int, default=None, help="training examples per side (default 1024)")
+    b.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per side (median reported)")
     b.set_defaults(func=_cmd_bench)
     return p
 

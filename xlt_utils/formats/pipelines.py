@@ -193,7 +193,8 @@ class SpanQAPipeline(Pipeline):
     """Extractive QA with doc-stride windows; the answer is the best span over all windows of a record.
 
     Options: ``doc_stride`` (token overlap between windows, default 128), ``max_answer_length`` (tokens,
-    default 30), ``n_best`` (start/end candidates per window, default 20).
+    default 30), ``n_best`` (start/end candidates per window, default 20), ``normalization`` (answer
+    normalisation for scoring: ``auto``, ``squad`` or ``mlqa``).
     """
 
     format = "span_qa"
@@ -267,7 +268,9 @@ class SpanQAPipeline(Pipeline):
         return [list(r["answers"]["text"]) for r in records]
 
     def metric_options(self, lang):
-        return {"lang": lang}
+        # XTREME scores XQuAD/TyDiQA with SQuAD rules in every language and MLQA with its per-language
+        # rules: a task says which through options["normalization"] (see xlt_utils.metrics).
+        return {"lang": lang, "normalization": self.options.get("normalization", "auto")}
 
 
 class MultipleChoicePipeline(Pipeline):
