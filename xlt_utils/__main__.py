@@ -17,11 +17,14 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
         print(json.dumps([t.summary() for t in tasks], indent=1, default=str))
         return 0
-    rows = [("task", "world", "format", "role", "metric", "train", "#lang", "languages")]
+    def cut(text: str, n: int) -> str:
+        return text if len(text) <= n or args.long else text[: n - 3] + "..."
+
+    rows = [("task", "world", "format", "role", "metric", "train", "#lang", "source", "languages")]
     for t in tasks:
-        langs = " ".join(t.languages)
-        rows.append((t.name, t.world, t.format, t.role, t.metric, t.train_source or "-", str(len(t.languages)),
-                     langs if len(langs) <= 60 else langs[:57] + "..."))
+        source = str(t.source.get("summary") or t.source.get("hub_id") or t.source.get("dir") or "-")
+        rows.append((t.name, t.world, t.format, t.role, t.metric, cut(t.train_source or "-", 24),
+                     str(len(t.languages)), cut(source, 48), cut(" ".join(t.languages), 48)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--world", default=None, help="only this world (synth, offline-real, xtreme, local)")
     t.add_argument("--role", default=None, help="only target or intermediate tasks")
     t.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    t.add_argument("--long", action="store_true", help="do not shorten the source and language columns")
     t.set_defaults(func=_cmd_tasks)
 
     s = sub.add_parser("setup-assets", help="build offline assets (converted encoders, corpora); idempotent")

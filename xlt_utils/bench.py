@@ -15,10 +15,12 @@ are examples/s for each side, their ratio, and the fraction of padded token posi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -115,7 +117,8 @@ def bench_train(model_name: str = "tiny", n: int = 1024, batch_size: int = 32, m
             trainer = Trainer(model=_fresh_model(enc), args=args, train_dataset=hf_feats, data_collator=collator)
             _sync(dev)
             t0 = time.perf_counter()
-            trainer.train()
+            with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its metrics; keep --json clean
+                trainer.train()
             _sync(dev)
             secs = time.perf_counter() - t0
             return min(len(feats), max_steps * batch_size) / secs, padding_fraction(list(trainer.get_train_dataloader()))

@@ -128,7 +128,8 @@ def evaluate(
         predictions_dir: if given, predictions are written there in the XTREME layout.
         device: default CUDA when available.
         bf16: autocast policy (see :func:`xlt_utils.train.autocast_context`).
-        layer: retrieval only: hidden-states index (default: the task's ``options['layer']`` or -1).
+        layer: retrieval only: hidden-states index (default: the task's ``options['layer']``, scaled to this
+            encoder's depth when the task gives ``layer_of``; see :func:`xlt_utils.retrieval.resolve_layer`).
         pooling: retrieval only: ``mean`` or ``cls`` (default: the task's ``options['pooling']`` or mean).
         seed: seed of the ``max_examples`` subsample.
 
@@ -163,7 +164,7 @@ def _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_se
     from xlt_utils import retrieval
 
     encoder = encoder_of(model)
-    layer = int(task.options.get("layer", -1) if layer is None else layer)
+    layer = retrieval.resolve_layer(task.options, int(encoder.config.num_hidden_layers), layer)
     pooling = str(task.options.get("pooling", "mean") if pooling is None else pooling)
     prefix = str(task.options.get("prefix", ""))
     k = int(task.options.get("k", 20))

@@ -515,3 +515,31 @@ def evaluate_retrieval(
     ranked = [[cands[j]["id"] for j in row] for row in rank(q_emb, c_emb, k, device)]
     result = metrics.compute("map_at_k", ranked, [set(q["gold"]) for q in queries], k=k)
     return result, {q["id"]: r for q, r in zip(queries, ranked)}
+
+
+def resolve_layer(options: Mapping[str, Any], num_layers: int, layer: int | None = None) -> int:
+    """The hidden-states index to pool, for an encoder with ``num_layers`` layers.
+
+    A task's ``options["layer"]`` may be given for a reference depth ``options["layer_of"]`` (XTREME's
+    "layer 14 of 24" for XLM-R large); other depths get the same relative depth, rounded (XLM-R base 12 → 7,
+    XL 36 → 21, XXL 48 → 28). Without ``layer_of`` the index is literal. ``-1`` (the default) is the last layer.
+
+    Args:
+        options: the task's options.
+        num_layers: the encoder's number of layers.
+        layer: an explicit index that overrides the task's (taken literally).
+
+    Returns:
+        An index into ``hidden_states`` (0 = embeddings, ``num_layers`` = last layer).
+    """
+    if layer is not None:
+        chosen = int(layer)
+    else:
+        chosen = int(options.get("layer", -1))
+        if chosen >= 0 and "layer_of" in options:
+            chosen = round(chosen * num_layers / int(options["layer_of"]))
+    if chosen < 0:
+        chosen = num_layers + 1 + chosen
+    if not 0 <= chosen <= num_layers:
+        raise XLTError(f"retrieval layer {chosen} does not exist; valid: 0..{num_layers} (or -1 for the last)")
+    return chosen
