@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 
 # name -> "module:function" taking force: bool. Builders must be idempotent and fail with one clear line.
-BUILDERS: dict[str, str] = {}
+BUILDERS: dict[str, str] = {
+    "offline-real": "xlt_utils.offline.build:build",
+}
 
 
 def setup_all(force: bool = False) -> None:

