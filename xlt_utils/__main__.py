@@ -65,10 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", choices=["train"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="one JSON object per comparison")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    b.add_argument("--model", default="tiny", help="model preset: tiny (default) or a zoo name")
+    b.add_argument("--model", default="tiny",
+                   help="tiny (a small XLM-R; ours vs the Trainer) or e5-small (the converted real encoder; "
+                        "frozen vs trainable word embeddings)")
     b.add_argument("--examples", type=int, default=None, help="training examples per side (default 1024)")
     b.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per side (median reported)")
     b.set_defaults(func=_cmd_bench)
+
+    from xlt_utils.grid import add_commands  # grid, results, report, reproduce
+
+    add_commands(sub)
     return p
 
 

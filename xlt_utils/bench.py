@@ -39,6 +39,8 @@ PRESETS = {
     # A small XLM-R: big enough that compute (not Python overhead) dominates on CPU.
     "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
 }
+# Real pretrained encoders available offline (built by `make setup`): the bench loads them from the cache.
+REAL_MODELS = ("e5-small",)
 BENCH_TASK = Task(name="bench_classification", format="classification", world="local", languages=("en",),
                   metric="accuracy", labels=("a", "b", "c"), source={"dir": "."})
 
@@ -59,19 +61,25 @@ def make_records(n: int, seed: int = 0, mean_words: float = 22.0, sigma: float =
 
 
 def _setup(model_name: str, n: int, max_len: int, workdir: Path):
-    if model_name not in PRESETS:
-        raise XLTError(f"unknown bench model {model_name!r}; valid: {', '.join(PRESETS)}")
-    recs = make_records(n)
-    tok = train_tokenizer((r["text"] for r in recs), vocab_size=400)
-    enc = init_encoder(tiny_xlmr_config(len(tok), **PRESETS[model_name]), tok, workdir / "encoder")
+    if model_name not in (*PRESETS, *REAL_MODELS):
+        raise XLTError(f"unknown bench model {model_name!r}; valid: {', '.join((*PRESETS, *REAL_MODELS))}")
+    if model_name in REAL_MODELS:
+        from xlt_utils.offline.encoder import encoder_dir
+
+        recs = make_records(n, mean_words=10.0, max_words=60)  # e5 pieces ≈ 3 per pseudo-word
+        enc = encoder_dir()
+    else:
+        recs = make_records(n)
+        tok = train_tokenizer((r["text"] for r in recs), vocab_size=400)
+        enc = init_encoder(tiny_xlmr_config(len(tok), **PRESETS[model_name]), tok, workdir / "encoder")
     tok = load_tokenizer(enc)
     pipe = get_pipeline(BENCH_TASK, tok, max_seq_length=max_len)
     return enc, tok, pipe, pipe.featurize(recs, train=True)
 
 
-def _fresh_model(enc: Path) -> torch.nn.Module:
+def _fresh_model(enc: Path, freeze_embeddings: bool = False) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model(BENCH_TASK, enc)
+    return build_model(BENCH_TASK, enc, freeze_embeddings=freeze_embeddings)
 
 
 def _sync(dev: torch.device) -> None:
@@ -178,7 +186,49 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
             "unsorted_padding_fraction": out["unsorted"]["padding_fraction"], "same_predictions": same}
 
 
+def bench_freeze(model_name: str = "e5-small", n: int = 128, batch_size: int = 32, max_len: int = 64,
+                 device: str | None = None, repeats: int = 3) -> dict[str, Any]:
+    """Fine-tuning with frozen vs trainable word embeddings (our loop, same data), interleaved, medians."""
+    import resource
+
+    dev = resolve_device(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        enc, tok, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
+        steps = math.ceil(len(feats) / batch_size)
+        speeds: dict[str, list[float]] = {"frozen": [], "trainable": []}
+        trainable_params = {}
+        for _ in range(repeats):
+            for name in ("frozen", "trainable"):
+                model = _fresh_model(enc, freeze_embeddings=name == "frozen")
+                trainable_params[name] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+                cfg = TrainConfig(learning_rate=2e-5, max_steps=steps, per_device_train_batch_size=batch_size,
+                                  progress=False, seed=0, log_every=10**9)
+                _sync(dev)
+                t0 = time.perf_counter()
+                res = train(model, feats, pipe.collate, cfg, device=dev)
+                _sync(dev)
+                speeds[name].append(res.train_examples / (time.perf_counter() - t0))
+                del model
+    med = {k: statistics.median(v) for k, v in speeds.items()}
+    return {"comparison": "freeze", "device": str(dev), "model": model_name, "examples": len(feats),
+            "batch_size": batch_size, "repeats": repeats, "max_seq_length": max_len,
+            "frozen_examples_per_s": med["frozen"], "trainable_examples_per_s": med["trainable"],
+            "speedup": med["frozen"] / med["trainable"],
+            "frozen_trainable_params": trainable_params["frozen"],
+            "trainable_trainable_params": trainable_params["trainable"],
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
 def _print_table(r: dict[str, Any]) -> None:
+    if r["comparison"] == "freeze":
+        print(f"\nfine-tuning  ·  {r['model']} on {r['device']}  ·  {r['examples']} examples, batch {r['batch_size']}, "
+              f"length ≤ {r['max_seq_length']}  ·  median of {r['repeats']} interleaved runs")
+        print(f"  {'word embeddings frozen':26s}{r['frozen_examples_per_s']:12.1f} ex/s  "
+              f"({r['frozen_trainable_params'] / 1e6:.1f}M trainable)")
+        print(f"  {'word embeddings trained':26s}{r['trainable_examples_per_s']:12.1f} ex/s  "
+              f"({r['trainable_trainable_params'] / 1e6:.1f}M trainable)")
+        print(f"  speed-up {r['speedup']:.2f}×")
+        return
     other = "trainer" if r["comparison"] == "train" else "unsorted"
     label = "HF Trainer (defaults)" if other == "trainer" else "unsorted fixed batches"
     print(f"\n{r['comparison']}  ·  {r['model']} on {r['device']}  ·  {r['examples']} examples, batch {r['batch_size']}"
@@ -198,9 +248,14 @@ def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = []
     kw = {"model_name": args.model, "device": args.device}
-    n_train = args.examples or 1024
-    results.append(bench_train(n=n_train, repeats=args.repeats, **kw))
-    results.append(bench_eval(n=2 * n_train, repeats=args.repeats, **kw))
+    if args.model in REAL_MODELS:
+        # A real pretrained encoder on CPU: the question is what freezing its word embeddings buys.
+        results.append(bench_freeze(n=args.examples or 128, repeats=args.repeats, **kw))
+        results.append(bench_eval(n=2 * (args.examples or 128), max_len=64, repeats=args.repeats, **kw))
+    else:
+        n_train = args.examples or 1024
+        results.append(bench_train(n=n_train, repeats=args.repeats, **kw))
+        results.append(bench_eval(n=2 * n_train, repeats=args.repeats, **kw))
     for r in results:
         if args.json:
             print(json.dumps(r))

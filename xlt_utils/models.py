@@ -115,13 +115,14 @@ def load_tokenizer(encoder: str | Path) -> PreTrainedTokenizerBase:
 
 
 def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = False,
-                **model_kwargs: Any) -> PreTrainedModel:
+                freeze_embeddings: bool = False, **model_kwargs: Any) -> PreTrainedModel:
     """Load an encoder and put a fresh head of the task's format on it.
 
     Args:
         task: the task (format and labels decide the head).
         encoder: an encoder directory (:func:`save_encoder`) or a model id available locally.
         trust_remote_code: passed through; off unless a user asks for it by name.
+        freeze_embeddings: freeze the word embeddings (:func:`freeze_word_embeddings`).
         **model_kwargs: extra ``from_pretrained`` arguments (e.g. ``torch_dtype``).
 
     Returns:
@@ -140,11 +141,14 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
-            return head.from_pretrained(str(encoder), **kwargs)
+            model = head.from_pretrained(str(encoder), **kwargs)
         finally:
             hf_logging.set_verbosity(verbosity)
     except OSError as e:
         raise XLTError(f"could not load encoder {encoder!r}: {str(e).splitlines()[0]}") from e
+    if freeze_embeddings:
+        freeze_word_embeddings(model)
+    return model
 
 
 def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
@@ -181,10 +185,18 @@ def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> in
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def freeze_word_embeddings(model: PreTrainedModel) -> PreTrainedModel:
-    """Freeze the input word embeddings (large-vocabulary encoders train ~2× faster on CPU this way)."""
-    model.get_input_embeddings().weight.requires_grad_(False)
-    return model
+def freeze_word_embeddings(model: PreTrainedModel) -> int:
+    """Freeze the input word embeddings (position/type embeddings and LayerNorm stay trainable).
+
+    Large-vocabulary encoders train about 2× faster on CPU with half the memory this way (the embedding
+    matrix is most of their parameters and AdamW state).
+
+    Returns:
+        The number of parameters frozen.
+    """
+    weight = model.get_input_embeddings().weight
+    weight.requires_grad_(False)
+    return weight.numel()
 
 
 def model_config(encoder: str | Path) -> Any:

@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from xlt_utils.errors import XLTError
+from xlt_utils.models import freeze_word_embeddings
+
+__all__ = ["encoder_dir", "freeze_word_embeddings", "load_encoder"]
 
 
 def encoder_dir() -> Path:
@@ -28,20 +31,6 @@ def encoder_dir() -> Path:
         raise XLTError(f"the offline-real encoder is not built ({d} lacks {', '.join(missing)}); "
                        f"run `make setup` (python -m xlt_utils setup-assets)")
     return d
-
-
-def freeze_word_embeddings(model: Any) -> int:
-    """Stop gradients to the word-embedding matrix (position/type embeddings and LayerNorm stay trainable).
-
-    Args:
-        model: any ``transformers`` model with ``get_input_embeddings()``.
-
-    Returns:
-        The number of parameters frozen.
-    """
-    emb = model.get_input_embeddings()
-    emb.weight.requires_grad_(False)
-    return emb.weight.numel()
 
 
 def load_encoder(model_class: Any = None, *, freeze_embeddings: bool = False, dtype: Any = None,
