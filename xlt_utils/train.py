@@ -262,7 +262,8 @@ def train(
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
     warmup = int(cfg.warmup_ratio * total_steps)
 
-    fused = dev.type == "cuda"
+    # Fused AdamW (one kernel for all parameters) exists for CUDA and CPU tensors in torch ≥ 2.4.
+    fused = dev.type in ("cuda", "cpu")
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
                                   eps=cfg.adam_epsilon, fused=fused)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup, total_steps))
