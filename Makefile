@@ -11,7 +11,7 @@ PY          := $(VENV)/bin/python
 TORCH_SPEC  ?= torch==2.13.0
 PROFILE     ?= embedded
 STUDY       ?= all
-JOBS        ?= 1
+JOBS        ?= auto
 PYTEST_ARGS ?=
 SETUP_STAMP := $(VENV)/.setup-done
 
@@ -49,9 +49,22 @@ test-fast: setup ## Unit tests only (skips the slow end-to-end tier)
 bench: setup ## Training/evaluation throughput: our loop vs the Hugging Face Trainer
 	$(PY) -m xlt_utils bench train
 
+reproduce: setup ## Run a study end to end, offline: grid -> results -> report (PROFILE, STUDY, JOBS)
+	$(PY) -m xlt_utils reproduce --study $(STUDY) --profile $(PROFILE) --jobs $(JOBS)
+
+smoke: setup ## Every phase notebook through papermill on the paper study's smoke grid (~2 min on CPU)
+	$(PY) -m xlt_utils reproduce --study paper --profile smoke --jobs $(JOBS)
+
+results: setup ## Collect every finished run into outputs/results/metrics.csv
+	$(PY) -m xlt_utils results
+
+report: setup ## Render the analysis notebooks of PROFILE to HTML under outputs/report/
+	$(PY) -m xlt_utils results
+	$(PY) -m xlt_utils report --profile $(PROFILE)
+
 lint: setup ## Ruff over the package and tests
 	$(VENV)/bin/ruff check xlt_utils tests
 
-clean: ## Remove caches (never runs or results)
-	rm -rf .pytest_cache .ruff_cache
+clean: ## Remove caches (never runs or results): test caches, generated datasets, random-init encoders
+	rm -rf .pytest_cache .ruff_cache .cache/xlt
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,7 @@ def evaluate(
     layer: int | None = None,
     pooling: str | None = None,
     seed: int = 0,
+    load_fn: Callable[..., list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate a model on every language of a task; return tidy rows.
 
@@ -132,6 +133,8 @@ def evaluate(
             encoder's depth when the task gives ``layer_of``; see :func:`xlt_utils.retrieval.resolve_layer`).
         pooling: retrieval only: ``mean`` or ``cls`` (default: the task's ``options['pooling']`` or mean).
         seed: seed of the ``max_examples`` subsample.
+        load_fn: loads one split of one language, with the signature and result of
+            :func:`xlt_utils.worlds.load_records` (default); the grid passes a disk-cached version.
 
     Returns:
         Rows with keys ``task, split, lang, metric, value, n_examples`` (plus ``seconds``).
@@ -139,14 +142,15 @@ def evaluate(
     task = get_task(task) if isinstance(task, str) else task
     split = split or task.eval_split
     langs = list(languages) if languages is not None else list(task.languages_for(split))
+    load = load_fn or load_records
     rows: list[dict[str, Any]] = []
     if task.format == "retrieval":
         return _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_seq_length,
-                                   predictions_dir, device, layer, pooling)
+                                   predictions_dir, device, layer, pooling, load)
     pipeline = get_pipeline(task, tokenizer, max_seq_length=max_seq_length)
     for lang in langs:
         t0 = time.perf_counter()
-        records = load_records(task, split, lang, max_examples=max_examples, seed=seed)
+        records = load(task, split, lang, max_examples=max_examples, seed=seed)
         preds = predict_records(model, pipeline, records, batch_size=batch_size, device=device, bf16=bf16)
         refs = pipeline.references(records)
         result = metrics.compute(task.metric, preds, refs, **pipeline.metric_options(lang))
@@ -160,7 +164,7 @@ def evaluate(
 
 
 def _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_seq_length, predictions_dir,
-                        device, layer, pooling) -> list[dict[str, Any]]:
+                        device, layer, pooling, load=load_records) -> list[dict[str, Any]]:
     from xlt_utils import retrieval
 
     encoder = encoder_of(model)
@@ -176,10 +180,10 @@ def _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_se
     rows = []
     for lang in langs:
         t0 = time.perf_counter()
-        records = load_records(task, split, lang)
+        records = load(task, split, lang)
         dev_records = None
         if task.retrieval_mode == "bucc":
-            dev_records = load_records(task, "dev", lang)
+            dev_records = load(task, "dev", lang)
         result, preds = retrieval.evaluate_retrieval(task.retrieval_mode, records, embed_fn,
                                                      dev_records=dev_records, k=k)
         seconds = time.perf_counter() - t0

@@ -68,7 +68,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str |
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
     trainer = trainers.UnigramTrainer(vocab_size=vocab_size - 1, special_tokens=SPECIAL_TOKENS,
-                                      unk_token="<unk>", shrinking_factor=0.75)
+                                      unk_token="<unk>", shrinking_factor=0.75,
+                                      show_progress=False)  # its bar writes to the process's stderr, not the notebook
     tok.train_from_iterator(texts, trainer=trainer)
     tok.add_special_tokens(["<mask>"])
     tok.post_processor = processors.TemplateProcessing(

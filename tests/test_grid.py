@@ -1,0 +1,186 @@
+"""The study grid: expansion, dependencies, shared cells, bad input (one line, valid choices, exit non-zero),
+and a grid whose upstream cell fails (descendants blocked, the rest runs, finished runs untouched)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xlt_utils import grid as G
+from xlt_utils.__main__ import main
+from xlt_utils.errors import XLTError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_grid_covers_every_phase_in_dependency_order():
+    g = G.expand("paper", "smoke")
+    phases = {c.phase for c in g.cells}
+    assert phases == {"pretrain", "intermediate", "target", "eval", "baselines"}
+    seen = set()
+    for c in g.cells:  # topological: every upstream comes first
+        assert c.upstream is None or c.upstream.run_id in seen, c.run_id
+        seen.add(c.run_id)
+        assert c.params.get("upstream", None) == (c.upstream.run_id if c.upstream else None)
+    assert len({c.run_id for c in g.cells}) == len(g.cells)
+    # the no-intermediate branch fine-tunes the pretrained encoder; retrieval evaluates encoders directly
+    tgt = [c for c in g.cells if c.phase == "target"]
+    assert {c.upstream.phase for c in tgt} == {"pretrain", "intermediate"}
+    ret = [c for c in g.cells if c.phase == "eval" and c.params["target_task"] == "synth_tatoeba"]
+    assert {c.upstream.phase for c in ret} == {"pretrain", "intermediate"}
+
+
+def test_expansion_is_deterministic_and_profiles_extend():
+    a = [c.run_id for c in G.expand("paper", "embedded").cells]
+    assert a == [c.run_id for c in G.expand("paper", "embedded").cells]
+    full = G.expand("paper", "embedded-full")
+    assert {c.params["model"] for c in full.cells} == {"synth-small"}
+    seeds = {c.params["seed"] for c in full.cells if c.phase == "intermediate"}
+    assert seeds == {13, 14, 15}
+
+
+def test_the_real_study_expands_offline():
+    """The GPU profile is validated (tasks, models, parameters) without touching the network."""
+    g = G.expand("paper", "xtreme-r")
+    assert {c.phase for c in g.cells} == {"intermediate", "target", "eval", "baselines"}
+    assert {c.params["model"] for c in g.cells} == {"xlmr-large"}
+    bucc = [c for c in g.cells if c.phase == "eval" and c.params["target_task"] == "bucc2018"]
+    assert {c.upstream.phase if c.upstream else None for c in bucc} == {None, "intermediate"}
+
+
+def test_shared_cells_run_once(tmp_path):
+    """Two paths to the same cell (here: a retrieval eval of the pretrained encoder for every seed) collapse."""
+    study = tmp_path / "two.yaml"
+    study.write_text("""
+profiles:
+  p:
+    world: synth
+    models: [synth-tiny]
+    seeds: [1, 2]
+    intermediate_tasks: [none]
+    target_tasks: [synth_tatoeba]
+""")
+    g = G.expand(study, "p")
+    assert [c.phase for c in g.cells] == ["pretrain", "eval"]
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["grid", "nostudy", "--profile", "smoke"], r"unknown study 'nostudy'; valid: .*paper"),
+    (["grid", "studies/paper.yaml", "--profile", "huge"], (r"unknown profile of study 'paper': 'huge'; valid: "
+                                                          r"embedded, embedded-full, smoke")),
+    (["reproduce", "--study", "all", "--profile", "huge"], r"unknown profile 'huge'; valid: .*smoke"),
+    (["grid", "studies/paper.yaml", "--profile", "smoke", "--executor", "slurm"], r"unknown executor 'slurm'"),
+])
+def test_bad_cli_input_is_one_line(capsys, argv, match):
+    import re
+
+    code, err = _cli(capsys, *argv)
+    assert code == 2 and len(err) == 1 and re.search(match, err[0]), err
+
+
+@pytest.mark.parametrize("body, match", [
+    ("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnlj]}",
+     r"unknown target task in .*: 'synth_xnlj'; valid: .*synth_xnli"),
+    (("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], intermediate_tasks: [mnli],"
+     " target_tasks: [synth_xnli]}"), r"unknown intermediate task .*'mnli'; valid: none, .*synth_mnli"),
+    ("profiles:\n  p: {world: synth, models: [xlmr-large], seeds: [1], target_tasks: [synth_xnli]}",
+     r"unknown model in .*'xlmr-large'; valid: .*synth-tiny"),
+    (("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli],"
+     " params: {target: {lr: 0.1}}}"), r"unknown parameter 'lr' for phase target; valid: .*learning_rate"),
+    (("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli],"
+     " params: {target: {max_steps: ten}}}"), r"parameter 'max_steps' must be int \| None, got 'ten' \(str\)"),
+    (("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli],"
+     " params: {target: {seed: 3}}}"), r"parameter 'seed' of phase target is set by the grid"),
+    ("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [one], target_tasks: [synth_xnli]}",
+     r"seeds must be a non-empty list of integers"),
+    ("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli], epochs: 3}",
+     r"unknown key 'epochs'; valid: extends, .*"),
+    ("profiles:\n  p: {world: synth, models: [synth-tiny]\n  q: [", r"malformed YAML in bad.yaml:\d+"),
+])
+def test_bad_study_files_are_one_line_errors(tmp_path, capsys, body, match):
+    import re
+
+    (tmp_path / "bad.yaml").write_text(body)
+    code, err = _cli(capsys, "grid", str(tmp_path / "bad.yaml"), "--profile", "p", "--dry-run")
+    assert code == 2 and len(err) == 1 and re.search(match, err[0]), err
+
+
+def test_blocked_descendants_with_a_fake_runner(tmp_path, monkeypatch):
+    monkeypatch.setattr("xlt_utils.paths.RESULTS", tmp_path / "results")
+    monkeypatch.setattr("xlt_utils.paths.RUNS", tmp_path / "runs")
+    g = G.expand("paper", "smoke")
+    failing = next(c for c in g.cells if c.phase == "intermediate").run_id
+
+    def fake(cell):
+        if cell.run_id == failing:
+            return G.CellResult(cell, "failed", error="boom")
+        cell.dir.mkdir(parents=True, exist_ok=True)
+        (cell.dir / "DONE").write_text("")
+        (cell.dir / "env.json").write_text("{}")
+        return G.CellResult(cell, "done", 0.0)
+
+    rep = G.execute(g, jobs=2, out=lambda s: None, runner=fake)
+    status = {r.cell.run_id: r.status for r in rep.results}
+    below = {c.run_id for c in g.cells if c.upstream and (c.upstream.run_id == failing or
+             (c.upstream.upstream and c.upstream.upstream.run_id == failing))}
+    assert below and all(status[r] == "blocked" for r in below)
+    assert all(s == "done" for r, s in status.items() if r != failing and r not in below)
+    with pytest.raises(XLTError, match=r"1 cell\(s\) failed and \d+ were not run"):
+        G.raise_on_failure(rep)
+
+
+@pytest.mark.slow
+def test_failing_cell_blocks_its_descendants_and_keeps_finished_runs(tmp_path):
+    """Real kernels: an intermediate cell fails at run time (its interrupted attempt left a corrupt checkpoint); its
+    target and eval are not run; the baseline cell finishes; a rerun touches nothing finished and fails again."""
+    study = tmp_path / "fail.yaml"
+    study.write_text("""
+profiles:
+  p:
+    world: synth
+    models: [synth-tiny]
+    seeds: [13]
+    pretrain: false
+    intermediate_tasks: [synth_mnli]
+    target_tasks: [synth_xnli]
+    baselines: [majority]
+""")
+    out = tmp_path / "out"
+    g = G.expand(study, "p")
+    inter = next(c for c in g.cells if c.phase == "intermediate")
+    ckpt = out / "runs" / inter.run_id / "train" / "checkpoint"
+    ckpt.mkdir(parents=True)
+    (ckpt / "trainer_state.json").write_text("{ corrupt")  # resuming from it fails inside the notebook
+    env = {**os.environ, "XLT_OUTPUTS": str(out), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "xlt_utils", "grid", str(study), "--profile", "p", "--jobs", "2"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 2, r.stdout + r.stderr
+    err = r.stderr.strip().splitlines()
+    assert err[-1].startswith("error: 1 cell(s) failed and 2 were not run"), err
+    assert any(line.startswith(f"error: {inter.run_id} failed: ") for line in err), err
+    runs_dir = out / "runs"
+    done = sorted(str(p.parent.relative_to(runs_dir)) for p in runs_dir.rglob("DONE"))
+    assert len(done) == 1 and done[0].startswith("baselines/"), done
+    assert not (runs_dir / "target").exists() and not (runs_dir / "eval").exists()
+    stamp = (runs_dir / done[0] / "DONE").stat().st_mtime_ns
+    r2 = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert r2.returncode == 2 and "1 already done" in r2.stdout
+    assert (runs_dir / done[0] / "DONE").stat().st_mtime_ns == stamp
+
+
+def test_idle_fraction_counts_time_with_no_training_anywhere():
+    g = G.expand("paper", "smoke")
+    r1 = G.CellResult(g.cells[0], "done", intervals=[(10.0, 20.0), (30.0, 40.0)])
+    r2 = G.CellResult(g.cells[1], "done", intervals=[(15.0, 35.0)])  # overlaps both spans of r1
+    assert G.idle_fraction([r1, r2], 0.0, 50.0) == pytest.approx(1 - 30.0 / 50.0)
+    assert G.idle_fraction([], 0.0, 50.0) == 1.0

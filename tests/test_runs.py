@@ -1,0 +1,166 @@
+"""Run directories and phase configs: stable ids, lineage, validation of parameters, DONE and locking."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from xlt_utils import config as C
+from xlt_utils import runs
+from xlt_utils.errors import XLTError
+
+
+def _params(phase: str, **over):
+    p = dict(C.notebook_defaults(C.PHASE_NOTEBOOKS[phase]))
+    p.update(over)
+    return C.from_params(phase, p).to_params()
+
+
+def test_notebook_defaults_validate_for_every_phase():
+    for phase in C.PHASES:
+        cfg = C.from_params(phase, C.notebook_defaults(C.PHASE_NOTEBOOKS[phase]))
+        assert cfg.to_params().keys() == set(C.field_names(phase))
+
+
+def test_run_id_is_stable_and_pins_parameters_and_upstream():
+    p = _params("target")
+    lin = runs.lineage_of("target", p, None)
+    rid = runs.run_id("target", p, lin)
+    assert rid == runs.run_id("target", dict(reversed(list(p.items()))), lin), "key order must not matter"
+    assert rid.startswith("target/synth-tiny__base__synth_xnli__s13-")
+    # the same parameters in another process give the same id (no hash randomisation, no object ids)
+    code = ("from xlt_utils import runs, config as C; import json, sys; p = json.loads(sys.argv[1]); "
+            "print(runs.run_id('target', p, runs.lineage_of('target', p, None)))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(p)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == rid
+    assert runs.run_id("target", {**p, "seed": 14}, lin) != rid
+    up = "intermediate/synth-tiny__synth_mnli__s13-0123456789"
+    p_up = _params("target", upstream=up)
+    lin_up = runs.lineage_of("target", p_up, {"intermediate_task": "synth_mnli", "seed": 13, "runs": {}})
+    rid_up = runs.run_id("target", p_up, lin_up)
+    assert rid_up.startswith("target/synth-tiny__synth_mnli__synth_xnli__s13-") and rid_up != rid
+    assert lin_up["runs"] == {"intermediate": up}
+    up2 = up.replace("0123456789", "9876543210")
+    assert runs.run_id("target", _params("target", upstream=up2), lin_up) != rid_up, "upstream id is hashed"
+
+
+def test_int_given_for_float_hashes_like_the_float():
+    a = _params("target", learning_rate=1)
+    b = _params("target", learning_rate=1.0)
+    assert a == b and runs.params_hash("target", a) == runs.params_hash("target", b)
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"lr": 0.1}, r"unknown parameter 'lr' for phase target; valid: .*learning_rate"),
+    ({"max_steps": "8"}, r"parameter 'max_steps' must be int \| None, got '8' \(str\)"),
+    ({"seed": 1.5}, r"parameter 'seed' must be int, got 1.5"),
+    ({"seed": True}, r"parameter 'seed' must be int"),
+    ({"target_task": "xnlii"}, r"unknown target task in world 'synth': 'xnlii'; valid: .*synth_xnli"),
+    ({"target_task": "synth_tatoeba"}, r"valid: .*synth_xnli"),  # not trainable: not a valid 02 target
+    ({"model": "bert"}, r"unknown model for world 'synth': 'bert'; valid: synth-deep, .*synth-tiny"),
+    ({"world": "mars"}, r"unknown world 'mars'; valid:"),
+    ({"upstream": "somewhere"}, r"upstream must be None or a run id"),
+    ({"learning_rate": -1.0}, r"learning_rate must be > 0"),
+])
+def test_bad_parameters_are_one_line_errors(over, match):
+    p = dict(C.notebook_defaults("02_target"))
+    p.update(over)
+    with pytest.raises(XLTError, match=match) as e:
+        C.from_params("target", p)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_parameter_is_an_error():
+    p = dict(C.notebook_defaults("02_target"))
+    del p["seed"]
+    with pytest.raises(XLTError, match=r"missing parameter\(s\) for phase target: seed"):
+        C.from_params("target", p)
+
+
+def test_eval_of_a_classification_task_needs_a_target_run():
+    p = dict(C.notebook_defaults("03_zero_shot_eval"), target_task="synth_xnli")
+    with pytest.raises(XLTError, match="needs a fine-tuned model"):
+        C.from_params("eval", p)
+
+
+def test_namespace_filter_keeps_parameters_and_injected_names_only():
+    import types
+
+    ns = {"In": [], "Out": {}, "get_ipython": None, "_": 1, "_i1": "x", "phases": types, "seed": 13, "typo": 1}
+    assert C.parameters_from_namespace(ns) == {"seed": 13, "typo": 1}
+
+
+def test_parameters_cell_must_be_literals():
+    assert C.parse_parameters('a: int = 1  # c\nb: "Optional[str]" = None\nc = [1, 2]') == {"a": 1, "b": None,
+                                                                                           "c": [1, 2]}
+    with pytest.raises(XLTError, match="not a literal"):
+        C.parse_parameters("a = 1 + len('x')")
+    with pytest.raises(XLTError, match="is not 'name: type = literal'"):
+        C.parse_parameters("import os")
+
+
+def test_done_marker_is_atomic_and_lock_excludes(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    assert not runs.is_done(d)
+    runs.mark_done(d)
+    assert runs.is_done(d) and not (d / "DONE.tmp").exists()
+    holder = runs.acquire_lock(d)
+    code = ("import sys; from xlt_utils import runs; from pathlib import Path\n"
+            "try:\n    runs.acquire_lock(Path(sys.argv[1]), timeout=1)\nexcept Exception as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code, str(d)], capture_output=True, text=True, timeout=60, check=False)
+    assert "is locked by another process" in out.stdout
+    holder.__exit__(None, None, None)
+    out = subprocess.run([sys.executable, "-c", code, str(d)], capture_output=True, text=True, timeout=60, check=False)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_interrupted_training_cell_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A target cell interrupted mid-training (after a checkpoint) and started again resumes from the checkpoint and
+    ends with the same metrics and weights as an uninterrupted run (the grid-level kill test rarely lands there)."""
+    from safetensors.torch import load_file
+
+    import xlt_utils.train as T
+    from xlt_utils import paths, phases
+
+    params = dict(C.notebook_defaults("02_target"), max_steps=12, checkpoint_every=3, eval_every=4)
+    cfg = C.from_params("target", params)
+    real_train = T.train
+
+    def crashing(*args, **kw):
+        def on_step(step, loss):
+            if step == 7:
+                raise KeyboardInterrupt("simulated kill")
+
+        return real_train(*args, **kw, on_step=on_step)
+
+    def cell(root, crash=False):
+        monkeypatch.setattr(paths, "RUNS", root)
+        run = phases.start(cfg)
+        try:
+            data = phases.load_training_data(run)
+            model = phases.build_model(run, data)
+            monkeypatch.setattr(T, "train", crashing if crash else real_train)
+            phases.train_model(run, model, data)
+            phases.evaluate_dev(run, model, data)
+            phases.save_model(run, model, data)
+            phases.finish(run)
+        finally:
+            if run.lock is not None:  # what the death of the kernel would do
+                run.lock.__exit__(None, None, None)
+        return run
+
+    a = cell(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        cell(tmp_path / "b", crash=True)
+    b_dir = tmp_path / "b" / a.id
+    assert not runs.is_done(b_dir) and (b_dir / "train" / "checkpoint" / "trainer_state.json").exists()
+    b = cell(tmp_path / "b")
+    assert b.id == a.id and b.resolved["resumed_from_step"] == 6 and a.resolved["resumed_from_step"] == 0
+    assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
+    wa, wb = load_file(str(a.dir / "model" / "model.safetensors")), load_file(str(b.dir / "model" / "model.safetensors"))
+    assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)

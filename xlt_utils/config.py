@@ -1,0 +1,519 @@
+"""Phase configs: one dataclass per notebook, built from its parameters and validated before any work starts.
+
+The parameter flow is: study YAML → grid cell → papermill's ``injected-parameters`` cell → the notebook's
+globals → :func:`from_params` → a frozen config → ``params.json``. Nothing else configures a run.
+
+Fields have no defaults on purpose: the defaults live in each notebook's ``parameters`` cell (the cheap smoke
+settings) and the grid reads them from there (:func:`notebook_defaults`), so there is one source of defaults and
+a missing parameter is an error, never a silent fallback. Unknown names, wrong types and out-of-range values are
+errors too (papermill itself only warns about unknown parameters).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlt_utils.errors import XLTError, unknown
+from xlt_utils.paths import NOTEBOOKS
+
+# phase -> notebook (without .ipynb). The order is the order of the pipeline.
+PHASE_NOTEBOOKS = {
+    "pretrain": "00_pretrain",
+    "intermediate": "01_intermediate",
+    "target": "02_target",
+    "eval": "03_zero_shot_eval",
+    "baselines": "04_baselines",
+}
+PHASES = tuple(PHASE_NOTEBOOKS)
+# study -> analysis notebook
+ANALYSIS_NOTEBOOKS = {"paper": "10_paper"}
+BASELINE_KINDS = ("majority", "random_init", "in_language")
+POOLINGS = ("mean", "cls")
+WORLDS = ("synth", "offline-real", "xtreme", "local")
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def models_for(world: str) -> tuple[str, ...]:
+    """The model names a world offers (``synth-<size>`` encoders, the offline e5, the XLM-R zoo)."""
+    if world == "synth":
+        from xlt_utils.synth.pretrain import SIZES
+
+        return tuple(f"synth-{s}" for s in SIZES)
+    if world == "offline-real":
+        return ("multilingual-e5-small",)
+    if world == "xtreme":
+        from xlt_utils.zoo import MODELS
+
+        return tuple(MODELS)
+    if world == "local":
+        return ("tiny-random",)
+    raise unknown("world", world, WORLDS)
+
+
+# ---------------------------------------------------------------------------------------------- configs
+
+RUN_ID = re.compile(r"^(pretrain|intermediate|target|eval|baselines)/[A-Za-z0-9_.+-]+-[0-9a-f]{10}$")
+
+
+@dataclass(frozen=True)
+class _Base:
+    """Checks shared by every phase config."""
+
+    def check(self) -> None:
+        """Value checks beyond types (choices, ranges); raise :class:`XLTError` with the valid choices."""
+
+    def to_params(self) -> dict[str, Any]:
+        """The parameters as a plain JSON-able dict (what ``params.json`` holds and the run id hashes)."""
+        return dataclasses.asdict(self)
+
+    # helpers used by several configs
+    def _check_world_model(self) -> None:
+        world, model = self.world, self.model
+        if world not in WORLDS:
+            raise unknown("world", world, WORLDS)
+        valid = models_for(world)
+        if model not in valid:
+            raise unknown(f"model for world {world!r}:", model, valid)
+
+    def _check_task(self, field: str, role: str | None = None, trainable: bool = False) -> None:
+        from xlt_utils.tasks import get_task, list_tasks
+
+        name, world = getattr(self, field), self.world
+        valid = [t.name for t in list_tasks(world=world, role=role)
+                 if not trainable or (t.trainable and t.format != "retrieval")]
+        try:
+            task = get_task(name)
+        except XLTError:
+            raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid) from None
+        if task.name not in valid:
+            raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid)
+
+    def _check_positive(self, *names: str, allow_none: bool = False) -> None:
+        for n in names:
+            v = getattr(self, n)
+            if v is None and allow_none:
+                continue
+            if v is None or v <= 0:
+                raise XLTError(f"parameter {n} must be > 0{' or None' if allow_none else ''}, got {v!r}")
+
+    def _check_upstream(self, phases: tuple[str, ...]) -> None:
+        up = self.upstream
+        if up is None:
+            return
+        if not RUN_ID.match(up) or up.split("/")[0] not in phases:
+            raise XLTError(f"parameter upstream must be None or a run id '<phase>/<name>-<hash>' of phase "
+                           f"{' or '.join(phases)}, got {up!r}")
+
+    def _check_languages(self, field: str = "languages") -> None:
+        langs = getattr(self, field)
+        if langs is not None and not langs:
+            raise XLTError(f"parameter {field} must be None (every language) or a non-empty list")
+
+
+@dataclass(frozen=True)
+class PretrainConfig(_Base):
+    """``00_pretrain``: MLM pretraining of a synth encoder (synth world only).
+
+    Attributes:
+        world: must be ``synth``.
+        model: ``synth-<size>`` (the size sets layers/hidden/heads/FFN).
+        seed: corpus, initialisation, masking and batch order.
+        languages: corpus languages (None = every synth language; must include ``en``).
+        steps: optimizer steps.
+        batch_size: sequences per step.
+        max_len: tokens per packed sequence.
+        learning_rate: peak AdamW learning rate.
+        warmup_ratio: linear warmup fraction.
+        n_per_language: corpus documents per language.
+        parallel_frac: parallel (en, L) documents per language, as a fraction of ``n_per_language``.
+        vocab_size: tokenizer vocabulary.
+        probe_every: steps between retrieval probes (0 = only at the end).
+    """
+
+    world: str
+    model: str
+    seed: int
+    languages: list[str] | None
+    steps: int
+    batch_size: int
+    max_len: int
+    learning_rate: float
+    warmup_ratio: float
+    n_per_language: int
+    parallel_frac: float
+    vocab_size: int
+    probe_every: int
+
+    def check(self) -> None:
+        if self.world != "synth":
+            raise XLTError(f"pretraining exists only in the synth world; valid worlds for 00_pretrain: synth "
+                           f"(got {self.world!r})")
+        self._check_world_model()
+        self._check_positive("steps", "batch_size", "max_len", "learning_rate", "n_per_language", "vocab_size")
+        self._check_languages()
+        if self.languages is not None:
+            from xlt_utils.synth.languages import LANGUAGE_IDS
+
+            for lang in self.languages:
+                if lang not in LANGUAGE_IDS:
+                    raise unknown("synth language", lang, LANGUAGE_IDS)
+            if "en" not in self.languages:
+                raise XLTError("parameter languages must include 'en' (the transfer source)")
+        if not 0 <= self.warmup_ratio < 1 or not 0 <= self.parallel_frac <= 1 or self.probe_every < 0:
+            raise XLTError("warmup_ratio must be in [0, 1), parallel_frac in [0, 1], probe_every >= 0")
+
+
+@dataclass(frozen=True)
+class _TrainingFields(_Base):
+    """Hyperparameters shared by the training phases (Hugging Face names)."""
+
+    learning_rate: float
+    per_device_train_batch_size: int
+    gradient_accumulation_steps: int
+    num_train_epochs: float
+    max_steps: int | None
+    warmup_ratio: float
+    weight_decay: float
+    max_train_samples: int | None
+    max_dev_samples: int | None
+    max_seq_length: int
+    eval_every: int | None
+    early_stopping_patience: int | None
+    checkpoint_every: int | None
+
+    def _check_training(self) -> None:
+        self._check_positive("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
+                             "num_train_epochs", "max_seq_length")
+        self._check_positive("max_steps", "max_train_samples", "max_dev_samples", "eval_every",
+                             "early_stopping_patience", "checkpoint_every", allow_none=True)
+        if not 0 <= self.warmup_ratio < 1:
+            raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    @property
+    def batch_size(self) -> int:
+        """Examples per optimizer step."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+
+@dataclass(frozen=True)
+class IntermediateConfig(_TrainingFields):
+    """``01_intermediate``: English intermediate-task training; the encoder is kept, the head dropped.
+
+    Attributes:
+        world, model: where the encoder comes from.
+        seed: head initialisation, data order, dropout.
+        upstream: the ``pretrain`` run whose encoder is trained (None = the model's base encoder).
+        intermediate_task: a task of role ``intermediate`` (or ``both``) with an English training split.
+        (training hyperparameters: see :class:`xlt_utils.train.TrainConfig`)
+    """
+
+    world: str
+    model: str
+    seed: int
+    upstream: str | None
+    intermediate_task: str
+
+    def check(self) -> None:
+        self._check_world_model()
+        self._check_upstream(("pretrain",))
+        self._check_task("intermediate_task", role="intermediate", trainable=True)
+        self._check_training()
+
+
+@dataclass(frozen=True)
+class TargetConfig(_TrainingFields):
+    """``02_target``: target-task fine-tuning on English; model selection on English dev only.
+
+    Attributes:
+        upstream: the ``intermediate`` run (X-STILTs) or ``pretrain`` run (no intermediate task) whose encoder
+            is fine-tuned; None = the model's base encoder.
+        target_task: a trainable target task.
+    """
+
+    world: str
+    model: str
+    seed: int
+    upstream: str | None
+    target_task: str
+
+    def check(self) -> None:
+        self._check_world_model()
+        self._check_upstream(("pretrain", "intermediate"))
+        self._check_task("target_task", role="target", trainable=True)
+        self._check_training()
+
+
+@dataclass(frozen=True)
+class EvalConfig(_Base):
+    """``03_zero_shot_eval``: evaluation on every language of a task.
+
+    Attributes:
+        upstream: a ``target`` run (its fine-tuned model), or for retrieval tasks any run with an encoder
+            (``pretrain``/``intermediate``); None = the model's base encoder (retrieval only).
+        target_task: the task evaluated (must equal the upstream target run's task).
+        sample_seed: seed of the ``max_eval_samples`` subsample (the same for every run, so runs compare).
+        split: ``test`` or ``dev``; None = the task's reported split.
+        languages: None = every language with the split.
+        max_eval_samples: cap per language (None = all).
+        max_seq_length, batch_size: featurization and inference batch.
+        layer, pooling: retrieval only (None = the task's defaults).
+    """
+
+    world: str
+    model: str
+    upstream: str | None
+    target_task: str
+    sample_seed: int
+    split: str | None
+    languages: list[str] | None
+    max_eval_samples: int | None
+    max_seq_length: int
+    batch_size: int
+    layer: int | None
+    pooling: str | None
+
+    def check(self) -> None:
+        self._check_world_model()
+        self._check_upstream(("pretrain", "intermediate", "target"))
+        self._check_task("target_task", role="target")
+        self._check_positive("max_seq_length", "batch_size")
+        self._check_positive("max_eval_samples", allow_none=True)
+        self._check_languages()
+        if self.split not in (None, "dev", "test"):
+            raise XLTError(f"parameter split must be None, 'dev' or 'test', got {self.split!r}")
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise unknown("pooling", self.pooling, POOLINGS)
+        from xlt_utils.tasks import get_task
+
+        task = get_task(self.target_task)
+        up_phase = self.upstream.split("/")[0] if self.upstream else None
+        if task.format != "retrieval" and up_phase != "target":
+            raise XLTError(f"evaluating {task.name} ({task.format}) needs a fine-tuned model: upstream must be a "
+                           f"target run (only retrieval tasks evaluate a bare encoder); got {self.upstream!r}")
+
+
+@dataclass(frozen=True)
+class BaselineConfig(_TrainingFields):
+    """``04_baselines``: reference points for a target task.
+
+    Attributes:
+        kind: ``majority`` (the most frequent English training label or answer, per language; chance for
+            retrieval), ``random_init`` (the model's architecture with random weights, fine-tuned on English like
+            02 and evaluated in every language: what pretraining buys) or ``in_language`` (fine-tune on the
+            target language's own training data and test in it: the supervised upper bound; in the synth world
+            also translate-train with perfect translations).
+        upstream: the encoder run for ``in_language`` (None = the base encoder); unused by the other kinds.
+        languages: None = every language with a training split (in_language) or test split (majority).
+        max_eval_samples: cap per language.
+        (training hyperparameters as in ``02_target``, used by ``in_language``)
+    """
+
+    world: str
+    model: str
+    seed: int
+    upstream: str | None
+    target_task: str
+    kind: str
+    languages: list[str] | None
+    max_eval_samples: int | None
+
+    def check(self) -> None:
+        self._check_world_model()
+        if self.kind not in BASELINE_KINDS:
+            raise unknown("baseline kind", self.kind, BASELINE_KINDS)
+        self._check_upstream(("pretrain", "intermediate"))
+        if self.kind != "in_language" and self.upstream is not None:
+            raise XLTError(f"baseline kind {self.kind!r} uses no upstream run; set upstream to None")
+        self._check_task("target_task", role="target", trainable=self.kind == "in_language")
+        self._check_languages()
+        self._check_positive("max_eval_samples", allow_none=True)
+        self._check_training()
+
+
+@dataclass(frozen=True)
+class AnalysisConfig(_Base):
+    """Analysis notebooks (``1x_<study>``): which slice of ``outputs/results/metrics.csv`` they read.
+
+    Attributes:
+        study: the study whose runs are analysed.
+        profile: the profile they ran under.
+    """
+
+    study: str
+    profile: str
+
+    def check(self) -> None:
+        if self.study not in ANALYSIS_NOTEBOOKS:
+            raise unknown("study with an analysis notebook", self.study, ANALYSIS_NOTEBOOKS)
+
+
+CONFIGS: dict[str, type[_Base]] = {
+    "pretrain": PretrainConfig,
+    "intermediate": IntermediateConfig,
+    "target": TargetConfig,
+    "eval": EvalConfig,
+    "baselines": BaselineConfig,
+    "analysis": AnalysisConfig,
+}
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if typing.get_origin(tp) is list:
+        return f"list[{_type_name(typing.get_args(tp)[0])}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(name: str, value: Any, tp: Any) -> Any:
+    """``value`` as type ``tp`` (int → float allowed, nothing else converted), or raise XLTError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(name, value, a)
+            except XLTError:
+                continue
+    elif origin is list:
+        (item,) = typing.get_args(tp)
+        if isinstance(value, (list, tuple)):
+            return [_coerce(name, v, item) for v in value]
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    elif tp is str and isinstance(value, str):
+        return value
+    raise XLTError(f"parameter {name!r} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+
+
+def field_names(phase: str) -> list[str]:
+    """The parameter names of a phase (or ``analysis``), in declaration order."""
+    if phase not in CONFIGS:
+        raise unknown("phase", phase, CONFIGS)
+    return [f.name for f in dataclasses.fields(CONFIGS[phase])]
+
+
+def from_params(phase: str, params: Mapping[str, Any], where: str = "") -> Any:
+    """Build and validate the config of ``phase`` from a parameter mapping.
+
+    Args:
+        phase: ``pretrain``, ``intermediate``, ``target``, ``eval``, ``baselines`` or ``analysis``.
+        params: every parameter of the phase, nothing else.
+        where: context for error messages (e.g. ``studies/paper.yaml, profile embedded``).
+
+    Returns:
+        The frozen config.
+
+    Raises:
+        XLTError: unknown or missing names, a wrong type, an invalid value (one line, naming what is valid).
+    """
+    if phase not in CONFIGS:
+        raise unknown("phase", phase, CONFIGS)
+    cls = CONFIGS[phase]
+    prefix = f"{where}: " if where else ""
+    names = field_names(phase)
+    extra = sorted(set(params) - set(names))
+    if extra:
+        raise XLTError(f"{prefix}unknown parameter {extra[0]!r} for phase {phase}; valid: {', '.join(sorted(names))}")
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise XLTError(f"{prefix}missing parameter(s) for phase {phase}: {', '.join(missing)}")
+    hints = typing.get_type_hints(cls)
+    try:
+        values = {n: _coerce(n, params[n], hints[n]) for n in names}
+        cfg = cls(**values)
+        cfg.check()
+    except XLTError as e:
+        raise XLTError(f"{prefix}{phase}: {e}") from None
+    return cfg
+
+
+# names IPython defines in every kernel namespace (used when user_ns_hidden is not available)
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+
+
+def parameters_from_namespace(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The user-defined names of a notebook namespace: the parameters cell plus papermill's injected cell.
+
+    Modules, private names and IPython's own names are left out, so an injected name that the notebook does
+    not declare shows up here and is rejected by :func:`from_params`.
+    """
+    hidden: set[str] = set(_IPYTHON_NAMES)
+    get_ipython = namespace.get("get_ipython")
+    ip = get_ipython() if callable(get_ipython) else None
+    if ip is not None:  # the exact set of names IPython put there itself
+        hidden |= set(getattr(ip, "user_ns_hidden", ()))
+    return {k: v for k, v in namespace.items()
+            if not k.startswith("_") and k not in hidden and not isinstance(v, types.ModuleType)}
+
+
+# ---------------------------------------------------------------------------------------------- notebooks
+
+
+def notebook_path(name: str) -> Path:
+    """``notebooks/<name>.ipynb``."""
+    return NOTEBOOKS / f"{name}.ipynb"
+
+
+def parameters_cell(nb: Mapping[str, Any]) -> dict[str, Any]:
+    """The one code cell tagged ``parameters`` (raises when there is not exactly one)."""
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise XLTError(f"a notebook needs exactly one cell tagged 'parameters', found {len(cells)}")
+    return cells[0]
+
+
+def parse_parameters(source: str) -> dict[str, Any]:
+    """Parse a parameters cell: one ``name: type = literal`` (or ``name = literal``) per line.
+
+    Raises:
+        XLTError: a statement that is not an assignment of a literal.
+    """
+    out: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, value = node.target.id, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, value = node.targets[0].id, node.value
+        else:
+            raise XLTError(f"parameters cell: line {node.lineno} is not 'name: type = literal'")
+        try:
+            out[name] = ast.literal_eval(value)
+        except ValueError:
+            raise XLTError(f"parameters cell: {name} is not a literal (line {node.lineno})") from None
+    return out
+
+
+def notebook_defaults(name: str) -> dict[str, Any]:
+    """The defaults of a notebook's ``parameters`` cell (the smoke settings)."""
+    path = notebook_path(name)
+    if not path.exists():
+        raise XLTError(f"notebook {path} does not exist")
+    nb = json.loads(path.read_text())
+    src = parameters_cell(nb)["source"]
+    return parse_parameters("".join(src) if isinstance(src, list) else src)

@@ -1,0 +1,795 @@
+"""Studies as grids: ``studies/<study>.yaml`` → cells → a DAG of papermill executions into run directories.
+
+A study file has one section per *profile* (``smoke``, ``embedded``, ``embedded-full``, ``xtreme-r``)::
+
+    study: paper
+    description: ...
+    profiles:
+      embedded:
+        world: synth
+        models: [synth-small]
+        seeds: [13, 14, 15]
+        pretrain: true                 # synth: phase 00 pretrains each model (false: random initialisation)
+        intermediate_tasks: [none, synth_mnli, synth_squad]   # "none" = the no-intermediate baseline
+        target_tasks: [synth_xnli, synth_udpos, synth_tatoeba] # retrieval tasks evaluate the encoder directly
+        baselines: [majority]          # 04_baselines kinds, per target task
+        params:                        # per-phase parameters (override the notebooks' smoke defaults)
+          intermediate: {max_steps: 300}
+        per_task:                      # per-task overrides, by phase
+          synth_xquad: {target: {max_seq_length: 128}}
+        sweep:                         # axes that multiply the cells of a phase
+          intermediate.per_device_train_batch_size: [8, 32]
+      embedded-full:
+        extends: embedded              # inherit, then override
+        seeds: [13, 14, 15, 16, 17]
+
+Expansion: pretrain (per model) → intermediate (per model, task, seed, sweep point) → target (per encoder, target
+task, seed) → eval (per target run; per encoder for retrieval tasks), plus baselines. Each cell's parameters are
+the notebook's defaults, overridden by ``params``, ``per_task`` and ``sweep``, and then the structural ones (world,
+model, seed, task, upstream); they are validated by the phase's config before anything runs. A cell's run id
+hashes its parameters including the upstream run id, so cells shared by several paths or studies run once.
+
+Execution: a cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a time) as soon as their
+upstream cell is done, each in a fresh kernel through papermill, with cwd = the project root. A failed cell stops
+its descendants only; the rest of the grid still runs, and the command then fails with one line per failure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from xlt_utils import config as C
+from xlt_utils import paths, runs
+from xlt_utils.errors import XLTError, unknown
+
+PROFILES = ("smoke", "embedded", "embedded-full", "xtreme-r")
+STUDY_KEYS = ("study", "description", "profiles")
+PROFILE_KEYS = ("extends", "description", "world", "models", "seeds", "pretrain", "intermediate_tasks",
+                "target_tasks", "baselines", "params", "per_task", "sweep")
+STRUCTURAL = {
+    "pretrain": ("world", "model"),
+    "intermediate": ("world", "model", "seed", "upstream", "intermediate_task"),
+    "target": ("world", "model", "seed", "upstream", "target_task"),
+    "eval": ("world", "model", "upstream", "target_task"),
+    "baselines": ("world", "model", "seed", "upstream", "target_task", "kind"),
+}
+# Parameters of a fresh kernel: torch threads per concurrent cell (an execution resource, like the GPU; recorded
+# in env.json, not a run parameter).
+THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+# ---------------------------------------------------------------------------------------------- study files
+
+
+def study_files() -> dict[str, Path]:
+    """Study name → YAML file under ``studies/``."""
+    return {p.stem: p for p in sorted(paths.STUDIES.glob("*.yaml"))}
+
+
+def resolve_study(study: str | Path) -> Path:
+    """A study name or path → its YAML file (one-line error naming the valid studies)."""
+    p = Path(study)
+    if p.suffix in (".yaml", ".yml"):
+        if not p.exists():
+            alt = paths.PROJECT_ROOT / p
+            if not alt.exists():
+                raise unknown("study file", str(study), [f"studies/{n}.yaml" for n in study_files()])
+            p = alt
+        return p
+    files = study_files()
+    if str(study) not in files:
+        raise unknown("study", str(study), files)
+    return files[str(study)]
+
+
+def load_study(path: Path) -> dict[str, Any]:
+    """Parse and shape-check a study file (one-line errors with the file and line)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}" if mark is not None else path.name
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise XLTError(f"malformed YAML in {where}: {problem}") from None
+    if not isinstance(doc, dict):
+        raise XLTError(f"{path.name}: a study file must be a mapping with keys {', '.join(STUDY_KEYS)}")
+    bad = sorted(set(doc) - set(STUDY_KEYS))
+    if bad:
+        raise XLTError(f"{path.name}: unknown key {bad[0]!r}; valid: {', '.join(STUDY_KEYS)}")
+    if not isinstance(doc.get("profiles"), dict) or not doc["profiles"]:
+        raise XLTError(f"{path.name}: 'profiles' must map profile names to grids")
+    doc.setdefault("study", path.stem)
+    return doc
+
+
+def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+def profile_spec(doc: Mapping[str, Any], profile: str, name: str) -> dict[str, Any]:
+    """A profile's grid with ``extends`` resolved (one-line error naming the study's profiles)."""
+    profiles = doc["profiles"]
+    if profile not in profiles:
+        raise unknown(f"profile of study {doc['study']!r}:", profile, profiles)
+    seen = [profile]
+    spec = profiles[profile]
+    if not isinstance(spec, dict):
+        raise XLTError(f"{name}: profile {profile!r} must be a mapping")
+    while "extends" in spec:
+        parent = spec["extends"]
+        if parent not in profiles or parent in seen:
+            raise XLTError(f"{name}: profile {seen[-1]!r} extends {parent!r}, which is "
+                           f"{'circular' if parent in seen else 'not a profile'}; valid: {', '.join(profiles)}")
+        seen.append(parent)
+        spec = _deep_merge(profiles[parent], {k: v for k, v in spec.items() if k != "extends"})
+    bad = sorted(set(spec) - set(PROFILE_KEYS))
+    if bad:
+        raise XLTError(f"{name}, profile {profile}: unknown key {bad[0]!r}; valid: {', '.join(PROFILE_KEYS)}")
+    for key in ("world", "models", "seeds", "target_tasks"):
+        if key not in spec:
+            raise XLTError(f"{name}, profile {profile}: missing key {key!r}")
+    return spec
+
+
+# ---------------------------------------------------------------------------------------------- cells
+
+
+@dataclass
+class Cell:
+    """One notebook execution: a phase, its full validated parameters, its upstream cell and its run id."""
+
+    phase: str
+    params: dict[str, Any]
+    upstream: Cell | None
+    lineage: dict[str, Any]
+    run_id: str
+
+    @property
+    def dir(self) -> Path:
+        return runs.run_path(self.run_id)
+
+    @property
+    def notebook(self) -> str:
+        return C.PHASE_NOTEBOOKS[self.phase]
+
+    @property
+    def output_notebook(self) -> Path:
+        return self.dir / f"{self.notebook}.ipynb"
+
+    def done(self) -> bool:
+        return runs.is_done(self.dir)
+
+
+@dataclass
+class Grid:
+    """The expanded cells of one study and profile, in a topological order (upstream first)."""
+
+    study: str
+    profile: str
+    path: Path
+    cells: list[Cell] = field(default_factory=list)
+
+    def manifest(self) -> dict[str, Any]:
+        return {"study": self.study, "profile": self.profile, "study_file": str(self.path.name),
+                "cells": [{"run_id": c.run_id, "phase": c.phase,
+                           "upstream": c.upstream.run_id if c.upstream else None} for c in self.cells]}
+
+
+@cache
+def _defaults(phase: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(C.notebook_defaults(C.PHASE_NOTEBOOKS[phase]).items())
+
+
+def _as_list(spec: Mapping[str, Any], key: str, where: str, default: Any = None) -> list[Any]:
+    v = spec.get(key, default)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise XLTError(f"{where}: {key} must be a list, got {v!r}")
+    return v
+
+
+def _length_limit(world: str, upstream: Cell | None) -> int | None:
+    """Longest input a synth encoder takes: its pretraining ``max_len`` (the random init takes 128)."""
+    if world != "synth":
+        return None
+    while upstream is not None and upstream.phase != "pretrain":
+        upstream = upstream.upstream
+    return int(upstream.params["max_len"]) if upstream is not None else 128
+
+
+def expand(study: str | Path, profile: str) -> Grid:
+    """Expand a study's profile into validated cells (nothing runs; every error is raised here).
+
+    Args:
+        study: a study name (``paper``) or a path to its YAML.
+        profile: one of the study's profiles.
+
+    Returns:
+        The :class:`Grid`.
+    """
+    from xlt_utils.tasks import get_task, list_tasks
+
+    path = resolve_study(study)
+    doc = load_study(path)
+    try:
+        name = str(path.resolve().relative_to(paths.PROJECT_ROOT))
+    except ValueError:
+        name = str(path)
+    spec = profile_spec(doc, profile, name)
+    where = f"{name}, profile {profile}"
+    world = spec["world"]
+    if world not in C.WORLDS:
+        raise unknown(f"world in {where}:", world, C.WORLDS)
+    models = _as_list(spec, "models", where)
+    for m in models:
+        if m not in C.models_for(world):
+            raise unknown(f"model in {where} (world {world}):", m, C.models_for(world))
+    seeds = _as_list(spec, "seeds", where)
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise XLTError(f"{where}: seeds must be a non-empty list of integers, got {spec.get('seeds')!r}")
+    inter_tasks = _as_list(spec, "intermediate_tasks", where, ["none"])
+    target_tasks = _as_list(spec, "target_tasks", where)
+    kinds = _as_list(spec, "baselines", where, [])
+    for t in inter_tasks:
+        if t != "none":
+            valid = ["none"] + [x.name for x in list_tasks(world=world, role="intermediate") if x.trainable]
+            if t not in valid:
+                raise unknown(f"intermediate task in {where}:", t, valid)
+    for t in target_tasks:
+        valid = [x.name for x in list_tasks(world=world, role="target")]
+        if t not in valid:
+            raise unknown(f"target task in {where}:", t, valid)
+    for k in kinds:
+        if k not in C.BASELINE_KINDS:
+            raise unknown(f"baseline kind in {where}:", k, C.BASELINE_KINDS)
+    do_pretrain = bool(spec.get("pretrain", world == "synth"))
+    if do_pretrain and world != "synth":
+        raise XLTError(f"{where}: pretrain: true needs world synth (phase 00 pretrains synth encoders only)")
+
+    params = spec.get("params") or {}
+    per_task = spec.get("per_task") or {}
+    sweep = spec.get("sweep") or {}
+    for section, mapping in (("params", params), ("per_task", per_task), ("sweep", sweep)):
+        if not isinstance(mapping, dict):
+            raise XLTError(f"{where}: {section} must be a mapping")
+    for ph in params:
+        if ph not in C.PHASES:
+            raise unknown(f"phase under params in {where}:", ph, C.PHASES)
+    for task_name, by_phase in per_task.items():
+        get_task(task_name)
+        for ph in by_phase or {}:
+            if ph not in C.PHASES:
+                raise unknown(f"phase under per_task.{task_name} in {where}:", ph, C.PHASES)
+    axes: dict[str, list[tuple[str, list[Any]]]] = {}
+    for key, values in sweep.items():
+        ph, _, pname = str(key).partition(".")
+        if ph not in C.PHASES or not pname:
+            raise XLTError(f"{where}: sweep key {key!r} must be '<phase>.<parameter>' with phase in "
+                           f"{', '.join(C.PHASES)}")
+        if not isinstance(values, list) or not values:
+            raise XLTError(f"{where}: sweep {key} must be a non-empty list")
+        axes.setdefault(ph, []).append((pname, values))
+
+    grid = Grid(study=doc["study"], profile=profile, path=path)
+    by_id: dict[str, Cell] = {}
+
+    def make(phase: str, structural: dict[str, Any], upstream: Cell | None, task: str | None,
+             point: Mapping[str, Any]) -> Cell:
+        p = dict(_defaults(phase))
+        sources = [params.get(phase) or {}, (per_task.get(task) or {}).get(phase) or {} if task else {}, point]
+        for src in sources:
+            if not isinstance(src, dict):
+                raise XLTError(f"{where}: parameters of phase {phase} must be a mapping, got {src!r}")
+            fixed = sorted(set(src) & set(STRUCTURAL[phase]))
+            if fixed:
+                raise XLTError(f"{where}: parameter {fixed[0]!r} of phase {phase} is set by the grid "
+                               f"(from world, models, seeds and the task lists); remove it")
+            p.update(src)
+        p.update(structural)
+        p["upstream"] = upstream.run_id if upstream else None
+        if phase == "pretrain":
+            p.pop("upstream")
+        cfg = C.from_params(phase, p, where=where)
+        full = cfg.to_params()
+        limit = _length_limit(world, upstream)
+        if limit is not None and full.get("max_seq_length", 0) > limit:
+            raise XLTError(f"{where}: {phase} max_seq_length {full['max_seq_length']} exceeds the "
+                           f"{limit} positions of its encoder (pretrain max_len); lower it or raise max_len")
+        lineage = runs.lineage_of(phase, full, upstream.lineage if upstream else None)
+        rid = runs.run_id(phase, full, lineage)
+        if rid not in by_id:
+            cell = Cell(phase, full, upstream, lineage, rid)
+            by_id[rid] = cell
+            grid.cells.append(cell)
+        return by_id[rid]
+
+    def points(phase: str) -> list[dict[str, Any]]:
+        ax = axes.get(phase, [])
+        return [dict(zip([a for a, _ in ax], combo)) for combo in itertools.product(*[v for _, v in ax])]
+
+    for model in models:
+        base = {"world": world, "model": model}
+        pres = [make("pretrain", base, None, None, pt) for pt in points("pretrain")] if do_pretrain else [None]
+        for pre in pres:
+            for seed in seeds:
+                encoders: list[Cell | None] = []
+                for it in inter_tasks:
+                    if it == "none":
+                        encoders.append(pre)
+                        continue
+                    for pt in points("intermediate"):
+                        encoders.append(make("intermediate", {**base, "seed": seed, "intermediate_task": it}, pre,
+                                             it, pt))
+                for enc in encoders:
+                    for tt in target_tasks:
+                        if get_task(tt).format == "retrieval":
+                            for pe in points("eval"):
+                                make("eval", {**base, "target_task": tt}, enc, tt, pe)
+                            continue
+                        for pt in points("target"):
+                            tgt = make("target", {**base, "seed": seed, "target_task": tt}, enc, tt, pt)
+                            for pe in points("eval"):
+                                make("eval", {**base, "target_task": tt}, tgt, tt, pe)
+            if "in_language" in kinds:
+                for tt in target_tasks:
+                    if get_task(tt).format == "retrieval" or not get_task(tt).trainable:
+                        continue
+                    for seed in seeds:
+                        for pb in points("baselines"):
+                            make("baselines", {**base, "seed": seed, "target_task": tt, "kind": "in_language"},
+                                 pre, tt, pb)
+        if "majority" in kinds:  # needs no encoder and no seed: one cell per target task
+            for tt in target_tasks:
+                make("baselines", {**base, "seed": seeds[0], "target_task": tt, "kind": "majority"}, None, tt, {})
+        if "random_init" in kinds:  # no pretraining: runs beside phase 00
+            for tt in target_tasks:
+                for seed in seeds:
+                    for pb in points("baselines"):
+                        make("baselines", {**base, "seed": seed, "target_task": tt, "kind": "random_init"}, None,
+                             tt, pb)
+    if not grid.cells:
+        raise XLTError(f"{where}: the grid has no cells")
+    return grid
+
+
+# ---------------------------------------------------------------------------------------------- execution
+
+
+def _fmt(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def write_manifest(grid: Grid) -> Path:
+    """Record which runs belong to (study, profile): ``outputs/results/studies/<study>__<profile>.json``."""
+    d = paths.RESULTS / "studies"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{grid.study}__{grid.profile}.json"
+    runs.write_json_atomic(p, grid.manifest())
+    return p
+
+
+@dataclass
+class CellResult:
+    """What executing one cell did."""
+
+    cell: Cell
+    status: str  # done | skipped | failed | blocked
+    seconds: float = 0.0
+    error: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    cells_seconds: float = 0.0  # sum of papermill cell durations (the rest is kernel start-up and papermill I/O)
+    intervals: list[tuple[float, float]] = field(default_factory=list)  # clock intervals of training/evaluation
+
+
+@dataclass
+class GridReport:
+    """The outcome of :func:`execute`."""
+
+    grid: Grid
+    results: list[CellResult]
+    wall: float
+    jobs: int
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    def overhead(self) -> dict[str, float]:
+        """Where the executed cells' time went: work (train/eval/pretrain) and what surrounds it."""
+        ran = [r for r in self.results if r.status == "done"]
+        total = sum(r.seconds for r in ran)
+        work = sum(r.timings.get("work", 0.0) for r in ran)
+        kernel = sum(max(0.0, r.seconds - r.cells_seconds) for r in ran)
+        data = sum(r.timings.get("data", 0.0) + r.timings.get("build", 0.0) for r in ran)
+        return {"cells": len(ran), "cell_seconds": total, "work_seconds": work, "kernel_and_papermill": kernel,
+                "data_and_model_loading": data, "imports_and_rest": max(0.0, total - work - kernel - data),
+                "wall": self.wall, "jobs": self.jobs}
+
+
+def idle_fraction(results: Sequence[CellResult], start: float, end: float) -> float:
+    """Fraction of the clock interval [start, end] during which no cell was training or evaluating."""
+    spans = sorted((max(a, start), min(b, end)) for r in results for a, b in r.intervals if b > start and a < end)
+    covered, cur_a, cur_b = 0.0, None, None
+    for a, b in spans:
+        if cur_b is None or a > cur_b:
+            if cur_b is not None:
+                covered += cur_b - cur_a
+            cur_a, cur_b = a, b
+        else:
+            cur_b = max(cur_b, b)
+    if cur_b is not None:
+        covered += cur_b - cur_a
+    return 1.0 - covered / (end - start) if end > start else 0.0
+
+
+def _cell_durations(nb_path: Path) -> float:
+    try:
+        nb = json.loads(nb_path.read_text())
+    except (OSError, ValueError):
+        return 0.0
+    return sum(float((c.get("metadata", {}).get("papermill", {}) or {}).get("duration") or 0.0) for c in nb["cells"])
+
+
+def run_cell(cell: Cell) -> CellResult:
+    """Execute one cell's notebook with papermill into its run directory (fresh kernel, cwd = project root)."""
+    # Another grid running this cell: wait for it. A kernel of an interrupted attempt: wait until it has exited
+    # (kernels die within about a second of their executor). Then a cell finished meanwhile is not run again, and
+    # papermill never writes over a finished run's notebook.
+    with runs.locked(cell.dir, timeout=None, name=runs.GRID_LOCK):
+        with runs.locked(cell.dir, timeout=600, name=runs.LOCK):
+            pass
+        if cell.done():
+            return CellResult(cell, "skipped")
+        return _run_notebook(cell)
+
+
+def _run_notebook(cell: Cell) -> CellResult:
+    import papermill as pm
+
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(C.notebook_path(cell.notebook)), str(cell.output_notebook), parameters=cell.params,
+            kernel_name="python3",  # the current environment's kernel (the notebooks name `xlt` for people)
+            cwd=str(paths.PROJECT_ROOT), progress_bar=False, log_output=False,
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+    except pm.PapermillExecutionError as e:
+        msg = f"{e.ename}: {str(e.evalue).splitlines()[0] if e.evalue else ''}".strip()
+        return CellResult(cell, "failed", time.perf_counter() - t0, f"{msg} (see {cell.output_notebook})")
+    except Exception as e:  # noqa: BLE001 - kernel died, notebook unreadable...: the grid goes on, one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        return CellResult(cell, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {first}")
+    seconds = time.perf_counter() - t0
+    if not cell.done():
+        return CellResult(cell, "failed", seconds, f"the notebook finished without writing {cell.dir}/DONE "
+                                                   f"(did it derive another run id?)")
+    env = json.loads((cell.dir / runs.ENV).read_text())
+    return CellResult(cell, "done", seconds, timings=env.get("timings", {}),
+                      cells_seconds=_cell_durations(cell.output_notebook),
+                      intervals=[tuple(x) for x in env.get("work_intervals", [])])
+
+
+def auto_jobs() -> int:
+    """Cells at once by default: one on a GPU machine (they would share the GPU), else two (1 thread each on 2 cores:
+    a tiny model uses one core well, and one cell's kernel start-up overlaps the other's training)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return 1
+    except ImportError:
+        pass
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def parse_jobs(value: str | int) -> int:
+    """``--jobs``: a positive integer or ``auto``."""
+    if str(value) == "auto":
+        return auto_jobs()
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise XLTError(f"--jobs must be a positive integer or auto, got {value!r}") from None
+    if jobs < 1:
+        raise XLTError(f"--jobs must be a positive integer or auto, got {value!r}")
+    return jobs
+
+
+def threads_per_cell(jobs: int) -> int:
+    """Torch threads for each of ``jobs`` concurrent cells (cores shared evenly)."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def work_units(cell: Cell) -> float:
+    """A rough cost of a cell in token-steps (examples x sequence length), for the progress estimate only."""
+    p = cell.params
+    if cell.phase == "pretrain":
+        return float(p["steps"] * p["batch_size"] * p["max_len"])
+    n_langs = len(p["languages"]) if p.get("languages") else 8
+    if cell.phase == "eval":
+        return n_langs * (p["max_eval_samples"] or 1000) * p["max_seq_length"] / 3.0  # forward only
+    if cell.phase == "baselines" and p["kind"] == "majority":
+        return 0.0
+    batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
+    steps = p["max_steps"] or (p["num_train_epochs"] * (p["max_train_samples"] or 10000) / batch)
+    train = steps * batch * p["max_seq_length"]
+    return train * (n_langs if cell.phase == "baselines" else 1)
+
+
+def describe(grid: Grid, out: Callable[[str], None] = print) -> None:
+    """Print the cells of a grid with their status (the dry run)."""
+    done = sum(c.done() for c in grid.cells)
+    by_phase: dict[str, int] = {}
+    for c in grid.cells:
+        by_phase[c.phase] = by_phase.get(c.phase, 0) + 1
+    out(f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells "
+        f"({', '.join(f'{n} {p}' for p, n in by_phase.items())}); {done} done, {len(grid.cells) - done} to run")
+    for c in grid.cells:
+        up = f"  <- {c.upstream.run_id}" if c.upstream else ""
+        out(f"  {'done' if c.done() else 'todo'}  {c.run_id}{up}")
+
+
+def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
+            runner: Callable[[Cell], CellResult] = run_cell) -> GridReport:
+    """Run every unfinished cell of a grid, upstream first, ``jobs`` at a time, with progress lines.
+
+    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``).
+    """
+    if jobs < 1:
+        raise XLTError(f"--jobs must be >= 1, got {jobs}")
+    threads = str(threads_per_cell(jobs))
+    for var in THREADS_ENV:
+        os.environ.setdefault(var, threads)
+    write_manifest(grid)
+    total = len(grid.cells)
+    t_start = time.perf_counter()
+    results: dict[str, CellResult] = {}
+    for c in grid.cells:
+        if c.done():
+            results[c.run_id] = CellResult(c, "skipped")
+    n_skip = len(results)
+    out(f"[grid] {grid.study} / {grid.profile}: {total} cells, {n_skip} already done, {total - n_skip} to run "
+        f"(jobs {jobs}, {os.environ.get('OMP_NUM_THREADS')} torch threads each)")
+    lock = threading.Lock()
+
+    def eta() -> str:
+        left = [c for c in grid.cells if c.run_id not in results]
+        if not left:
+            return "0m00s"
+        ran = [r for r in results.values() if r.status == "done"]
+        units = sum(work_units(r.cell) for r in ran)
+        if not ran or not units:
+            return "?"
+
+        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit
+            u = sum(work_units(r.cell) for r in rs)
+            return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
+
+        overall = rate(ran)
+        by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
+        fixed = sum(r.seconds - r.timings.get("work", 0.0) for r in ran) / len(ran)  # kernel, imports, data
+        est = sum(fixed + (by_phase.get(c.phase) or overall) * work_units(c) for c in left)
+        return "~" + _fmt(est / jobs)
+
+    def progress(verb: str, c: Cell, extra: str = "") -> None:
+        n = len(results)
+        with lock:
+            out(f"[{n:>3}/{total}] {verb:<7} {c.run_id}{extra} | elapsed {_fmt(time.perf_counter() - t_start)}"
+                f" | left {eta()}")
+
+    pending = [c for c in grid.cells if c.run_id not in results]
+    running: dict[Future, Cell] = {}
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        _schedule(pool, pending, running, results, jobs, progress, runner)
+    except KeyboardInterrupt:
+        # Running cells are left unfinished (no DONE): the next run redoes them from their checkpoints. Their kernels
+        # exit with this process; waiting for the worker threads would wait for the cells to finish.
+        out("[grid] interrupted: finished runs are kept; run the same command again to resume")
+        sys.stdout.flush()
+        os._exit(130)
+    pool.shutdown(wait=True)
+    report = GridReport(grid, [results[c.run_id] for c in grid.cells], time.perf_counter() - t_start, jobs)
+    return report
+
+
+def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Future, Cell],
+              results: dict[str, CellResult], jobs: int, progress: Callable[..., None],
+              runner: Callable[[Cell], CellResult]) -> None:
+    """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running."""
+    while pending or running:
+        # block descendants of failed cells; launch ready ones
+        for c in list(pending):
+            up = c.upstream
+            if up is not None and results.get(up.run_id) and results[up.run_id].status in ("failed", "blocked"):
+                pending.remove(c)
+                results[c.run_id] = CellResult(c, "blocked", error=f"upstream run {up.run_id} "
+                                               f"{results[up.run_id].status}")
+                progress("blocked", c)
+        for c in list(pending):
+            if len(running) >= jobs:
+                break
+            up = c.upstream
+            if up is None or (results.get(up.run_id) and results[up.run_id].status in ("done", "skipped")):
+                pending.remove(c)
+                progress("start", c)
+                running[pool.submit(runner, c)] = c
+        if not running:
+            if pending:  # nothing can start: upstream of every pending cell is unresolved (cannot happen)
+                raise XLTError("grid deadlock: pending cells whose upstream is not in the grid")
+            break
+        finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for f in finished:
+            c = running.pop(f)
+            r = f.result()
+            results[c.run_id] = r
+            if r.status == "done":
+                work = r.timings.get("work", 0.0)
+                progress("done", c, f" in {r.seconds:.1f}s (work {work:.1f}s)")
+            elif r.status == "skipped":
+                progress("skipped", c, " (finished by another process meanwhile)")
+            else:
+                progress("FAILED", c, f": {r.error}")
+
+
+def summarize(report: GridReport, out: Callable[[str], None] = print) -> None:
+    """Print the outcome and the time spent outside training and evaluation."""
+    g = report.grid
+    out(f"[grid] {g.study} / {g.profile}: {report.count('done')} ran, {report.count('skipped')} already done, "
+        f"{report.count('failed')} failed, {report.count('blocked')} blocked, in {_fmt(report.wall)}")
+    o = report.overhead()
+    if o["cells"]:
+        share = 1 - o["work_seconds"] / o["cell_seconds"] if o["cell_seconds"] else 0.0
+        out(f"[grid] cell time {o['cell_seconds']:.0f}s: work (train/eval/pretrain) {o['work_seconds']:.0f}s, "
+            f"kernel start + papermill {o['kernel_and_papermill']:.0f}s, data/model loading "
+            f"{o['data_and_model_loading']:.0f}s, imports and rest {o['imports_and_rest']:.0f}s "
+            f"-> {100 * share:.0f}% outside training and evaluation")
+
+
+def raise_on_failure(report: GridReport) -> None:
+    """One line per failed cell, then raise with the counts (the CLI exits non-zero)."""
+    failed = [r for r in report.results if r.status == "failed"]
+    blocked = [r for r in report.results if r.status == "blocked"]
+    if not failed and not blocked:
+        return
+    for r in failed:
+        print(f"error: {r.cell.run_id} failed: {r.error}", file=sys.stderr)
+    raise XLTError(f"{len(failed)} cell(s) failed and {len(blocked)} were not run because their upstream run failed "
+                   f"({report.count('done') + report.count('skipped')} finished runs kept); fix the cause and rerun "
+                   f"the same command to resume")
+
+
+def studies_with_profile(profile: str) -> list[str]:
+    """Studies that define a profile (``STUDY=all``); one-line error naming the valid profiles when none does."""
+    found, all_profiles = [], set()
+    for name, path in study_files().items():
+        doc = load_study(path)
+        all_profiles |= set(doc["profiles"])
+        if profile in doc["profiles"]:
+            found.append(name)
+    if not found:
+        raise unknown("profile", profile, all_profiles or PROFILES)
+    return found
+
+
+def expand_all(studies: Sequence[str], profile: str) -> list[Grid]:
+    """Expand several studies (validates all of them before anything runs)."""
+    return [expand(s, profile) for s in studies]
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def _cmd_grid(args: Any) -> int:
+    if args.executor != "local":
+        raise unknown("executor", args.executor, ["local"])
+    grid = expand(args.study, args.profile)
+    if args.dry_run:
+        describe(grid)
+        return 0
+    report = execute(grid, jobs=parse_jobs(args.jobs))
+    summarize(report)
+    raise_on_failure(report)
+    return 0
+
+
+def _cmd_results(args: Any) -> int:
+    from xlt_utils import results
+
+    path = results.collect()
+    import pandas as pd
+
+    df = pd.read_csv(path, usecols=["run_id"])
+    print(f"[results] {path}: {len(df)} rows from {df['run_id'].nunique()} runs")
+    return 0
+
+
+def _cmd_report(args: Any) -> int:
+    from xlt_utils import results
+
+    results.render_reports(args.profile)
+    return 0
+
+
+def _cmd_reproduce(args: Any) -> int:
+    """Grid(s) → results → report, with a summary of where everything is and of the time outside the work."""
+    from xlt_utils import results
+
+    t0, clock0 = time.perf_counter(), time.time()
+    jobs = parse_jobs(args.jobs)
+    studies = studies_with_profile(args.profile) if args.study == "all" else [args.study]
+    grids = expand_all(studies, args.profile)  # every study is validated before anything runs
+    reports = []
+    for grid in grids:
+        report = execute(grid, jobs=jobs)
+        summarize(report)
+        reports.append(report)
+    csv = results.collect()
+    print(f"[results] {csv}")
+    failed = [r for rep in reports for r in rep.results if r.status in ("failed", "blocked")]
+    htmls = [] if failed else results.render_reports(args.profile, [g.study for g in grids])
+    wall = time.perf_counter() - t0
+    ran = [r for rep in reports for r in rep.results if r.status == "done"]
+    work = sum(r.timings.get("work", 0.0) for r in ran)
+    print(f"[reproduce] {', '.join(studies)} / {args.profile} finished in {_fmt(wall)}")
+    print(f"  results : {csv}")
+    figs = sorted((paths.FIGURES).glob(f"*/{args.profile}/*.png")) if paths.FIGURES.exists() else []
+    print(f"  figures : {', '.join(str(f) for f in figs) or '(none)'}")
+    print(f"  report  : {', '.join(str(h) for h in htmls) or '(none)'}")
+    print(f"  runs    : {runs.runs_dir()}")
+    if ran:
+        idle = idle_fraction(ran, clock0, time.time())
+        share = 1 - work / (wall * jobs)
+        print(f"  time outside training and evaluation: {100 * idle:.0f}% of the wall time (no cell training or "
+              f"evaluating); {100 * share:.0f}% of core time (work {work:.0f}s of {_fmt(wall)} x {jobs} job(s), "
+              f"{len(ran)} cells)")
+    else:
+        print("  nothing to run: every cell was already done (no training)")
+    for rep in reports:
+        raise_on_failure(rep)
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``grid``, ``results``, ``report`` and ``reproduce`` to the ``python -m xlt_utils`` parser."""
+    g = sub.add_parser("grid", help="expand a study's grid and run its cells with papermill")
+    g.add_argument("study", help="studies/<study>.yaml (or the study's name)")
+    g.add_argument("--profile", default="embedded", help="profile in the study file (default: embedded)")
+    g.add_argument("--dry-run", action="store_true", help="list the cells and their status; run nothing")
+    g.add_argument("--jobs", default="auto", help="cells run at once, or auto (1 with a GPU, else 2); "
+                   "torch threads are shared out")
+    g.add_argument("--executor", default="local", help="local (ray: not yet)")
+    g.set_defaults(func=_cmd_grid)
+
+    r = sub.add_parser("results", help="collect every finished run into outputs/results/metrics.csv")
+    r.set_defaults(func=_cmd_results)
+
+    rp = sub.add_parser("report", help="render the analysis notebooks to HTML under outputs/report/")
+    rp.add_argument("--profile", default="embedded", help="which profile's results (default: embedded)")
+    rp.set_defaults(func=_cmd_report)
+
+    rr = sub.add_parser("reproduce", help="grid(s) + results + report: what `make reproduce` runs")
+    rr.add_argument("--study", default="all", help="a study name, or all (every study with the profile)")
+    rr.add_argument("--profile", default="embedded", help="smoke | embedded | embedded-full | xtreme-r")
+    rr.add_argument("--jobs", default="auto", help="cells run at once, or auto (1 with a GPU, else 2)")
+    rr.set_defaults(func=_cmd_reproduce)

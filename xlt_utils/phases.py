@@ -1,0 +1,723 @@
+"""The logic of the phase notebooks 00–04: each notebook cell is one call to a function here.
+
+A phase notebook runs::
+
+    config = phases.configure("<phase>", globals())   # validate the parameters (unknown/missing/type: error)
+    run = phases.start(config)                          # run directory, lock, params.json, seeds
+    ...one call per step (load data, build, train, evaluate, save)...
+    phases.finish(run)                                  # env.json (timings), DONE (last, atomic)
+
+Work is timed per step (``run.timings``) and written to ``env.json``; ``train``, ``eval`` and ``pretrain`` count
+as *work*, everything else (imports, data, saving) as overhead that the grid reports. Generated (synth) datasets
+are cached on disk keyed by a hash of the task definition and the generator's source, so the many cells of a
+grid do not regenerate them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xlt_utils import config as C
+from xlt_utils import paths, runs
+from xlt_utils.errors import XLTError
+
+WORK_STEPS = ("pretrain", "train", "eval")
+METRIC_COLUMNS = ("task", "split", "lang", "metric", "value", "n_examples")
+DATA_SEED = 0  # training/dev subsamples are the same for every seed: seeds vary optimisation, not data
+
+
+# ---------------------------------------------------------------------------------------------- run state
+
+
+@dataclass
+class Run:
+    """A run in progress: its config, id, directory, lineage and step timings."""
+
+    phase: str
+    config: Any
+    id: str
+    dir: Path
+    lineage: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    lock: Any = None
+
+    intervals: list[tuple[float, float]] = field(default_factory=list)
+
+    @contextmanager
+    def timer(self, step: str) -> Iterator[None]:
+        """Add the wall time of a block to ``timings[step]`` (work steps also keep their clock interval)."""
+        t0, w0 = time.perf_counter(), time.time()
+        try:
+            yield
+        finally:
+            self.timings[step] = self.timings.get(step, 0.0) + time.perf_counter() - t0
+            if step in WORK_STEPS:
+                self.intervals.append((w0, time.time()))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.config.to_params()
+
+    def __repr__(self) -> str:
+        return f"Run({self.id})"
+
+
+def _phase_of(config: Any) -> str:
+    for phase, cls in C.CONFIGS.items():
+        if type(config) is cls:
+            return phase
+    raise XLTError(f"not a phase config: {type(config).__name__}")
+
+
+def configure(phase: str, namespace: Mapping[str, Any]) -> Any:
+    """Validate a notebook's parameters into the phase's config (the notebook's third cell).
+
+    Args:
+        phase: ``pretrain``, ``intermediate``, ``target``, ``eval``, ``baselines`` or ``analysis``.
+        namespace: the notebook's ``globals()`` (parameters cell + papermill's injected parameters).
+
+    Raises:
+        XLTError: unknown or missing parameters, wrong types, invalid values.
+    """
+    params = C.parameters_from_namespace(namespace)
+    _quiet()
+    return C.from_params(phase, params)
+
+
+def _quiet() -> None:
+    """Keep executed notebooks readable: no ipywidgets warning from tqdm, no per-file progress bars."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+def plan(config: Any) -> tuple[str, dict[str, Any]]:
+    """The run id and lineage a config gets (reads the upstream run's ``params.json``)."""
+    phase = _phase_of(config)
+    params = config.to_params()
+    upstream = params.get("upstream")
+    up_lineage = runs.read_params(upstream)["lineage"] if upstream else None
+    lineage = runs.lineage_of(phase, params, up_lineage)
+    return runs.run_id(phase, params, lineage), lineage
+
+
+def start(config: Any) -> Run:
+    """Open the run directory of a config: lock it, write ``params.json``, seed everything.
+
+    A finished run (``DONE``) is never overwritten: starting it again is an error. An unfinished one is taken
+    over; its training resumes from the last checkpoint.
+
+    Raises:
+        XLTError: the run is finished, or its upstream run is missing or unfinished.
+    """
+    phase = _phase_of(config)
+    rid, lineage = plan(config)
+    d = runs.run_path(rid)
+    if runs.is_done(d):
+        raise XLTError(f"run {rid} is already finished (DONE); a finished run is never overwritten: "
+                       f"delete {d} to recompute it, or change a parameter")
+    d.mkdir(parents=True, exist_ok=True)
+    lock = runs.acquire_lock(d)
+    if runs.is_done(d):  # finished by a previous owner while we waited for the lock
+        raise XLTError(f"run {rid} was finished by another process")
+    run = Run(phase=phase, config=config, id=rid, dir=d, lineage=lineage, lock=lock)
+    _write_params(run)
+    run.env = runs.environment()
+    runs.write_json_atomic(d / runs.ENV, {**run.env, "status": "running"})
+    seed = getattr(config, "seed", None)
+    if seed is not None:
+        from transformers import set_seed
+
+        set_seed(seed)
+    print(f"run {rid}\n  dir {d}")
+    return run
+
+
+def _write_params(run: Run) -> None:
+    runs.write_json_atomic(run.dir / runs.PARAMS, {"run_id": run.id, "phase": run.phase, "params": run.params,
+                                                   "lineage": run.lineage, "resolved": run.resolved})
+
+
+def finish(run: Run) -> dict[str, Any]:
+    """Write ``env.json`` (timings) and then ``DONE`` (atomically): the run's last step.
+
+    Returns:
+        The timings.
+    """
+    run.timings["total_in_kernel"] = time.perf_counter() - run.started
+    run.timings["work"] = sum(run.timings.get(k, 0.0) for k in WORK_STEPS)
+    _write_params(run)
+    runs.write_json_atomic(run.dir / runs.ENV, {**run.env, "status": "done", "finished":
+                                                time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                "timings": {k: round(v, 3) for k, v in run.timings.items()},
+                                                "work_intervals": [[round(a, 3), round(b, 3)] for a, b in run.intervals]})
+    if not (run.dir / runs.METRICS).exists():
+        raise XLTError(f"run {run.id} wrote no {runs.METRICS}")
+    runs.mark_done(run.dir)
+    if run.lock is not None:
+        run.lock.__exit__(None, None, None)
+        run.lock = None
+    print(f"done: {run.id}")
+    return dict(run.timings)
+
+
+def save_metrics(run: Run, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Write the tidy ``metrics.csv`` of a run (deterministic columns and order) and return it as a DataFrame."""
+    import pandas as pd
+
+    df = pd.DataFrame([{k: r[k] for k in METRIC_COLUMNS} for r in rows], columns=list(METRIC_COLUMNS))
+    df = df.sort_values(["task", "split", "lang", "metric"], kind="stable").reset_index(drop=True)
+    tmp = run.dir / (runs.METRICS + ".tmp")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, run.dir / runs.METRICS)
+    return df
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+@functools.lru_cache(maxsize=8)
+def _source_hash(world: str) -> str:
+    """Hash of the code that generates a world's data (a change invalidates the dataset cache)."""
+    from xlt_utils.tasks import WORLD_MODULES
+
+    root = paths.PROJECT_ROOT / "xlt_utils"
+    files = [root / (WORLD_MODULES[world].split(".", 1)[1].replace(".", "/") + ".py")]
+    if world == "synth":
+        files += sorted((root / "synth").glob("*.py"))
+    h = hashlib.sha256()
+    for f in files:
+        if f.exists():
+            h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def dataset_cache() -> Path:
+    """Where generated datasets are cached (``.cache/xlt/datasets``; ``make clean`` removes it)."""
+    return paths.CACHE / "xlt" / "datasets"
+
+
+def records(task: Any, split: str, lang: str, max_examples: int | None = None, seed: int = 0) -> list[dict]:
+    """:func:`xlt_utils.worlds.load_records`, cached on disk for generated (synth) worlds.
+
+    The key hashes the task definition (options, sizes, grammar version), the split, language, subsample and
+    the generator's source code, so a cached file is never stale.
+    """
+    from xlt_utils.tasks import get_task
+    from xlt_utils.worlds import load_records
+
+    task = get_task(task) if isinstance(task, str) else task
+    if task.world != "synth":
+        return load_records(task, split, lang, max_examples=max_examples, seed=seed)
+    key = runs.canonical_json({"task": dataclasses.asdict(task), "split": split, "lang": lang,
+                               "max": max_examples, "seed": seed, "code": _source_hash(task.world)})
+    h = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = dataset_cache() / task.name / f"{split}-{lang}-{h}.jsonl"
+    if path.exists():
+        with open(path, encoding="utf-8") as f:
+            return [json.loads(line) for line in f]
+    recs = load_records(task, split, lang, max_examples=max_examples, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+    os.replace(tmp, path)
+    return recs
+
+
+def train_languages(task: Any) -> tuple[str, ...]:
+    """Languages trained on: English, or every training language for a multilingual intermediate set."""
+    if task.options.get("per_language_items"):
+        return tuple(task.languages_for("train"))
+    return (task.train_language,)
+
+
+# ---------------------------------------------------------------------------------------------- encoders
+
+
+def _base_encoder_synth(model: str) -> Path:
+    """A randomly initialised synth encoder with a tokenizer trained on the synth corpus (cached)."""
+    from xlt_utils.models import init_encoder, train_tokenizer
+    from xlt_utils.synth.corpus import mlm_corpus
+    from xlt_utils.synth.languages import LANGUAGE_IDS
+    from xlt_utils.synth.pretrain import encoder_config
+
+    size = model.removeprefix("synth-")
+    spec = {"model": model, "vocab_size": 4000, "n_per_language": 300, "max_len": 128, "init_seed": 0,
+            "languages": list(LANGUAGE_IDS), "code": _source_hash("synth")}
+    h = hashlib.sha256(runs.canonical_json(spec).encode()).hexdigest()[:12]
+    out = paths.CACHE / "xlt" / "encoders" / f"{model}-{h}"
+    if (out / "config.json").exists():
+        return out
+    docs = mlm_corpus(LANGUAGE_IDS, spec["n_per_language"], seed=0)
+    tok = train_tokenizer([d[1] for d in docs], vocab_size=spec["vocab_size"], model_max_length=spec["max_len"])
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    init_encoder(encoder_config(size, len(tok), spec["max_len"]), tok, tmp, seed=spec["init_seed"])
+    (tmp / "provenance.json").write_text(json.dumps({**spec, "note": "random initialisation"}, indent=1))
+    try:
+        os.replace(tmp, out)
+    except OSError:  # another process built it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def base_encoder(world: str, model: str) -> str:
+    """The starting encoder of a model when no upstream run gives one.
+
+    synth: a random initialisation (the no-pretraining control; phase 00 pretrains); offline-real: the
+    converted multilingual-e5-small; xtreme: the zoo's Hub id.
+    """
+    if world == "synth":
+        return str(_base_encoder_synth(model))
+    if world == "offline-real":
+        from xlt_utils.offline.encoder import encoder_dir
+
+        return str(encoder_dir())
+    if world == "xtreme":
+        from xlt_utils.zoo import get_model
+
+        spec = get_model(model)
+        if spec.hub_id is None:
+            raise XLTError(f"model {model!r} has no Hub id; it needs an upstream run")
+        return spec.hub_id
+    raise XLTError(f"world {world!r} has no base encoder for model {model!r}; give an upstream run")
+
+
+def encoder_source(run: Run) -> str:
+    """Where this run's starting weights come from: the upstream run's ``encoder/`` (or ``model/``), or the
+    model's base encoder."""
+    up = run.config.upstream
+    if up is None:
+        src = base_encoder(run.config.world, run.config.model)
+    else:
+        sub = "model" if up.startswith("target/") else "encoder"
+        src = str(runs.run_path(up) / sub)
+    run.resolved["encoder"] = src if up is None else f"{up}/{'model' if up.startswith('target/') else 'encoder'}"
+    return src
+
+
+def _check_length(run: Run, tokenizer: Any, model_config: Any, max_seq_length: int) -> None:
+    limit = getattr(model_config, "max_position_embeddings", None)
+    if limit is not None and getattr(model_config, "model_type", "").startswith("xlm-roberta"):
+        limit -= 2  # XLM-R positions start after the padding index
+    if limit is not None and max_seq_length > limit:
+        raise XLTError(f"max_seq_length {max_seq_length} exceeds what model {run.config.model!r} supports ({limit})")
+
+
+# ---------------------------------------------------------------------------------------------- training phases
+
+
+@dataclass
+class TrainingData:
+    """Featurized English training data and the English dev records used for model selection."""
+
+    task: Any
+    tokenizer: Any
+    pipeline: Any
+    encoder: str
+    features: list[dict]
+    n_records: int
+    dev: list[dict]
+    languages: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return (f"TrainingData({self.task.name}: {self.n_records} training examples in "
+                f"{', '.join(self.languages)} -> {len(self.features)} features; {len(self.dev)} English dev)")
+
+
+def _task_of(config: Any) -> Any:
+    from xlt_utils.tasks import get_task
+
+    return get_task(getattr(config, "intermediate_task", None) or config.target_task)
+
+
+def load_training_data(run: Run, languages: Sequence[str] | None = None) -> TrainingData:
+    """Load (cached), subsample and featurize the training split, and load English dev for model selection.
+
+    Args:
+        run: an ``intermediate``, ``target`` or ``baselines`` run.
+        languages: training languages (default: :func:`train_languages`); the dev language is the first one.
+    """
+    from transformers import AutoConfig
+
+    from xlt_utils.formats.pipelines import get_pipeline
+    from xlt_utils.models import load_tokenizer
+
+    cfg = run.config
+    task = _task_of(cfg)
+    with run.timer("data"):
+        enc = encoder_source(run)
+        tok = load_tokenizer(enc)
+        _check_length(run, tok, AutoConfig.from_pretrained(enc), cfg.max_seq_length)
+        langs = tuple(languages) if languages is not None else train_languages(task)
+        recs = [r for lang in langs for r in records(task, "train", lang, cfg.max_train_samples, DATA_SEED)]
+        pipe = get_pipeline(task, tok, max_seq_length=cfg.max_seq_length)
+        feats = pipe.featurize(recs, train=True)
+        dev_lang = langs[0] if languages is not None else task.train_language
+        if dev_lang not in task.languages_for("dev"):
+            raise XLTError(f"task {task.name} has no {dev_lang} dev split for model selection")
+        dev = records(task, "dev", dev_lang, cfg.max_dev_samples, DATA_SEED)
+    run.resolved.update(train_languages=list(langs), n_train_records=len(recs), n_train_features=len(feats),
+                        dev_language=dev_lang, n_dev_records=len(dev))
+    return TrainingData(task, tok, pipe, enc, feats, len(recs), dev, langs)
+
+
+def build_model(run: Run, data: TrainingData) -> Any:
+    """The encoder with a fresh head of the task's format, initialised from the run's seed."""
+    import torch
+
+    from xlt_utils.models import build_model as _build
+
+    with run.timer("build"):
+        torch.manual_seed(run.config.seed)
+        model = _build(data.task, data.encoder)
+    return model
+
+
+def _dev_score_fn(run: Run, data: TrainingData, lang: str | None = None):
+    from xlt_utils import metrics
+    from xlt_utils.evaluate import evaluate
+
+    cfg, task = run.config, data.task
+    lang = lang or task.train_language
+
+    def score(model: Any) -> float:
+        rows = evaluate(model, data.tokenizer, task, split="dev", languages=[lang], max_examples=cfg.max_dev_samples,
+                        max_seq_length=cfg.max_seq_length, seed=DATA_SEED, load_fn=records)
+        result = {r["metric"]: r["value"] for r in rows}
+        return metrics.primary(task.metric, result, **({"k": task.options["k"]} if "k" in task.options else {}))
+
+    return score
+
+
+def _train_config(cfg: Any) -> Any:
+    from xlt_utils.train import TrainConfig
+
+    return TrainConfig(learning_rate=cfg.learning_rate, weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio,
+                       num_train_epochs=cfg.num_train_epochs, max_steps=cfg.max_steps,
+                       per_device_train_batch_size=cfg.per_device_train_batch_size,
+                       gradient_accumulation_steps=cfg.gradient_accumulation_steps, eval_every=cfg.eval_every,
+                       early_stopping_patience=cfg.early_stopping_patience, seed=cfg.seed,
+                       checkpoint_every=cfg.checkpoint_every, log_every=10, progress=False)
+
+
+def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | None = None) -> Any:
+    from xlt_utils.train import CHECKPOINT, train
+
+    if not (out / CHECKPOINT / "trainer_state.json").exists():
+        shutil.rmtree(out, ignore_errors=True)  # no checkpoint: leftovers of a killed attempt are stale
+    with run.timer("train"):
+        result = train(model, data.features, data.pipeline.collate, _train_config(run.config), output_dir=out,
+                       eval_fn=_dev_score_fn(run, data, dev_lang))
+    return result
+
+
+def train_model(run: Run, model: Any, data: TrainingData) -> Any:
+    """Train with the one training loop; English dev selects the best checkpoint. Resumes from
+    ``<run>/train/checkpoint`` when a previous attempt was interrupted.
+
+    Returns:
+        The :class:`xlt_utils.train.TrainResult`.
+    """
+    result = _train(run, model, data, run.dir / "train")
+    run.resolved.update(global_step=result.global_step, best_step=result.best_step,
+                        resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early)
+    run.timings["train_loop"] = result.train_seconds
+    print(f"trained {result.global_step} steps (best at {result.best_step}, English dev {result.best_score:.2f}; "
+          f"resumed from step {result.resumed_from_step})")
+    return result
+
+
+def evaluate_dev(run: Run, model: Any, data: TrainingData) -> Any:
+    """Score the selected model on English dev (the model-selection split) and save ``metrics.csv``."""
+    from xlt_utils.evaluate import evaluate
+
+    cfg = run.config
+    with run.timer("eval"):
+        rows = evaluate(model, data.tokenizer, data.task, split="dev", languages=[data.task.train_language],
+                        max_examples=cfg.max_dev_samples, max_seq_length=cfg.max_seq_length, seed=DATA_SEED,
+                        load_fn=records)
+    return save_metrics(run, rows)
+
+
+def save_encoder(run: Run, model: Any, data: TrainingData) -> Path:
+    """Save the trained encoder without its head (``<run>/encoder``) and drop the training scratch."""
+    from xlt_utils.models import save_encoder as _save
+
+    with run.timer("save"):
+        out = _save(model, data.tokenizer, run.dir / "encoder", provenance={"run_id": run.id, "lineage": run.lineage})
+        shutil.rmtree(run.dir / "train", ignore_errors=True)
+    return out
+
+
+def save_model(run: Run, model: Any, data: TrainingData) -> Path:
+    """Save the fine-tuned model with its head (``<run>/model``) and drop the training scratch."""
+    with run.timer("save"):
+        out = run.dir / "model"
+        model.save_pretrained(str(out), safe_serialization=True)
+        data.tokenizer.save_pretrained(str(out))
+        shutil.rmtree(run.dir / "train", ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- pretraining
+
+
+def pretrain_encoder(run: Run) -> dict[str, Any]:
+    """MLM-pretrain a synth encoder into ``<run>/encoder`` (see :func:`xlt_utils.synth.pretrain.pretrain`).
+
+    An interrupted pretraining restarts from scratch (it is deterministic, so the result is the same).
+    """
+    from xlt_utils.synth.languages import LANGUAGE_IDS
+    from xlt_utils.synth.pretrain import pretrain
+
+    cfg = run.config
+    out = run.dir / "encoder"
+    shutil.rmtree(out, ignore_errors=True)
+    langs = list(cfg.languages) if cfg.languages is not None else list(LANGUAGE_IDS)
+    with run.timer("pretrain"):
+        summary = pretrain(out, size=cfg.model.removeprefix("synth-"), languages=langs, steps=cfg.steps,
+                           batch_size=cfg.batch_size, max_len=cfg.max_len, lr=cfg.learning_rate,
+                           warmup_frac=cfg.warmup_ratio, n_per_language=cfg.n_per_language,
+                           parallel_frac=cfg.parallel_frac, vocab_size=cfg.vocab_size, seed=cfg.seed,
+                           probe_every=cfg.probe_every, log_every=max(1, cfg.steps // 10))
+    run.resolved.update(languages=langs, n_parameters=summary["n_parameters"])
+    return summary
+
+
+def pretrain_metrics(run: Run, summary: Mapping[str, Any]) -> Any:
+    """Tidy rows of a pretraining run: final MLM loss and the retrieval probe (P@1 ×100, L → en)."""
+    cfg = run.config
+    rows = [{"task": "mlm", "split": "train", "lang": "all", "metric": "mlm_loss", "value": float(summary["final_loss"]),
+             "n_examples": cfg.steps * cfg.batch_size}]
+    for lang, p1 in sorted(summary["probe"].items()):
+        rows.append({"task": "probe_retrieval", "split": "probe", "lang": lang, "metric": "p@1",
+                     "value": 100.0 * float(p1), "n_examples": 200})
+    return save_metrics(run, rows)
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+
+def load_eval_model(run: Run) -> tuple[Any, Any]:
+    """The model to evaluate: the upstream target run's fine-tuned model, or (retrieval) an encoder."""
+    import torch
+    from transformers import AutoConfig
+
+    from xlt_utils.models import build_model as _build
+    from xlt_utils.models import load_tokenizer
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    task = get_task(cfg.target_task)
+    if cfg.upstream and cfg.upstream.startswith("target/"):
+        up = runs.read_params(cfg.upstream)
+        if up["params"]["target_task"] != cfg.target_task:
+            raise XLTError(f"upstream {cfg.upstream} was fine-tuned on {up['params']['target_task']}, "
+                           f"not {cfg.target_task}")
+    with run.timer("build"):
+        src = encoder_source(run)
+        tok = load_tokenizer(src)
+        _check_length(run, tok, AutoConfig.from_pretrained(src), cfg.max_seq_length)
+        torch.manual_seed(0)
+        model = _build(task, src)
+    return model, tok
+
+
+def evaluate_languages(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
+    """Evaluate every language of the task, write predictions (XTREME layout) and ``metrics.csv``."""
+    from xlt_utils.evaluate import evaluate
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    model, tok = model_and_tokenizer
+    task = get_task(cfg.target_task)
+    split = cfg.split or task.eval_split
+    langs = list(cfg.languages) if cfg.languages is not None else list(task.languages_for(split))
+    bad = [lang for lang in langs if lang not in task.languages_for(split)]
+    if bad:
+        raise XLTError(f"task {task.name} has no {split} split in {', '.join(bad)}; "
+                       f"valid: {', '.join(task.languages_for(split))}")
+    with run.timer("eval"):
+        rows = evaluate(model, tok, task, split=split, languages=langs, max_examples=cfg.max_eval_samples,
+                        batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
+                        predictions_dir=run.dir / "predictions", layer=cfg.layer, pooling=cfg.pooling,
+                        seed=cfg.sample_seed, load_fn=records)
+    run.resolved.update(split=split, languages=langs)
+    if task.format == "retrieval" and rows:
+        run.resolved.update(layer=rows[0].get("layer"), pooling=rows[0].get("pooling"))
+    return save_metrics(run, rows)
+
+
+def summary_table(metrics: Any) -> Any:
+    """Metrics pivoted for display: one row per (task, metric), one column per language."""
+    return metrics.pivot_table(index=["task", "metric"], columns="lang", values="value").round(2)
+
+
+# ---------------------------------------------------------------------------------------------- baselines
+
+
+class _NoTokenizer:
+    """Stands in for a tokenizer where a pipeline is only asked for references and metric options."""
+
+    pad_token_id = 0
+
+
+def _majority_rows(run: Run) -> list[dict[str, Any]]:
+    from xlt_utils import metrics
+    from xlt_utils.formats.pipelines import PIPELINES
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    task = get_task(cfg.target_task)
+    split = task.eval_split
+    langs = list(cfg.languages) if cfg.languages is not None else list(task.languages_for(split))
+    rows = []
+    if task.format == "retrieval":
+        for lang in langs:
+            recs = records(task, split, lang)
+            n_q = sum(r["side"] == "query" for r in recs)
+            n_c = sum(r["side"] == "candidate" for r in recs)
+            rows.append({"task": task.name, "split": split, "lang": lang, "metric": "accuracy",
+                         "value": 100.0 / max(n_c, 1), "n_examples": n_q})
+        run.resolved.update(split=split, languages=langs, prediction="chance (uniform random candidate)")
+        return rows
+    train = [r for lang in train_languages(task) for r in records(task, "train", lang)]
+    fmt = task.format
+    if fmt == "tagging":
+        value: Any = Counter(t for r in train for t in r["tags"]).most_common(1)[0][0]
+    elif fmt == "span_qa":
+        value = Counter(r["answers"]["text"][0] for r in train if r["answers"]["text"]).most_common(1)[0][0]
+    else:
+        value = Counter(r["label"] for r in train).most_common(1)[0][0]
+    pipe = PIPELINES[fmt](task, _NoTokenizer())
+    for lang in langs:
+        recs = records(task, split, lang, cfg.max_eval_samples, DATA_SEED)
+        preds = [[value] * len(r["tokens"]) for r in recs] if fmt == "tagging" else [value] * len(recs)
+        result = metrics.compute(task.metric, preds, pipe.references(recs), **pipe.metric_options(lang))
+        for key, v in result.items():
+            rows.append({"task": task.name, "split": split, "lang": lang, "metric": key, "value": float(v),
+                         "n_examples": len(recs)})
+    run.resolved.update(split=split, languages=langs, prediction=value)
+    return rows
+
+
+def _in_language_rows(run: Run) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    from xlt_utils.evaluate import evaluate
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    task = get_task(cfg.target_task)
+    split = task.eval_split
+    have = set(task.languages_for("train")) & set(task.languages_for("dev"))
+    langs = list(cfg.languages) if cfg.languages is not None else [
+        lang for lang in task.languages_for(split) if lang in have]
+    bad = [lang for lang in langs if lang not in have or lang not in task.languages_for(split)]
+    if bad:
+        raise XLTError(f"in_language baseline needs train, dev and {split} data; {task.name} lacks them in "
+                       f"{', '.join(bad)}; valid: {', '.join(sorted(have & set(task.languages_for(split))))}")
+    parts = run.dir / "parts"
+    parts.mkdir(exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for lang in langs:
+        done = parts / f"{lang}.csv"
+        if done.exists():  # finished before an interruption
+            rows += pd.read_csv(done, keep_default_na=False).to_dict("records")
+            continue
+        data = load_training_data(run, languages=[lang])
+        model = build_model(run, data)
+        _train(run, model, data, run.dir / "train" / lang, dev_lang=lang)
+        with run.timer("eval"):
+            lang_rows = evaluate(model, data.tokenizer, task, split=split, languages=[lang],
+                                 max_examples=cfg.max_eval_samples, max_seq_length=cfg.max_seq_length,
+                                 seed=DATA_SEED, load_fn=records)
+        lang_rows = [{k: r[k] for k in METRIC_COLUMNS} for r in lang_rows]
+        tmp = done.with_suffix(".tmp")
+        pd.DataFrame(lang_rows, columns=list(METRIC_COLUMNS)).to_csv(tmp, index=False)
+        os.replace(tmp, done)
+        shutil.rmtree(run.dir / "train" / lang, ignore_errors=True)
+        rows += lang_rows
+    run.resolved.update(split=split, languages=langs)
+    return rows
+
+
+def _random_model(task: Any, encoder: str, seed: int) -> Any:
+    """The encoder's architecture with a head of the task's format, every weight randomly initialised."""
+    import torch
+    from transformers import AutoConfig
+
+    from xlt_utils.models import HEADS
+
+    conf = AutoConfig.from_pretrained(encoder)
+    kwargs: dict[str, Any] = {}
+    if task.format in ("classification", "pair_classification", "tagging"):
+        labels = list(task.labels or ())
+        conf.num_labels = len(labels)
+        conf.id2label, conf.label2id = dict(enumerate(labels)), {lab: i for i, lab in enumerate(labels)}
+    if task.format == "retrieval":
+        kwargs["add_pooling_layer"] = False
+    torch.manual_seed(seed)
+    return HEADS[task.format].from_config(conf, **kwargs)
+
+
+def _random_init_rows(run: Run) -> list[dict[str, Any]]:
+    from xlt_utils.evaluate import evaluate
+    from xlt_utils.models import load_tokenizer
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    task = get_task(cfg.target_task)
+    split = task.eval_split
+    langs = list(cfg.languages) if cfg.languages is not None else list(task.languages_for(split))
+    if task.format == "retrieval":
+        with run.timer("build"):
+            enc = encoder_source(run)
+            tok = load_tokenizer(enc)
+            model = _random_model(task, enc, cfg.seed)
+    else:
+        data = load_training_data(run)
+        tok = data.tokenizer
+        with run.timer("build"):
+            model = _random_model(task, data.encoder, cfg.seed)
+        result = _train(run, model, data, run.dir / "train")
+        run.resolved.update(global_step=result.global_step, best_step=result.best_step)
+    with run.timer("eval"):
+        rows = evaluate(model, tok, task, split=split, languages=langs, max_examples=cfg.max_eval_samples,
+                        max_seq_length=cfg.max_seq_length, seed=DATA_SEED, load_fn=records)
+    shutil.rmtree(run.dir / "train", ignore_errors=True)
+    run.resolved.update(split=split, languages=langs)
+    return rows
+
+
+def run_baseline(run: Run) -> Any:
+    """Compute the baseline of the run's ``kind`` on every language and save ``metrics.csv``."""
+    cfg = run.config
+    if cfg.kind == "majority":
+        with run.timer("eval"):
+            rows = _majority_rows(run)
+    elif cfg.kind == "random_init":
+        rows = _random_init_rows(run)
+    else:
+        rows = _in_language_rows(run)
+    return save_metrics(run, rows)

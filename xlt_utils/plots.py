@@ -1,0 +1,66 @@
+"""Figures for the analysis notebooks (seaborn), saved as PNG under ``outputs/figures/<study>/<profile>/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from xlt_utils import paths
+
+
+def figure_dir(config: Any) -> Path:
+    """``outputs/figures/<study>/<profile>/`` (created)."""
+    d = paths.FIGURES / config.study / config.profile
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def transfer_figure(df: Any, table: Any, config: Any) -> Path:
+    """Two panels: the change in mean zero-shot score from each intermediate task (vs none), per target task;
+    and the score per language of each intermediate task on the first target task. Saved as ``transfer.png``.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    from xlt_utils.results import primary_metric, zero_shot
+
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
+    inter = table[table["intermediate_task"] != "none"]
+    if not inter.empty:
+        heat = inter.pivot_table(index="intermediate_task", columns="target_task", values="delta")
+        sns.heatmap(heat, annot=True, fmt="+.1f", center=0, cmap="RdBu", cbar_kws={"label": "Δ zero-shot vs none"},
+                    ax=axes[0])
+        axes[0].set_title("Zero-shot change from intermediate training")
+    else:
+        axes[0].set_axis_off()
+    ev = zero_shot(df)
+    from xlt_utils.tasks import get_task
+
+    targets = sorted(ev["target_task"].unique())
+    first = next((t for t in targets if get_task(t).format != "retrieval"), targets[0])
+    sub = ev[ev["target_task"] == first].assign(series=lambda d: d["intermediate_task"])
+    order = list(sub.groupby("lang")["value"].mean().sort_values(ascending=False).index)
+    base = df[(df["phase"] == "baselines") & (df["target_task"] == first) & (df["lang"].isin(order))]
+    base = base[base["metric"] == primary_metric(first)].assign(series=lambda d: "[" + d["kind"] + "]")
+    sub = pd.concat([sub, base], ignore_index=True)
+    sns.pointplot(data=sub, x="lang", y="value", hue="series", order=order, errorbar="sd",
+                  dodge=0.3, markersize=3, linewidth=1, ax=axes[1])
+    axes[1].legend(title="intermediate task [baseline]", fontsize=7)
+    axes[1].set_title(f"{first} per language (English-trained; mean ± sd over seeds)")
+    axes[1].set_xlabel("language")
+    axes[1].set_ylabel("score")
+    axes[1].tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    out = figure_dir(config) / "transfer.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def show(path: Path) -> Any:
+    """Display a saved figure inline (notebooks)."""
+    from IPython.display import Image
+
+    return Image(filename=str(path))

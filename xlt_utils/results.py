@@ -1,0 +1,301 @@
+"""Results: collect every finished run into one tidy table, and the tables the analysis notebooks show.
+
+``outputs/results/metrics.csv`` has one row per (study, profile, run, task, split, language, metric). A run shared by
+several studies appears once per study (``df[df.study == "paper"]`` is a study's complete table); a run no grid
+asked for has empty study and profile. The columns are the run's lineage (model, intermediate task, target task,
+seed, batch sizes, ancestor run ids), its parameters, and the metric. Nothing time-dependent is in it: timings
+stay in each run's ``env.json``, so the table is the same whenever and however often the study ran.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from xlt_utils import paths, runs
+from xlt_utils.errors import XLTError
+
+CORE_COLUMNS = ("study", "profile", "run_id", "phase", "world", "model", "intermediate_task", "target_task", "seed",
+                "batch_size", "intermediate_batch_size", "kind", "task", "split", "lang", "metric", "value",
+                "n_examples", "pretrain_run", "intermediate_run", "target_run")
+
+
+def results_csv() -> Path:
+    """``outputs/results/metrics.csv``."""
+    return paths.RESULTS / "metrics.csv"
+
+
+def memberships() -> dict[str, list[tuple[str, str]]]:
+    """run id → the (study, profile) grids that contain it, from ``outputs/results/studies/*.json``."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    d = paths.RESULTS / "studies"
+    for f in sorted(d.glob("*.json")) if d.exists() else []:
+        m = json.loads(f.read_text())
+        for c in m["cells"]:
+            out.setdefault(c["run_id"], []).append((m["study"], m["profile"]))
+    return out
+
+
+def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str, Any]) -> Any:
+    if phase == "pretrain":
+        return params["batch_size"]
+    if phase == "eval":
+        return lineage.get("target_batch_size")
+    return params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+
+
+def run_rows(rid: str) -> list[dict[str, Any]]:
+    """The metric rows of one finished run with its lineage and parameters as columns (no study columns)."""
+    import pandas as pd
+
+    d = runs.run_path(rid)
+    meta = json.loads((d / runs.PARAMS).read_text())
+    phase, params, lin = meta["phase"], meta["params"], meta["lineage"]
+    metrics = pd.read_csv(d / runs.METRICS, keep_default_na=False, dtype={"lang": str})
+    up_runs = lin.get("runs", {})
+    base = {
+        "run_id": rid, "phase": phase, "world": params["world"], "model": params["model"],
+        "intermediate_task": lin.get("intermediate_task") or "none", "target_task": lin.get("target_task") or "",
+        # the training seed; a pretrain run's own seed; none for an encoder evaluated straight after pretraining
+        "seed": lin.get("seed") if lin.get("seed") is not None else (params["seed"] if phase == "pretrain" else None),
+        "batch_size": _own_batch_size(phase, params, lin),
+        "intermediate_batch_size": lin.get("intermediate_batch_size"), "kind": params.get("kind", ""),
+        "pretrain_run": up_runs.get("pretrain", ""), "intermediate_run": up_runs.get("intermediate", ""),
+        "target_run": up_runs.get("target", ""),
+    }
+    extra = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()
+             if k not in base and k not in CORE_COLUMNS}
+    rows = []
+    for r in metrics.to_dict("records"):
+        rows.append({**base, **{k: r[k] for k in ("task", "split", "lang", "metric", "value", "n_examples")},
+                     **extra})
+    return rows
+
+
+def collect(out: Path | None = None) -> Path:
+    """Collect every finished run (``DONE``) into ``outputs/results/metrics.csv`` (deterministic order).
+
+    Returns:
+        The CSV path.
+    """
+    import pandas as pd
+
+    member = memberships()
+    rows: list[dict[str, Any]] = []
+    for rid in runs.list_runs(done_only=True):
+        try:
+            base_rows = run_rows(rid)
+        except (OSError, KeyError, ValueError) as e:
+            raise XLTError(f"run {rid} is marked DONE but its files are unreadable: {e}") from None
+        for study, profile in member.get(rid, [("", "")]):
+            rows += [{"study": study, "profile": profile, **r} for r in base_rows]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame(columns=list(CORE_COLUMNS))
+    extra = sorted(c for c in df.columns if c not in CORE_COLUMNS)
+    df = df[list(CORE_COLUMNS) + extra]
+    df = df.sort_values(["study", "profile", "run_id", "task", "split", "lang", "metric"], kind="stable")
+    for col in df.columns:  # integer parameters stay integers next to missing values
+        if col != "value" and df[col].dtype == float and df[col].dropna().map(float.is_integer).all():
+            df[col] = df[col].astype("Int64")
+    out = out or results_csv()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(out)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+
+
+def configure(namespace: Mapping[str, Any]) -> Any:
+    """Validate an analysis notebook's parameters (study, profile)."""
+    from xlt_utils import config as C
+
+    return C.from_params("analysis", C.parameters_from_namespace(namespace))
+
+
+def load(config: Any) -> Any:
+    """The rows of one study and profile from ``outputs/results/metrics.csv``.
+
+    Raises:
+        XLTError: no results file, or no rows for the study and profile (says which command makes them).
+    """
+    import pandas as pd
+
+    path = results_csv()
+    if not path.exists():
+        raise XLTError(f"{path} does not exist; run `make reproduce` (or `python -m xlt_utils results`) first")
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str, "profile": str})
+    df["study"] = df["study"].fillna("")
+    df["profile"] = df["profile"].fillna("")
+    sel = df[(df["study"] == config.study) & (df["profile"] == config.profile)].copy()
+    if sel.empty:
+        have = sorted({f"{s}/{p}" for s, p in zip(df["study"], df["profile"]) if s})
+        raise XLTError(f"no results for study {config.study!r} profile {config.profile!r} in {path}; "
+                       f"have: {', '.join(have) or '(none)'}; run `make reproduce STUDY={config.study} "
+                       f"PROFILE={config.profile}`")
+    return sel
+
+
+def primary_metric(task_name: str) -> str:
+    """The metric key a task's results are compared on (accuracy, f1...)."""
+    from xlt_utils.metrics import PRIMARY
+    from xlt_utils.tasks import get_task
+
+    task = get_task(task_name)
+    if task.metric == "map_at_k":
+        return f"map@{int(task.options.get('k', 20))}"
+    return PRIMARY[task.metric]
+
+
+def zero_shot(df: Any) -> Any:
+    """Zero-shot scores: evaluation rows on the primary metric, one row per (run lineage, language)."""
+    ev = df[(df["phase"] == "eval")].copy()
+    if ev.empty:
+        raise XLTError("no evaluation (phase eval) rows in these results")
+    keep = ev.apply(lambda r: r["metric"] == primary_metric(r["target_task"]), axis=1)
+    ev = ev[keep]
+    ev["transfer"] = ev["lang"].map(lambda lang: "English (supervised)" if lang == "en" else "zero-shot")
+    return ev
+
+
+def transfer_table(df: Any) -> Any:
+    """The paper's table: per (target task, intermediate task) the English score, the mean zero-shot score over
+    the non-English languages, and its change vs. no intermediate task (paired by seed), mean ± sd over seeds."""
+    import pandas as pd
+
+    ev = zero_shot(df)
+    per_seed = (ev.groupby(["model", "target_task", "intermediate_task", "seed", "transfer"], dropna=False)["value"]
+                .mean().unstack("transfer").reset_index())
+    if "zero-shot" not in per_seed:
+        raise XLTError("no non-English evaluation rows: zero-shot transfer cannot be measured")
+    none = per_seed[per_seed["intermediate_task"] == "none"]
+    paired = {(m, t, s): z for m, t, s, z in zip(none["model"], none["target_task"], none["seed"], none["zero-shot"])
+              if pd.notna(s)}
+    # a seed-free baseline (a retrieval task evaluating the pretrained encoder itself) pairs with every seed
+    shared = {(m, t): z for m, t, s, z in zip(none["model"], none["target_task"], none["seed"], none["zero-shot"])
+              if pd.isna(s)}
+    per_seed["delta"] = [z - paired.get((m, t, s), shared.get((m, t), float("nan")))
+                         for m, t, s, z in zip(per_seed["model"], per_seed["target_task"], per_seed["seed"],
+                                               per_seed["zero-shot"])]
+    agg = per_seed.groupby(["model", "target_task", "intermediate_task"], dropna=False).agg(
+        english=("English (supervised)", "mean"), zero_shot=("zero-shot", "mean"),
+        zero_shot_sd=("zero-shot", "std"), delta=("delta", "mean"), delta_sd=("delta", "std"),
+        n_runs=("zero-shot", "size")).reset_index()
+    return pd.DataFrame(agg).round(2)
+
+
+def baseline_table(df: Any) -> Any:
+    """Baselines (04) on the primary metric: mean over non-English languages and English, per task and kind."""
+    b = df[df["phase"] == "baselines"]
+    if b.empty:
+        return b
+    b = b[b.apply(lambda r: r["metric"] == primary_metric(r["target_task"]), axis=1)].copy()
+    b["transfer"] = b["lang"].map(lambda lang: "english" if lang == "en" else "other_languages")
+    return (b.groupby(["target_task", "kind", "transfer"])["value"].mean().unstack("transfer").reset_index()
+            .round(2))
+
+
+# The paper's claims (reference/benchmark-facts.md), checked in direction only: the synth world is an analog.
+PAPER_BEST = {"mnli", "squad", "hellaswag"}
+
+
+def paper_claims(table: Any) -> Any:
+    """Directional checks of X-STILTs' claims against a transfer table (reported, not asserted)."""
+    import pandas as pd
+
+    inter = table[table["intermediate_task"] != "none"]
+    rows = []
+    if not inter.empty:
+        mean_delta = inter.groupby("intermediate_task")["delta"].mean().sort_values(ascending=False)
+        best = mean_delta.index[0]
+        rows.append({"claim": "English intermediate training improves zero-shot transfer on average",
+                     "paper": "+5.4 avg over XLM-R large (best task per target)",
+                     "observed": f"best intermediate per target: {inter.groupby('target_task')['delta'].max().mean():+.2f}; "
+                                 f"mean over all: {inter['delta'].mean():+.2f}",
+                     "holds": bool(inter.groupby("target_task")["delta"].max().mean() > 0)})
+        short = {t: t.removeprefix("synth_").removesuffix("_v1").removesuffix("_v2") for t in mean_delta.index}
+        testable = any(v not in PAPER_BEST for v in short.values()) and any(v in PAPER_BEST for v in short.values())
+        rows.append({"claim": "The best intermediate tasks are MNLI, SQuAD and HellaSwag",
+                     "paper": "MNLI, SQuAD, HellaSwag",
+                     "observed": f"best on average: {best} ({mean_delta.iloc[0]:+.2f})"
+                                 + ("" if testable else "; not testable: the grid has no other tasks to compare"),
+                     "holds": (short[best] in PAPER_BEST) if testable else None})
+    rows.append({"claim": "Zero-shot scores stay below English (a transfer gap remains)",
+                 "paper": "gap on every XTREME task",
+                 "observed": f"mean English {table['english'].mean():.1f} vs zero-shot {table['zero_shot'].mean():.1f}",
+                 "holds": bool(table["english"].mean() > table["zero_shot"].mean())})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def render_reports(profile: str, studies: list[str] | None = None, out: Any = print) -> list[Path]:
+    """Execute each study's analysis notebook on the collected results and render it to HTML.
+
+    ``outputs/report/<notebook>__<profile>.{ipynb,html}``; a report whose inputs (results table, notebook) did not
+    change is not re-rendered.
+
+    Returns:
+        The HTML files (rendered now or already up to date).
+    """
+    import hashlib
+
+    from xlt_utils import config as C
+
+    csv = results_csv()
+    if not csv.exists():
+        raise XLTError(f"{csv} does not exist; run `python -m xlt_utils results` first")
+    import pandas as pd
+
+    df = pd.read_csv(csv, usecols=["study", "profile"], keep_default_na=False, dtype=str)
+    have = set(zip(df["study"], df["profile"]))
+    paths.REPORT.mkdir(parents=True, exist_ok=True)
+    done = []
+    for study, nb_name in C.ANALYSIS_NOTEBOOKS.items():
+        if studies is not None and study not in studies:
+            continue
+        if (study, profile) not in have:
+            out(f"[report] {study}/{profile}: no results yet, skipped")
+            continue
+        nb_path = C.notebook_path(nb_name)
+        stamp = hashlib.sha256(csv.read_bytes() + nb_path.read_bytes() + profile.encode()).hexdigest()
+        base = paths.REPORT / f"{nb_name}__{profile}"
+        html, stamp_file = base.with_suffix(".html"), base.with_suffix(".stamp")
+        if html.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
+            out(f"[report] {html} is up to date")
+            done.append(html)
+            continue
+        _execute_to_html(nb_path, base.with_suffix(".ipynb"), html, {"study": study, "profile": profile})
+        stamp_file.write_text(stamp)
+        out(f"[report] {html}")
+        done.append(html)
+    return done
+
+
+def _execute_to_html(nb_path: Path, executed: Path, html: Path, parameters: dict[str, Any]) -> None:
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    try:
+        pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name="python3",
+                            cwd=str(paths.PROJECT_ROOT), progress_bar=False, log_output=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+    except pm.PapermillExecutionError as e:
+        raise XLTError(f"analysis notebook {nb_path.name} failed: {e.ename}: "
+                       f"{str(e.evalue).splitlines()[0] if e.evalue else ''} (see {executed})") from None
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    tmp = html.with_name(html.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(html)
+
+
+def overview(df: Any) -> Any:
+    """Runs and metric rows per phase (display)."""
+    return df.groupby("phase").agg(runs=("run_id", "nunique"), rows=("value", "size"))
