@@ -184,3 +184,32 @@ def test_idle_fraction_counts_time_with_no_training_anywhere():
     r2 = G.CellResult(g.cells[1], "done", intervals=[(15.0, 35.0)])  # overlaps both spans of r1
     assert G.idle_fraction([r1, r2], 0.0, 50.0) == pytest.approx(1 - 30.0 / 50.0)
     assert G.idle_fraction([], 0.0, 50.0) == 1.0
+
+
+def test_xtreme_r_dry_run_prints_the_real_grid_and_gpu_hours(capsys):
+    """The real study's grid expands offline and prints a GPU-hour floor from 6 × params × tokens."""
+    from xlt_utils.__main__ import main
+
+    assert main(["grid", "studies/paper.yaml", "--profile", "xtreme-r", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "intermediate/xlmr-large__anli_plus__s13-" in out and "target/xlmr-large__" in out
+    # ANLI+ (1,104,934 examples × 3 epochs × 256 tokens) on XLM-R large: 6 × 302.3M × 0.849e9 / (989e12 × 0.35)
+    # / 3600 ≈ 1.24 GPU-hours, the figure in docs/xtreme.md.
+    assert "intermediate/xlmr-large__anli_plus__s13-" in out and "[~1.24 GPU-h]" in out
+    assert "GPU-hour floor" in out and "total" in out
+
+
+def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, capsys):
+    from xlt_utils import paths
+    from xlt_utils.__main__ import main
+    from xlt_utils.xtreme import source
+
+    def listing():
+        return sorted(str(p) for p in paths.RUNS.rglob("*")) if paths.RUNS.exists() else []
+
+    before = listing()
+    monkeypatch.setattr(source, "hub_reachable", lambda: False)
+    assert main(["grid", "studies/paper.yaml", "--profile", "xtreme-r"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot reach the Hugging Face Hub for model FacebookAI/xlm-roberta-large" in err and "\n" not in err
+    assert listing() == before, "no cell started"

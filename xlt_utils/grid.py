@@ -536,17 +536,63 @@ def work_units(cell: Cell) -> float:
     return train * (n_langs if cell.phase == "baselines" else 1)
 
 
+def gpu_hours(cell: Cell) -> float | None:
+    """A GPU-hour floor for a training cell of a zoo model (``None`` when it does not apply or is unknown).
+
+    Tokens = examples × epochs (or steps × batch) × max_seq_length × choices: every example padded to the
+    maximum, an upper bound that dynamic padding lowers; FLOPs = 6 × non-embedding parameters × tokens,
+    on one H100 at 35% MFU (:func:`xlt_utils.zoo.estimate_gpu_hours`, assumptions in docs/xtreme.md).
+    Evaluation cells are forward passes only and are not counted (minutes).
+    """
+    from xlt_utils import zoo
+    from xlt_utils.tasks import get_task
+
+    p = cell.params
+    if cell.phase not in ("intermediate", "target") or p.get("model") not in zoo.MODELS:
+        return None
+    task = get_task(p.get("intermediate_task") or p["target_task"])
+    batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
+    if p.get("max_steps"):
+        examples = p["max_steps"] * batch
+    else:
+        n = p.get("max_train_samples") or task.options.get("train_examples")
+        if not n:
+            return None
+        examples = n * p["num_train_epochs"]
+    choices = int(task.options.get("num_choices", 2 if task.name == "xcopa" else 1))
+    return zoo.estimate_gpu_hours(p["model"], examples * p["max_seq_length"] * choices)
+
+
 def describe(grid: Grid, out: Callable[[str], None] = print) -> None:
-    """Print the cells of a grid with their status (the dry run)."""
+    """Print the cells of a grid with their status (the dry run), and a GPU-hour floor for zoo models."""
     done = sum(c.done() for c in grid.cells)
     by_phase: dict[str, int] = {}
     for c in grid.cells:
         by_phase[c.phase] = by_phase.get(c.phase, 0) + 1
     out(f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells "
         f"({', '.join(f'{n} {p}' for p, n in by_phase.items())}); {done} done, {len(grid.cells) - done} to run")
+    hours: dict[str, float] = {}
+    unknown_size: list[str] = []
     for c in grid.cells:
         up = f"  <- {c.upstream.run_id}" if c.upstream else ""
-        out(f"  {'done' if c.done() else 'todo'}  {c.run_id}{up}")
+        h = gpu_hours(c)
+        if h is not None:
+            hours[c.phase] = hours.get(c.phase, 0.0) + h
+        elif c.phase in ("intermediate", "target") and c.params.get("model") in _zoo_models():
+            unknown_size.append(c.run_id)
+        out(f"  {'done' if c.done() else 'todo'}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else ""))
+    if hours:
+        total = sum(hours.values())
+        parts = ", ".join(f"{ph} {v:.1f}" for ph, v in hours.items())
+        out(f"[grid] GPU-hour floor (H100 bf16, 35% MFU, 6 × non-embedding params × padded tokens; "
+            f"evaluation not counted): {parts}; total {total:.1f} GPU-h"
+            + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
+
+
+def _zoo_models() -> set[str]:
+    from xlt_utils import zoo
+
+    return set(zoo.MODELS)
 
 
 def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
@@ -700,6 +746,52 @@ def expand_all(studies: Sequence[str], profile: str) -> list[Grid]:
 # ---------------------------------------------------------------------------------------------- command line
 
 
+def _hub_ids(obj: Any) -> list[str]:
+    """Every ``hub_id`` value inside a task's source description."""
+    if isinstance(obj, Mapping):
+        found = [obj["hub_id"]] if isinstance(obj.get("hub_id"), str) else []
+        return found + [h for v in obj.values() for h in _hub_ids(v)]
+    if isinstance(obj, (list, tuple)):
+        return [h for v in obj for h in _hub_ids(v)]
+    return []
+
+
+def preflight(grid: Grid) -> None:
+    """Fail at once, naming it, when a model or dataset that unfinished cells need cannot be reached.
+
+    Models count as available when their config is in the local Hugging Face cache; datasets when
+    ``XLT_XTREME_LOCAL_DIR`` holds local copies. Otherwise the Hub must answer (one short connection probe),
+    so that a real study without network stops before starting hundreds of kernels that would each fail.
+    """
+    todo = [c for c in grid.cells if not c.done() and c.params.get("world") == "xtreme"]
+    if not todo:
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    from xlt_utils import zoo
+    from xlt_utils.tasks import get_task
+    from xlt_utils.xtreme import source
+
+    if source.hub_reachable():
+        return
+    for name in sorted({c.params["model"] for c in todo if c.params.get("model") in zoo.MODELS}):
+        spec = zoo.get_model(name)
+        if spec.hub_id and not isinstance(try_to_load_from_cache(spec.hub_id, "config.json",
+                                                                 revision=spec.revision), str):
+            n = sum(c.params.get("model") == name for c in todo)
+            raise XLTError(f"cannot reach the Hugging Face Hub for model {spec.hub_id} (revision {spec.revision}), "
+                           f"needed by {n} cells, and it is not in the local cache; run where the Hub is "
+                           f"reachable or download it first")
+    if source.local_root() is None:
+        tasks = sorted({c.params.get("intermediate_task") or c.params.get("target_task") for c in todo} - {None})
+        for t in tasks:
+            ids = sorted(set(_hub_ids(dict(get_task(t).source))))
+            if ids:
+                raise XLTError(f"cannot reach the Hugging Face Hub for dataset {ids[0]} (task {t}) and "
+                               f"XLT_XTREME_LOCAL_DIR is not set; run where the Hub is reachable or point "
+                               f"XLT_XTREME_LOCAL_DIR at local copies in the Hub layout")
+
+
 def _cmd_grid(args: Any) -> int:
     if args.executor != "local":
         raise unknown("executor", args.executor, ["local"])
@@ -707,6 +799,7 @@ def _cmd_grid(args: Any) -> int:
     if args.dry_run:
         describe(grid)
         return 0
+    preflight(grid)
     report = execute(grid, jobs=parse_jobs(args.jobs))
     summarize(report)
     raise_on_failure(report)

@@ -28,6 +28,9 @@ WORLD = "xtreme"
 
 def _register_all() -> None:
     for entry in catalog.task_entries():
+        if entry["name"] in catalog.TRAIN_EXAMPLES:
+            entry = {**entry, "options": {**entry.get("options", {}),
+                                          "train_examples": catalog.TRAIN_EXAMPLES[entry["name"]]}}
         register(Task(world=WORLD, **entry))
 
 

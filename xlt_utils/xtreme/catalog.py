@@ -1202,3 +1202,14 @@ MLM_CORPUS = part(
     config=f"{L.WIKIPEDIA_DUMP}.{{lang}}",
     features=["id", "url", "title", "text"],
 )
+
+
+# English training examples per task, from the dataset cards (reference/benchmark-facts.md §2-3; [U] where
+# the sheet marks them unverified). Used only for compute estimates (grid --dry-run), never for data loading.
+# Multiple-choice tasks count examples, not choices; xcopa trains on SIQA then COPA-en.
+TRAIN_EXAMPLES: dict[str, int] = {
+    "xnli": 392_702, "pawsx": 49_401, "udpos": 21_253, "panx": 20_000, "xquad": 87_599, "mlqa": 87_599,
+    "tydiqa": 3_696, "xcopa": 33_410 + 400, "anli_plus": 1_104_934, "mnli": 392_702, "qqp": 363_846,
+    "sst2": 67_349, "squad_v1": 87_599, "squad_v2": 130_319, "commonsenseqa": 9_741, "cosmosqa": 25_262,
+    "hellaswag": 39_905, "siqa": 33_410, "ccg": 38_000,
+}
