@@ -8,8 +8,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
@@ -25,8 +25,8 @@ def local_tasks(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory, local_tasks):
     """A random tiny XLM-R encoder directory whose tokenizer was trained on all local task text."""
-    from xlt_utils.testing import make_tiny_encoder, record_texts
     from xlt_utils.tasks import get_task
+    from xlt_utils.testing import make_tiny_encoder, record_texts
     from xlt_utils.worlds import load_records
 
     texts = []

@@ -37,7 +37,7 @@ from xlt_utils.train import TrainConfig, resolve_device, train
 
 PRESETS = {
     # A small XLM-R: big enough that compute (not Python overhead) dominates on CPU.
-    "tiny": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+    "tiny": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
 }
 # Real pretrained encoders available offline (built by `make setup`): the bench loads them from the cache.
 REAL_MODELS = ("e5-small",)
@@ -157,7 +157,7 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
     """Length-sorted evaluation vs unsorted fixed-size batches (both with dynamic padding)."""
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        enc, tok, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
         model = _fresh_model(enc).to(dev)
         predict_features(model, pipe, feats[:batch_size], batch_size=batch_size, device=dev)  # warm-up
         out: dict[str, dict[str, Any]] = {"sorted": {"speeds": []}, "unsorted": {"speeds": []}}
@@ -193,7 +193,7 @@ def bench_freeze(model_name: str = "e5-small", n: int = 128, batch_size: int = 3
 
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        enc, tok, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
         steps = math.ceil(len(feats) / batch_size)
         speeds: dict[str, list[float]] = {"frozen": [], "trainable": []}
         trainable_params = {}

@@ -28,7 +28,6 @@ from transformers import (
     XLMRobertaModel,
     XLMRobertaTokenizerFast,
 )
-
 from transformers.utils import logging as hf_logging
 
 from xlt_utils.errors import XLTError

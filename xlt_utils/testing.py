@@ -30,8 +30,7 @@ def record_texts(records: Iterable[dict[str, Any]]) -> Iterable[str]:
                 yield r[key]
         if "tokens" in r:
             yield " ".join(r["tokens"])
-        for c in r.get("choices", ()):
-            yield c
+        yield from r.get("choices", ())
 
 
 def make_tiny_encoder(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 400, seed: int = 0,

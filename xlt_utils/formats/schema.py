@@ -96,9 +96,8 @@ def validate_record(rec: dict[str, Any], fmt: str, labels: Sequence[str] | None,
             raise XLTError(f"{where}: record {rid!r} has {n} choices; a multiple_choice record needs at least 2")
         if not 0 <= rec["label"] < n:
             raise XLTError(f"{where}: record {rid!r} has label {rec['label']}; valid: 0..{n - 1}")
-    elif fmt == "retrieval":
-        if rec["side"] not in ("query", "candidate"):
-            raise XLTError(f"{where}: record {rid!r} has side {rec['side']!r}; valid: query, candidate")
+    elif fmt == "retrieval" and rec["side"] not in ("query", "candidate"):
+        raise XLTError(f"{where}: record {rid!r} has side {rec['side']!r}; valid: query, candidate")
 
 
 def validate_records(records: Sequence[dict[str, Any]], fmt: str, labels: Sequence[str] | None, where: str) -> None:
