@@ -164,3 +164,15 @@ def test_interrupted_training_cell_resumes_from_its_checkpoint(tmp_path, monkeyp
     assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
     wa, wb = load_file(str(a.dir / "model" / "model.safetensors")), load_file(str(b.dir / "model" / "model.safetensors"))
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+
+
+def test_final_checkpoint_tasks_do_no_model_selection():
+    """TyDiQA reports English dev, so it must not select a checkpoint on it (options.model_selection)."""
+    from types import SimpleNamespace
+
+    from xlt_utils.phases import selection_fn
+    from xlt_utils.tasks import get_task
+
+    run = SimpleNamespace(config=SimpleNamespace(max_dev_samples=8, max_seq_length=32))
+    assert selection_fn(run, SimpleNamespace(task=get_task("tydiqa"), tokenizer=None)) is None
+    assert callable(selection_fn(run, SimpleNamespace(task=get_task("xquad"), tokenizer=None)))

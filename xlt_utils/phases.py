@@ -427,8 +427,19 @@ def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | 
         shutil.rmtree(out, ignore_errors=True)  # no checkpoint: leftovers of a killed attempt are stale
     with run.timer("train"):
         result = train(model, data.features, data.pipeline.collate, _train_config(run.config), output_dir=out,
-                       eval_fn=_dev_score_fn(run, data, dev_lang))
+                       eval_fn=selection_fn(run, data, dev_lang))
     return result
+
+
+def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> Any:
+    """The model-selection score (English dev), or ``None`` where the task selects the final checkpoint.
+
+    A task whose only English dev data is part of what it reports (TyDiQA-GoldP: XTREME reports dev) sets
+    ``options["model_selection"] = "final"``: selecting on it would tune on the reported numbers.
+    """
+    if data.task.options.get("model_selection") == "final":
+        return None
+    return _dev_score_fn(run, data, dev_lang)
 
 
 def train_model(run: Run, model: Any, data: TrainingData) -> Any:
