@@ -170,7 +170,8 @@ def _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_se
     encoder = encoder_of(model)
     layer = retrieval.resolve_layer(task.options, int(encoder.config.num_hidden_layers), layer)
     pooling = str(task.options.get("pooling", "mean") if pooling is None else pooling)
-    prefix = str(task.options.get("prefix", ""))
+    # A task may set its own prefix; otherwise the encoder's (e5: "query: ", stored in its config at conversion).
+    prefix = str(task.options.get("prefix", getattr(encoder.config, "xlt_embedding_prefix", "") or ""))
     k = int(task.options.get("k", 20))
 
     def embed_fn(texts: list[str]):

@@ -25,6 +25,9 @@ from xlt_utils.errors import XLTError
 from xlt_utils.offline import spm
 from xlt_utils.offline.e5s1 import read_e5s1
 
+# Prefix of every text embedded for retrieval (e5 model card: "query: " on both sides for symmetric tasks).
+EMBEDDING_PREFIX = "query: "
+
 # E5S1 per-layer tensor -> BertModel parameter (prefix encoder.layer.{i}.).
 _LAYER_NAMES = {
     "q": "attention.self.query",
@@ -162,7 +165,9 @@ def convert(bin_path: str | Path, out_dir: str | Path) -> dict:
     sd = state_dict_of(m.tensors, m.header)
     t_read = time.perf_counter() - t0
 
-    cfg = bert_config(m.header)
+    # e5 embeds text behind a "query: " / "passage: " prefix; the encoder carries it in its config, so every phase
+    # downstream (saved intermediate encoders included) embeds the way the model was trained.
+    cfg = {**bert_config(m.header), "xlt_embedding_prefix": EMBEDDING_PREFIX}
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     save_file(sd, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     t_model = time.perf_counter() - t0
