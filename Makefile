@@ -27,7 +27,7 @@ help: ## List the targets
 	@echo "xlt — zero-shot cross-lingual transfer study.  Usage: make <target> [PROFILE=embedded|embedded-full|xtreme-r] [STUDY=<name>|all]"
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
-setup: $(SETUP_STAMP) ## Create .venv: torch ($(TORCH_SPEC)) first, then xlt_utils[dev], a Jupyter kernel, offline assets
+setup: $(SETUP_STAMP) ## Create .venv: torch ($(TORCH_SPEC)) first, then xlt_utils[dev,distributed], a Jupyter kernel, offline assets
 
 $(SETUP_STAMP): pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
@@ -35,7 +35,8 @@ $(SETUP_STAMP): pyproject.toml
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	@# Pin whatever torch was installed so no later requirement can swap it for another build.
 	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
-	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[dev]"
+	@# dev: the test tools; distributed: Ray, for `--executor ray` and its tests (accelerate is a core dependency).
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[dev,distributed]"
 	$(PY) -m ipykernel install --user --name xlt --display-name "Python (xlt)" > /dev/null
 	$(PY) -m xlt_utils setup-assets
 	touch $@

@@ -36,3 +36,18 @@ def tiny_encoder(tmp_path_factory, local_tasks):
             for lang in task.languages_for(split):
                 texts.extend(record_texts(load_records(task, split, lang)))
     return make_tiny_encoder(texts, tmp_path_factory.mktemp("tiny_encoder"), vocab_size=300)
+
+
+@pytest.fixture(scope="session")
+def smoke_reference(tmp_path_factory):
+    """The paper study's smoke grid run once with the local executor, uninterrupted: (outputs dir, the collected
+    metrics.csv bytes, seconds). The kill/resume, nbval and Ray executor tests compare against it."""
+    import time
+
+    from smoke import collect, run_grid
+
+    out = tmp_path_factory.mktemp("smoke_a")
+    t0 = time.monotonic()
+    r = run_grid(out, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, collect(out), time.monotonic() - t0

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from xlt_utils.__main__ import main
 
 
@@ -31,8 +33,12 @@ def test_bench_json_contract():
     assert [r["comparison"] for r in rows] == ["train", "eval"]
     train, ev = rows
     for key in ("ours_examples_per_s", "trainer_examples_per_s", "ours_padding_fraction",
-                "trainer_padding_fraction", "speedup"):
+                "trainer_padding_fraction", "speedup", "ours_tokens_per_s", "trainer_tokens_per_s", "ours_mfu",
+                "trainer_mfu", "ours_peak_memory_gb", "trainer_peak_memory_gb", "train_flops", "peak_tflops"):
         assert key in train
+    # both sides see every example once: the same real tokens, so tokens/s and examples/s give the same ratio
+    assert train["ours_tokens_per_s"] / train["trainer_tokens_per_s"] == pytest.approx(train["speedup"])
+    assert train["peak_tflops"] is None and train["ours_mfu"] is None  # a CPU has no bf16 peak in the table
     # With only 192 examples the long tail dominates a few batches; the ≤10% target is for the default size.
     assert train["ours_padding_fraction"] < train["trainer_padding_fraction"] / 2
     assert ev["ours_padding_fraction"] < ev["unsorted_padding_fraction"] / 2

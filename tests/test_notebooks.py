@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
+from smoke import GRID, collect, run_grid
+from smoke import env as _env
 
 from xlt_utils import config as C
 from xlt_utils import runs
@@ -75,33 +77,6 @@ def test_notebook_contract(path):
 # ---------------------------------------------------------------------------------------------- slow tier
 
 
-def _env(outputs: Path) -> dict[str, str]:
-    # one torch thread per kernel: the same in every run of a comparison, and robust on a shared CPU
-    return {**os.environ, "XLT_OUTPUTS": str(outputs), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONUNBUFFERED": "1"}
-
-
-def _grid(outputs: Path, **kw) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "xlt_utils", "grid", "studies/paper.yaml", "--profile", "smoke", "--jobs", "2"]
-    return subprocess.run(cmd, cwd=ROOT, env=_env(outputs), capture_output=True, text=True, check=False, **kw)
-
-
-def _collect(outputs: Path) -> bytes:
-    subprocess.run([sys.executable, "-m", "xlt_utils", "results"], cwd=ROOT, env=_env(outputs), check=True,
-                   capture_output=True, timeout=300)
-    return (outputs / "results" / "metrics.csv").read_bytes()
-
-
-@pytest.fixture(scope="module")
-def smoke_reference(tmp_path_factory):
-    """The smoke grid run once, uninterrupted: (outputs dir, results bytes, seconds)."""
-    out = tmp_path_factory.mktemp("smoke_a")
-    t0 = time.monotonic()
-    r = _grid(out, timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return out, _collect(out), time.monotonic() - t0
-
-
 @pytest.mark.slow
 def test_smoke_grid_killed_at_a_random_moment_resumes_to_the_same_results(smoke_reference, tmp_path):
     _ref_dir, ref_csv, seconds = smoke_reference
@@ -109,8 +84,7 @@ def test_smoke_grid_killed_at_a_random_moment_resumes_to_the_same_results(smoke_
     out = tmp_path / "b"
     seed = int(os.environ.get("XLT_KILL_SEED", time.time()))  # set it to replay a failure
     delay = random.Random(seed).uniform(3.0, max(4.0, 0.8 * seconds))
-    cmd = [sys.executable, "-m", "xlt_utils", "grid", "studies/paper.yaml", "--profile", "smoke", "--jobs", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(GRID, cwd=ROOT, env=_env(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         proc.wait(timeout=delay)
@@ -122,14 +96,14 @@ def test_smoke_grid_killed_at_a_random_moment_resumes_to_the_same_results(smoke_
         with runs.locked(lock.parent, timeout=120):  # kernels of the killed grid have exited (they die with it)
             pass
     finished = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in runs_dir.rglob("DONE")} if runs_dir.exists() else {}
-    r = _grid(out, timeout=900)
+    r = run_grid(out, timeout=900)
     assert r.returncode == 0, f"(kill after {delay:.1f}s, seed {seed})\n" + r.stdout[-3000:] + r.stderr[-3000:]
     assert f"{len(finished)} already done" in r.stdout.splitlines()[0], (delay, r.stdout.splitlines()[0])
     for p, stamp in finished.items():  # no finished cell was recomputed
         assert (p.stat().st_mtime_ns, p.stat().st_ino) == stamp, p
-    assert _collect(out) == ref_csv, f"results differ after a kill at {delay:.1f}s (seed {seed})"
+    assert collect(out) == ref_csv, f"results differ after a kill at {delay:.1f}s (seed {seed})"
     # a second run of a finished grid trains nothing
-    r = _grid(out, timeout=300)
+    r = run_grid(out, timeout=300)
     assert r.returncode == 0 and "0 to run" in r.stdout.splitlines()[0]
 
 

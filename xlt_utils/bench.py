@@ -9,7 +9,13 @@
   fixed-size batches with the same dynamic padding.
 
 The data have a realistic length spread (log-normal sentence lengths, as in XNLI/PAN-X). The figures printed
-are examples/s for each side, their ratio, and the fraction of padded token positions.
+are examples/s and tokens/s (real, non-padding tokens) for each side, their ratio, the fraction of padded token
+positions, the peak GPU memory, and the model FLOPs utilisation (MFU): the FLOPs the model needs for the real
+tokens (:func:`train_flops`) per second, over the device's peak dense bf16 throughput (:func:`peak_tflops`).
+
+On a GPU, the XLM-R configurations with random weights measure the real model's cost without a download::
+
+    python -m xlt_utils bench train --model xlmr-large-random --device cuda --seq-len 128
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import argparse
 import contextlib
 import json
 import math
+import os
+import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,8 @@ PRESETS = {
     # A small XLM-R: big enough that compute (not Python overhead) dominates on CPU.
     "tiny": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
 }
+# The zoo's architectures, randomly initialised (full vocabulary: its AdamW update is part of the real cost).
+ZOO_RANDOM = {"xlmr-base-random": "xlmr-base", "xlmr-large-random": "xlmr-large"}
 # Real pretrained encoders available offline (built by `make setup`): the bench loads them from the cache.
 REAL_MODELS = ("e5-small",)
 BENCH_TASK = Task(name="bench_classification", format="classification", world="local", languages=("en",),
@@ -60,26 +71,94 @@ def make_records(n: int, seed: int = 0, mean_words: float = 22.0, sigma: float =
     return recs
 
 
-def _setup(model_name: str, n: int, max_len: int, workdir: Path):
-    if model_name not in (*PRESETS, *REAL_MODELS):
-        raise XLTError(f"unknown bench model {model_name!r}; valid: {', '.join((*PRESETS, *REAL_MODELS))}")
+MODELS = (*PRESETS, *ZOO_RANDOM, *REAL_MODELS)
+
+
+def _setup(model_name: str, n: int, max_len: int, workdir: Path, pad_to_multiple_of: int = 1):
+    """(encoder: a directory, or a zoo name for the random configurations), tokenizer, pipeline, features."""
+    if model_name not in MODELS:
+        raise XLTError(f"unknown bench model {model_name!r}; valid: {', '.join(MODELS)}")
     if model_name in REAL_MODELS:
         from xlt_utils.offline.encoder import encoder_dir
 
         recs = make_records(n, mean_words=10.0, max_words=60)  # e5 pieces ≈ 3 per pseudo-word
-        enc = encoder_dir()
+        enc: Path | str = encoder_dir()
+        tok = load_tokenizer(enc)
     else:
         recs = make_records(n)
         tok = train_tokenizer((r["text"] for r in recs), vocab_size=400)
-        enc = init_encoder(tiny_xlmr_config(len(tok), **PRESETS[model_name]), tok, workdir / "encoder")
-    tok = load_tokenizer(enc)
-    pipe = get_pipeline(BENCH_TASK, tok, max_seq_length=max_len)
+        if model_name in ZOO_RANDOM:
+            enc = ZOO_RANDOM[model_name]  # built in memory by _fresh_model; token ids < 400 fit its vocabulary
+            tok.save_pretrained(str(workdir / "tokenizer"))
+            tok = load_tokenizer(workdir / "tokenizer")
+        else:
+            enc = init_encoder(tiny_xlmr_config(len(tok), **PRESETS[model_name]), tok, workdir / "encoder")
+            tok = load_tokenizer(enc)
+    pipe = get_pipeline(BENCH_TASK, tok, max_seq_length=max_len, pad_to_multiple_of=pad_to_multiple_of)
     return enc, tok, pipe, pipe.featurize(recs, train=True)
 
 
-def _fresh_model(enc: Path, freeze_embeddings: bool = False) -> torch.nn.Module:
+def _fresh_model(enc: Path | str, freeze_embeddings: bool = False,
+                 device: torch.device | str | None = None) -> torch.nn.Module:
     torch.manual_seed(0)
+    if isinstance(enc, str):  # a zoo architecture with random weights (no download, nothing on disk)
+        from transformers import XLMRobertaForSequenceClassification, XLMRobertaXLForSequenceClassification
+
+        from xlt_utils import zoo
+
+        spec = zoo.get_model(enc)
+        config = spec.config(num_labels=len(BENCH_TASK.labels), attn_implementation="sdpa")
+        cls = (XLMRobertaXLForSequenceClassification if spec.model_type == "xlm-roberta-xl"
+               else XLMRobertaForSequenceClassification)
+        with torch.device(device or "cpu"):  # initialised where it trains: seconds on a GPU, not a minute on CPU
+            return cls(config)
     return build_model(BENCH_TASK, enc, freeze_embeddings=freeze_embeddings)
+
+
+# ---------------------------------------------------------------------------------------------- FLOPs and MFU
+
+
+def matmul_params(model: torch.nn.Module) -> int:
+    """Weights that multiply every token: the ``nn.Linear`` weights (attention projections, feed-forward, head).
+    Embedding lookups, biases and LayerNorms cost no multiply-accumulates and are not counted."""
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+
+
+def train_flops(lengths: Sequence[int], matmul_params: int, num_layers: int, hidden_size: int) -> float:
+    """Model FLOPs of one training pass (forward + backward) over sequences of the given real lengths.
+
+    ``6 N l`` per sequence for the weights (2 per multiply-accumulate forward, twice that backward) plus
+    ``12 L h l^2`` for attention (scores ``Q K^T`` and the weighted sum of values: ``2 x 2 l^2 h`` per layer
+    forward, x 3 with backward); padding positions are not counted (they are not model work).
+    """
+    tokens = sum(int(x) for x in lengths)
+    squares = sum(int(x) ** 2 for x in lengths)
+    return 6.0 * matmul_params * tokens + 12.0 * num_layers * hidden_size * squares
+
+
+def mfu(flops: float, seconds: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: ``flops / seconds`` over ``peak`` TFLOP/s (``None`` when the peak is unknown)."""
+    if not peak or seconds <= 0:
+        return None
+    return flops / seconds / (peak * 1e12)
+
+
+def peak_tflops(device: torch.device, override: float | None = None) -> tuple[float | None, str]:
+    """The device's peak dense bf16 TFLOP/s (``xlt_utils.zoo.GPU_TFLOPS``, from NVIDIA's datasheets) and its name;
+    ``None`` for CPUs and unknown GPUs (pass ``--peak-tflops``)."""
+    from xlt_utils.zoo import GPU_TFLOPS
+
+    if device.type != "cuda":
+        return override, platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(device)
+    if override:
+        return override, name
+    upper = name.upper()
+    for key, pattern in (("h200-nvl", "H200 NVL"), ("h200", "H200"), ("h100-pcie", "H100 PCIE"),
+                         ("h100-sxm", "H100"), ("a100", "A100"), ("l40s", "L40S")):
+        if pattern in upper and not (key == "h100-sxm" and "NVL" in upper):
+            return GPU_TFLOPS[key], name
+    return None, name
 
 
 def _sync(dev: torch.device) -> None:
@@ -87,69 +166,112 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def _peak_memory_reset(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(dev)
+
+
+def _peak_memory_gb(dev: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+
+
 def bench_train(model_name: str = "tiny", n: int = 1024, batch_size: int = 32, max_len: int = 256,
-                device: str | None = None, repeats: int = 3) -> dict[str, Any]:
+                device: str | None = None, repeats: int = 3, torch_compile: bool = False,
+                peak: float | None = None) -> dict[str, Any]:
     """Our training loop vs the Hugging Face Trainer on identical model, data and step count.
 
     The sides run interleaved (ours, Trainer, ours without length grouping, then again), each time from the
-    same fresh initialisation for one epoch, and the median examples/s of each side is reported, so that a
-    change in background load affects both sides alike.
+    same fresh initialisation for one epoch, and the median of each side is reported, so that a change in
+    background load affects both sides alike. Both sides see every example once, so both do the same model
+    FLOPs (:func:`train_flops` over the real lengths); tokens/s counts real tokens. On CUDA both sides train in
+    bf16 (our autocast; the Trainer's ``bf16=True``) with SDPA attention, our batches padded to a multiple of 8.
+
+    Launched as several processes (``accelerate launch``, ``torchrun``), both sides train data-parallel with
+    ``batch_size`` per process for one epoch, and MFU is per GPU (peak x processes).
     """
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
     dev = resolve_device(device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        enc, tok, pipe, feats = _setup(model_name, n, max_len, tmp)
-        steps = math.ceil(len(feats) / batch_size)  # one epoch for both sides
+        enc, tok, pipe, feats = _setup(model_name, n, max_len, tmp, pad_to_multiple_of=8 if dev.type == "cuda" else 1)
+        steps = math.ceil(len(feats) / (batch_size * world))  # one epoch for both sides
         bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
         hf_feats = [{k: f[k] for k in ("input_ids", "attention_mask", "labels")} for f in feats]
         collator = DataCollatorWithPadding(tok)
+        probe = _fresh_model(enc, device="meta") if isinstance(enc, str) else _fresh_model(enc)
+        n_matmul, cfg_model = matmul_params(probe), probe.config
+        attn = getattr(cfg_model, "_attn_implementation", None)
+        del probe
+        flops = train_flops([f["length"] for f in feats], n_matmul, cfg_model.num_hidden_layers,
+                            cfg_model.hidden_size)
+        tokens = sum(int(f["length"]) for f in feats)
 
-        def ours(group: bool) -> tuple[float, float]:
-            cfg = TrainConfig(learning_rate=1e-4, max_steps=steps, per_device_train_batch_size=batch_size,
-                              progress=False, seed=0, warmup_ratio=0.1, log_every=10**9, group_by_length=group)
-            model = _fresh_model(enc)
+        def ours(group: bool, max_steps: int = steps) -> tuple[float, float, float | None]:
+            cfg = TrainConfig(learning_rate=1e-4, max_steps=max_steps, per_device_train_batch_size=batch_size,
+                              progress=False, seed=0, warmup_ratio=0.1, log_every=10**9, group_by_length=group,
+                              torch_compile=torch_compile)
+            model = _fresh_model(enc, device=dev)
+            _peak_memory_reset(dev)
             _sync(dev)
             t0 = time.perf_counter()
             res = train(model, feats, pipe.collate, cfg, device=dev)
             _sync(dev)
-            return res.train_examples / (time.perf_counter() - t0), res.padding_fraction
+            secs = time.perf_counter() - t0
+            del model
+            return secs, res.padding_fraction, _peak_memory_gb(dev)
 
-        def hf(max_steps: int = steps) -> tuple[float, float]:
+        def hf(max_steps: int = steps) -> tuple[float, float, float | None]:
             args = TrainingArguments(output_dir=str(tmp / "hf"), per_device_train_batch_size=batch_size,
                                      max_steps=max_steps, learning_rate=1e-4, warmup_steps=int(0.1 * max_steps),
                                      weight_decay=0.01, report_to=[], save_strategy="no", logging_strategy="no",
                                      disable_tqdm=True, dataloader_num_workers=0, seed=0, bf16=bf16,
                                      use_cpu=dev.type == "cpu")
-            trainer = Trainer(model=_fresh_model(enc), args=args, train_dataset=hf_feats, data_collator=collator)
+            trainer = Trainer(model=_fresh_model(enc, device=dev), args=args, train_dataset=hf_feats,
+                              data_collator=collator)
+            _peak_memory_reset(dev)
             _sync(dev)
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its metrics; keep --json clean
                 trainer.train()
             _sync(dev)
             secs = time.perf_counter() - t0
-            return min(len(feats), max_steps * batch_size) / secs, padding_fraction(list(trainer.get_train_dataloader()))
+            pad = padding_fraction(list(trainer.get_train_dataloader()))
+            mem = _peak_memory_gb(dev)
+            del trainer
+            return secs, pad, mem
 
-        # Warm-up both code paths (allocator, kernels, lazy imports) before measuring.
-        train(_fresh_model(enc), feats[: 2 * batch_size], pipe.collate,
-              TrainConfig(max_steps=2, per_device_train_batch_size=batch_size, progress=False), device=dev)
+        # Warm-up both code paths (allocator, kernels, lazy imports; with torch.compile, a whole epoch of shapes)
+        # before measuring.
+        ours(True, max_steps=steps if torch_compile else 2)
         hf(max_steps=2)
-        runs: dict[str, list[tuple[float, float]]] = {"ours": [], "trainer": [], "ours_ungrouped": []}
+        runs: dict[str, list[tuple[float, float, float | None]]] = {"ours": [], "trainer": [], "ours_ungrouped": []}
         for _ in range(repeats):
             runs["ours"].append(ours(True))
             runs["trainer"].append(hf())
             runs["ours_ungrouped"].append(ours(False))
-    med = {k: statistics.median(x for x, _ in v) for k, v in runs.items()}
+    secs = {k: statistics.median(x for x, _, _ in v) for k, v in runs.items()}
     pad = {k: v[0][1] for k, v in runs.items()}
-    return {"comparison": "train", "device": str(dev), "model": model_name, "examples": len(feats),
-            "batch_size": batch_size, "repeats": repeats,
-            "ours_examples_per_s": med["ours"], "trainer_examples_per_s": med["trainer"],
-            "ours_ungrouped_examples_per_s": med["ours_ungrouped"],
-            "speedup": med["ours"] / med["trainer"],
-            "ours_padding_fraction": pad["ours"], "trainer_padding_fraction": pad["trainer"],
-            "ours_ungrouped_padding_fraction": pad["ours_ungrouped"],
-            "all_examples_per_s": {k: [round(x, 2) for x, _ in v] for k, v in runs.items()}}
+    mem = {k: max((m for _, _, m in v if m is not None), default=None) for k, v in runs.items()}
+    peak_tf, device_name = peak_tflops(dev, peak)
+    examples = min(len(feats), steps * batch_size * world)
+    out: dict[str, Any] = {
+        "comparison": "train", "device": str(dev), "device_name": device_name, "model": model_name,
+        "processes": world, "examples": len(feats), "batch_size": batch_size, "max_seq_length": max_len,
+        "repeats": repeats,
+        "bf16": bf16, "attn_implementation": attn, "torch_compile": torch_compile,
+        "matmul_params": n_matmul, "train_flops": flops, "tokens": tokens, "peak_tflops": peak_tf}
+    for side in runs:
+        out[f"{side}_examples_per_s"] = examples / secs[side]
+        out[f"{side}_tokens_per_s"] = tokens / secs[side]
+        out[f"{side}_mfu"] = mfu(flops, secs[side], peak_tf * world if peak_tf else None)
+        out[f"{side}_padding_fraction"] = pad[side]
+        out[f"{side}_peak_memory_gb"] = mem[side]
+    out["speedup"] = secs["trainer"] / secs["ours"]
+    out["all_examples_per_s"] = {k: [round(examples / x, 2) for x, _, _ in v] for k, v in runs.items()}
+    return out
 
 
 def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, max_len: int = 256,
@@ -229,16 +351,30 @@ def _print_table(r: dict[str, Any]) -> None:
               f"({r['trainable_trainable_params'] / 1e6:.1f}M trainable)")
         print(f"  speed-up {r['speedup']:.2f}×")
         return
-    other = "trainer" if r["comparison"] == "train" else "unsorted"
-    label = "HF Trainer (defaults)" if other == "trainer" else "unsorted fixed batches"
+    if r["comparison"] == "train":
+        procs = f" x {r['processes']} processes" if r["processes"] > 1 else ""
+        print(f"\ntrain  ·  {r['model']} on {r['device']} ({r['device_name']}){procs}  ·  {r['examples']} examples, "
+              f"batch {r['batch_size']}{' per process' if procs else ''}, length ≤ {r['max_seq_length']}, bf16 {r['bf16']}, attention "
+              f"{r['attn_implementation']}, torch.compile {r['torch_compile']}  ·  median of {r['repeats']} "
+              f"interleaved runs")
+        peak = f"{r['peak_tflops']:g} TFLOP/s peak" if r["peak_tflops"] else "peak unknown: --peak-tflops"
+        print(f"  {'':26s}{'examples/s':>12s}{'tokens/s':>12s}{'padding':>10s}{'MFU':>8s}{'peak mem':>10s}"
+              f"   ({r['matmul_params'] / 1e6:.1f}M matmul parameters; MFU of {peak})")
+        for side, label in (("ours", "xlt (length-grouped)"), ("trainer", "HF Trainer (defaults)"),
+                            ("ours_ungrouped", "xlt, no length grouping")):
+            m, g = r[f"{side}_mfu"], r[f"{side}_peak_memory_gb"]
+            print(f"  {label:26s}{r[side + '_examples_per_s']:12.1f}{r[side + '_tokens_per_s']:12.0f}"
+                  f"{r[side + '_padding_fraction']:10.1%}{'-' if m is None else f'{m:.1%}':>8s}"
+                  f"{'-' if g is None else f'{g:.1f} GB':>10s}")
+        print(f"  speed-up {r['speedup']:.2f}× (tokens/s, ours / Trainer)")
+        return
+    other = "unsorted"
+    label = "unsorted fixed batches"
     print(f"\n{r['comparison']}  ·  {r['model']} on {r['device']}  ·  {r['examples']} examples, batch {r['batch_size']}"
           f"  ·  median of {r['repeats']} interleaved runs")
     print(f"  {'':26s}{'examples/s':>12s}{'padding':>10s}")
-    print(f"  {'xlt (length-grouped)':26s}{r['ours_examples_per_s']:12.1f}{r['ours_padding_fraction']:10.1%}")
+    print(f"  {'xlt (length-sorted)':26s}{r['ours_examples_per_s']:12.1f}{r['ours_padding_fraction']:10.1%}")
     print(f"  {label:26s}{r[other + '_examples_per_s']:12.1f}{r[other + '_padding_fraction']:10.1%}")
-    if "ours_ungrouped_examples_per_s" in r:
-        print(f"  {'xlt, no length grouping':26s}{r['ours_ungrouped_examples_per_s']:12.1f}"
-              f"{r['ours_ungrouped_padding_fraction']:10.1%}")
     print(f"  speed-up {r['speedup']:.2f}×" + (f"  (identical predictions: {r['same_predictions']})"
                                               if "same_predictions" in r else ""))
 
@@ -246,6 +382,9 @@ def _print_table(r: dict[str, Any]) -> None:
 def main(args: argparse.Namespace) -> int:
     """Entry of ``python -m xlt_utils bench``."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    if world > 1 and torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     results = []
     kw = {"model_name": args.model, "device": args.device}
     if args.model in REAL_MODELS:
@@ -254,8 +393,18 @@ def main(args: argparse.Namespace) -> int:
         results.append(bench_eval(n=2 * (args.examples or 128), max_len=64, repeats=args.repeats, **kw))
     else:
         n_train = args.examples or 1024
-        results.append(bench_train(n=n_train, repeats=args.repeats, **kw))
-        results.append(bench_eval(n=2 * n_train, repeats=args.repeats, **kw))
+        zoo = args.model in ZOO_RANDOM
+        seq = args.seq_len or (128 if zoo else 256)
+        batch = args.batch_size or (64 if zoo else 32)
+        results.append(bench_train(n=n_train, repeats=args.repeats, max_len=seq, batch_size=batch,
+                                   torch_compile=args.compile, peak=args.peak_tflops, **kw))
+        if world == 1:  # evaluation is one process's job
+            results.append(bench_eval(n=2 * n_train, repeats=args.repeats, max_len=seq, batch_size=2 * batch, **kw))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if rank != 0:
+        return 0
     for r in results:
         if args.json:
             print(json.dumps(r))

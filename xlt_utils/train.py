@@ -1,15 +1,25 @@
 """The one training loop, for every format and every phase (intermediate and target training).
 
-AdamW with linear warmup and decay, gradient accumulation, gradient clipping, bf16 autocast on CUDA (optional
-on CPU), length-grouped batching with dynamic padding, evaluation every N steps with early stopping and
-best-model restore, atomic checkpoints and exact resume (model, optimizer, scheduler, RNG, data position).
+AdamW with linear warmup and decay (fused kernel), gradient accumulation, gradient clipping, bf16 autocast on
+CUDA (optional on CPU), length-grouped batching with dynamic padding, evaluation every N steps with early
+stopping and best-model restore, atomic checkpoints and exact resume (model, optimizer, scheduler, RNG, data
+position); optionally gradient checkpointing and ``torch.compile``.
 
 The model computes its own loss (``transformers`` heads do, given ``labels`` or start/end positions), so the
 loop is format-agnostic: a :class:`~xlt_utils.formats.pipelines.Pipeline` supplies features and ``collate``.
+
+**Data parallel.** Launched as several processes (``accelerate launch``, ``torchrun``: ``WORLD_SIZE`` > 1), the
+same loop trains with ``accelerate`` (DDP, or FSDP when the launch config asks for it; see docs/scale-out.md).
+Every process builds the same global micro-batches of ``per_device_train_batch_size x processes`` examples
+(the single-process batches of that size, same order) and takes every ``processes``-th example of each, so
+one optimizer step sees ``per_device_train_batch_size x processes x gradient_accumulation_steps`` examples and
+the run computes what one process with that batch computes (up to float rounding). Only rank 0 writes
+checkpoints and the best model; every process resumes from them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -17,7 +27,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +65,14 @@ class TrainConfig:
         checkpoint_every: save a resumable checkpoint every this many optimizer steps (needs ``output_dir``).
         log_every: record the running loss every this many optimizer steps.
         progress: show a tqdm progress bar.
+        gradient_checkpointing: recompute activations in the backward pass (less memory, ~30% more compute:
+            for XL/XXL or long sequences). ``XLT_GRADIENT_CHECKPOINTING=1`` turns it on from the environment.
+        torch_compile: ``False``, ``True`` (``torch.compile`` with inductor) or a backend name (``"eager"``,
+            ``"aot_eager"``...); ``XLT_TORCH_COMPILE=1`` or ``=<backend>`` from the environment. Dynamic padding
+            makes shapes vary: the first steps recompile, then shapes are treated as dynamic.
+
+    With several processes, ``per_device_train_batch_size`` is per process: the global batch is
+    ``per_device_train_batch_size x processes x gradient_accumulation_steps``.
     """
 
     learning_rate: float = 2e-5
@@ -75,6 +93,8 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int = 50
     progress: bool = True
+    gradient_checkpointing: bool = False
+    torch_compile: bool | str = False
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "length_group_size",
@@ -89,6 +109,22 @@ class TrainConfig:
             raise XLTError(f"TrainConfig.bf16 must be 'auto', True or False, got {self.bf16!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise XLTError(f"TrainConfig.max_steps must be ≥ 1 or None, got {self.max_steps}")
+        if not isinstance(self.torch_compile, (bool, str)) or self.torch_compile == "":
+            raise XLTError(f"TrainConfig.torch_compile must be True, False or a backend name, got "
+                           f"{self.torch_compile!r}")
+
+
+def with_env_options(config: TrainConfig) -> TrainConfig:
+    """``config`` with the execution options the environment sets (they change speed and memory, not results):
+    ``XLT_GRADIENT_CHECKPOINTING=1`` and ``XLT_TORCH_COMPILE=1|<backend>`` (``0`` or unset: the config's own)."""
+    over: dict[str, Any] = {}
+    gc = os.environ.get("XLT_GRADIENT_CHECKPOINTING", "").strip().lower()
+    if gc and gc not in ("0", "false", "no"):
+        over["gradient_checkpointing"] = True
+    tc = os.environ.get("XLT_TORCH_COMPILE", "").strip()
+    if tc and tc.lower() not in ("0", "false", "no"):
+        over["torch_compile"] = True if tc.lower() in ("1", "true", "yes", "inductor") else tc
+    return replace(config, **over) if over else config
 
 
 @dataclass
@@ -218,6 +254,119 @@ def _load_state(model: torch.nn.Module, path: Path) -> None:
                        f"unexpected {unexpected[:3]}")
 
 
+class _Parallel:
+    """This process's place in a data-parallel run: a thin layer over ``accelerate`` (one process: identity)."""
+
+    def __init__(self, accelerator: Any | None):
+        self.acc = accelerator
+        self.world = accelerator.num_processes if accelerator is not None else 1
+        self.rank = accelerator.process_index if accelerator is not None else 0
+        self.fsdp = False
+        if accelerator is not None:
+            from accelerate.utils import DistributedType
+
+            self.fsdp = accelerator.distributed_type == DistributedType.FSDP
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        return self.acc.prepare_model(model) if self.world > 1 else model
+
+    def no_sync(self, wrapped: torch.nn.Module, sync: bool):
+        """No gradient all-reduce for this micro-batch (all but the last of an accumulation group)."""
+        if sync or self.world == 1:
+            return contextlib.nullcontext()
+        return self.acc.no_sync(wrapped)
+
+    def clip(self, wrapped: torch.nn.Module, max_norm: float) -> None:
+        if self.world > 1:
+            self.acc.clip_grad_norm_(wrapped.parameters(), max_norm)
+        else:
+            torch.nn.utils.clip_grad_norm_(wrapped.parameters(), max_norm)
+
+    def sum(self, values: Sequence[float | torch.Tensor], device: torch.device) -> list[float]:
+        """Sum numbers over the processes (one all-reduce)."""
+        t = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for v in values])
+        if self.world > 1:
+            torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def from_main(self, obj: Any) -> Any:
+        """Rank 0's value of ``obj`` on every process."""
+        if self.world == 1:
+            return obj
+        box = [obj]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, obj: Any) -> list[Any]:
+        """Every process's ``obj``, in rank order."""
+        if self.world == 1:
+            return [obj]
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            self.acc.wait_for_everyone()
+
+    def model_state(self, model: torch.nn.Module, wrapped: torch.nn.Module) -> dict[str, torch.Tensor] | None:
+        """Full CPU state dict on rank 0 (``None`` elsewhere). FSDP gathers the shards: every rank must call it."""
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+            sd = get_model_state_dict(wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            return {k: v.detach().clone().contiguous() for k, v in sd.items()} if self.main else None
+        return _state_dict_cpu(model) if self.main else None
+
+    def load_model_state(self, model: torch.nn.Module, wrapped: torch.nn.Module, path: Path) -> None:
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            set_model_state_dict(wrapped, load_file(str(path)), options=StateDictOptions(full_state_dict=True))
+        else:
+            _load_state(model, path)
+
+    def optimizer_state(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            sd = get_optimizer_state_dict(wrapped, optimizer,
+                                          options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+            return sd if self.main else None
+        return optimizer.state_dict() if self.main else None  # DDP: the same on every rank
+
+    def load_optimizer_state(self, wrapped: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                             state: dict[str, Any]) -> None:
+        if self.fsdp:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+            set_optimizer_state_dict(wrapped, optimizer, state, options=StateDictOptions(full_state_dict=True))
+        else:
+            optimizer.load_state_dict(state)
+
+
+def distributed_launch() -> bool:
+    """Whether this process is one of several launched together (``accelerate launch``, ``torchrun``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _accelerator() -> Any:
+    """The ``Accelerator`` of a multi-process launch (gloo on CPU-only machines, NCCL on GPUs; DDP, or FSDP when
+    the ``accelerate launch`` config asks for it)."""
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if acc.num_processes != world:  # would train `world` independent copies that overwrite each other's files
+        raise XLTError(f"launched as {world} processes, but accelerate set up {acc.num_processes} "
+                       f"({acc.distributed_type}); launch with accelerate launch or torchrun")
+    return acc
+
+
 def train(
     model: torch.nn.Module,
     features: Sequence[dict[str, Any]],
@@ -228,6 +377,7 @@ def train(
     eval_fn: Callable[[torch.nn.Module], float] | None = None,
     device: str | torch.device | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    accelerator: Any | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``features``; resume from ``output_dir/checkpoint`` when one exists.
 
@@ -239,61 +389,100 @@ def train(
         output_dir: where checkpoints and the best model go; ``None`` keeps everything in memory.
         eval_fn: returns a score (higher is better) on English dev; drives early stopping and the
             restored best model.
-        device: ``cpu``/``cuda``; default: CUDA when available.
-        on_step: called after every optimizer step with (step, loss) (tests use it to simulate a crash).
+        device: ``cpu``/``cuda``; default: CUDA when available (with several processes: the one accelerate
+            assigns to this process).
+        on_step: called after every optimizer step with (step, loss) (tests use it to simulate a crash). With
+            several processes, pass it on every process or none (the loss is summed over them).
+        accelerator: an ``accelerate.Accelerator`` to train data-parallel with; by default one is created when
+            the process was launched as one of several (``WORLD_SIZE`` > 1), else training is single-process.
 
     Returns:
-        A :class:`TrainResult`. The model ends with the best evaluated weights (or the last ones).
+        A :class:`TrainResult`. The model ends with the best evaluated weights (or the last ones). Under FSDP its
+        parameters stay sharded: save them with the wrapped model's full state dict (docs/scale-out.md).
     """
     if not features:
         raise XLTError("no training features: the training split is empty")
-    cfg = config
-    dev = resolve_device(device)
+    cfg = with_env_options(config)
+    if accelerator is None and distributed_launch():
+        accelerator = _accelerator()
+    par = _Parallel(accelerator)
+    dev = accelerator.device if accelerator is not None else resolve_device(device)
+    if dev.type == "cpu":
+        dev = torch.device("cpu")  # accelerate's CPU device may carry an index, which torch.load refuses
     model.to(dev)
     out = Path(output_dir) if output_dir is not None else None
     if cfg.checkpoint_every and out is None:
         raise XLTError("TrainConfig.checkpoint_every needs an output_dir")
+    if par.fsdp and eval_fn is not None and out is None:
+        raise XLTError("FSDP training with model selection (eval_fn) needs an output_dir for the best model")
+    if cfg.gradient_checkpointing:
+        if not hasattr(model, "gradient_checkpointing_enable"):
+            raise XLTError(f"TrainConfig.gradient_checkpointing needs a transformers model, got "
+                           f"{type(model).__name__}")
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     lengths = [int(f["length"]) for f in features]
     bs, accum = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
-    micro_per_epoch = math.ceil(len(features) / bs)
+    global_bs = bs * par.world  # one global micro-batch: every process's share of it
+    micro_per_epoch = math.ceil(len(features) / global_bs)
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / accum))
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
     warmup = int(cfg.warmup_ratio * total_steps)
-
-    # Fused AdamW (one kernel for all parameters) exists for CUDA and CPU tensors in torch ≥ 2.4.
-    fused = dev.type in ("cuda", "cpu")
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate,
-                                  eps=cfg.adam_epsilon, fused=fused)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup, total_steps))
 
     state = {"global_step": 0, "epoch": 0, "micro_in_epoch": 0, "best_score": None, "best_step": None,
              "bad_evals": 0, "history": [], "stopped_early": False, "examples": 0, "tokens": 0, "padded": 0,
              "seconds": 0.0}
     ckpt = out / CHECKPOINT if out else None
+    resuming = ckpt is not None and (ckpt / "trainer_state.json").exists()
+    if resuming and not par.fsdp:
+        _load_state(model, ckpt / "model.safetensors")  # before wrapping: DDP starts from rank 0's weights
+    wrapped = par.wrap(model)
+    forward = wrapped
+    if cfg.torch_compile:
+        forward = torch.compile(wrapped, backend="inductor" if cfg.torch_compile is True else cfg.torch_compile)
+
+    # Fused AdamW (one kernel for all parameters) exists for CUDA and CPU tensors in torch ≥ 2.4.
+    fused = dev.type in ("cuda", "cpu")
+    optimizer = torch.optim.AdamW(_param_groups(wrapped, cfg.weight_decay), lr=cfg.learning_rate,
+                                  eps=cfg.adam_epsilon, fused=fused)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _linear_schedule(warmup, total_steps))
+
     best_in_memory: dict[str, torch.Tensor] | None = None
     resumed_from = 0
-    if ckpt is not None and (ckpt / "trainer_state.json").exists():
-        _load_state(model, ckpt / "model.safetensors")
+    if resuming:
+        if par.fsdp:
+            par.load_model_state(model, wrapped, ckpt / "model.safetensors")
         opt_state = torch.load(ckpt / "optimizer.pt", map_location=dev, weights_only=True)
-        optimizer.load_state_dict(opt_state["optimizer"])
+        par.load_optimizer_state(wrapped, optimizer, opt_state["optimizer"])
         scheduler.load_state_dict(opt_state["scheduler"])
-        _set_rng_state(torch.load(ckpt / "rng.pt", weights_only=True))
-        state.update(json.loads((ckpt / "trainer_state.json").read_text()))
+        saved = json.loads((ckpt / "trainer_state.json").read_text())
+        if saved.get("processes", 1) != par.world:
+            raise XLTError(f"checkpoint {ckpt} was written by {saved.get('processes', 1)} process(es); resume it "
+                           f"with as many (this run has {par.world}) or delete it to start over")
+        rng = torch.load(ckpt / "rng.pt", weights_only=True)
+        _set_rng_state(rng["per_rank"][par.rank] if "per_rank" in rng else rng)
+        state.update(saved)
         resumed_from = state["global_step"]
     else:
-        torch.manual_seed(cfg.seed)
-        random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed + par.rank)  # dropout differs between processes; rank 0 = one process
+        random.seed(cfg.seed + par.rank)
+    if par.world > 1:
+        state["processes"] = par.world
 
     def save_checkpoint() -> None:
-        def write(d: Path) -> None:
-            save_file(_state_dict_cpu(model), str(d / "model.safetensors"))
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, d / "optimizer.pt")
-            torch.save(_rng_state(), d / "rng.pt")
-            (d / "trainer_state.json").write_text(json.dumps(state, indent=1))
-            (d / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        weights = par.model_state(model, wrapped)  # collective under FSDP
+        opt = par.optimizer_state(wrapped, optimizer)
+        rngs = par.gather(_rng_state())
+        if par.main:
+            def write(d: Path) -> None:
+                save_file(weights, str(d / "model.safetensors"))
+                torch.save({"optimizer": opt, "scheduler": scheduler.state_dict()}, d / "optimizer.pt")
+                torch.save(rngs[0] if par.world == 1 else {"per_rank": rngs}, d / "rng.pt")
+                (d / "trainer_state.json").write_text(json.dumps(state, indent=1))
+                (d / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
-        _atomic_dir_write(ckpt, write)
+            _atomic_dir_write(ckpt, write)
+        par.barrier()
 
     def evaluate_now() -> bool:
         """Evaluate, track the best model; returns True when training should stop early."""
@@ -303,14 +492,18 @@ def train(
         was_training = model.training
         model.eval()
         rng = _rng_state()  # evaluation must not perturb the training RNG stream
-        score = float(eval_fn(model))
+        # Every process evaluates (under FSDP the forward pass needs them all); rank 0's score decides.
+        score = par.from_main(float(eval_fn(wrapped if par.fsdp else model)))
         _set_rng_state(rng)
         model.train(was_training)
         state["history"].append({"step": state["global_step"], "eval_score": score})
         if state["best_score"] is None or score > state["best_score"]:
             state["best_score"], state["best_step"], state["bad_evals"] = score, state["global_step"], 0
             if out is not None:
-                _atomic_dir_write(out / BEST, lambda d: save_file(_state_dict_cpu(model), str(d / "model.safetensors")))
+                weights = par.model_state(model, wrapped)
+                if par.main:
+                    _atomic_dir_write(out / BEST, lambda d: save_file(weights, str(d / "model.safetensors")))
+                par.barrier()
             else:
                 best_in_memory = _state_dict_cpu(model)
         else:
@@ -318,34 +511,59 @@ def train(
         patience = cfg.early_stopping_patience
         return patience is not None and state["bad_evals"] >= patience
 
-    model.train()
-    bar = tqdm(total=total_steps, initial=state["global_step"], disable=not cfg.progress, desc="train",
-               mininterval=2.0, leave=False)
+    wrapped.train()
+    bar = tqdm(total=total_steps, initial=state["global_step"], disable=not cfg.progress or not par.main,
+               desc="train", mininterval=2.0, leave=False)
     t0 = time.perf_counter()
-    running, n_running = 0.0, 0
+    # The loss stays on the device between logging points (no host sync per micro-batch); token counts are
+    # this process's until they are summed over the processes at logging points, checkpoints and the end.
+    running = torch.zeros((), dtype=torch.float64, device=dev)  # float64: the figures of the float loop
+    n_running, tokens, padded = 0, 0, 0
+
+    def flush() -> float:
+        """Sum the running loss and the token counts over the processes; returns the mean loss per step."""
+        nonlocal running, n_running, tokens, padded
+        loss_sum, tok, pad = par.sum([running, tokens, padded], dev)
+        state["tokens"] += int(tok)
+        state["padded"] += int(pad)
+        mean = loss_sum / n_running if n_running else 0.0
+        running.zero_()
+        n_running = tokens = padded = 0
+        return mean
+
+    pin = dev.type == "cuda"
     done = state["global_step"] >= total_steps or state["stopped_early"]
     while not done:
-        batches = length_grouped_batches(lengths, bs, cfg.seed, state["epoch"], cfg.group_by_length,
+        batches = length_grouped_batches(lengths, global_bs, cfg.seed, state["epoch"], cfg.group_by_length,
                                          cfg.length_group_size)
         while state["micro_in_epoch"] < len(batches) and not done:
-            # One optimizer step = up to `accum` micro-batches (fewer at the end of an epoch).
+            # One optimizer step = up to `accum` global micro-batches (fewer at the end of an epoch).
             group = batches[state["micro_in_epoch"] : state["micro_in_epoch"] + accum]
             n_ex = sum(len(b) for b in group)
-            step_loss = 0.0
-            for idx in group:
-                batch = collate([features[i] for i in idx])
-                mask = batch["attention_mask"]
-                real = int(mask.sum())
-                state["tokens"] += real
-                state["padded"] += mask.numel() - real
-                batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
-                with autocast_context(dev, cfg.bf16):
-                    loss = model(**batch).loss
-                # Weight by examples so that a short last micro-batch counts for what it holds.
-                (loss * (len(idx) / n_ex)).backward()
-                step_loss += float(loss.detach()) * len(idx) / n_ex
+            step_loss = torch.zeros((), dtype=torch.float64, device=dev)
+            for j, global_idx in enumerate(group):
+                idx = global_idx[par.rank :: par.world]
+                # Weight by examples so that a short last micro-batch counts for what it holds; DDP averages the
+                # gradients over the processes, hence x world. A process whose share of a short last micro-batch
+                # is empty runs one example with weight 0, so that every process joins the gradient all-reduce.
+                weight = len(idx) / n_ex * par.world
+                if not idx:
+                    idx = global_idx[:1]
+                with par.no_sync(wrapped, sync=j == len(group) - 1):
+                    batch = collate([features[i] for i in idx])
+                    if weight:
+                        mask = batch["attention_mask"]
+                        real = int(mask.sum())
+                        tokens += real
+                        padded += mask.numel() - real
+                    # pinned host memory: the copy overlaps the GPU's work on the previous micro-batch
+                    batch = {k: (v.pin_memory() if pin else v).to(dev, non_blocking=True) for k, v in batch.items()}
+                    with autocast_context(dev, cfg.bf16):
+                        loss = forward(**batch).loss
+                    (loss * weight).backward()
+                step_loss += loss.detach().double() * (weight / par.world)
             if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                par.clip(wrapped, cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -357,10 +575,9 @@ def train(
             bar.update(1)
             step = state["global_step"]
             if step % cfg.log_every == 0 or step == total_steps:
-                state["history"].append({"step": step, "loss": running / n_running,
-                                         "lr": scheduler.get_last_lr()[0]})
-                bar.set_postfix(loss=f"{running / n_running:.4f}")
-                running, n_running = 0.0, 0
+                mean = flush()
+                state["history"].append({"step": step, "loss": mean, "lr": scheduler.get_last_lr()[0]})
+                bar.set_postfix(loss=f"{mean:.4f}")
             if state["micro_in_epoch"] >= len(batches):
                 state["epoch"] += 1
                 state["micro_in_epoch"] = 0
@@ -371,10 +588,17 @@ def train(
             state["seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and not done:
+                # counts up to here go into the checkpoint; the running loss is kept for the next log line
+                tok, pad = par.sum([tokens, padded], dev)
+                state["tokens"] += int(tok)
+                state["padded"] += int(pad)
+                tokens = padded = 0
                 save_checkpoint()
             if on_step is not None:
-                on_step(step, step_loss)
+                on_step(step, par.sum([step_loss], dev)[0])
     bar.close()
+    if n_running or tokens or padded:
+        flush()
     # The loop never evaluates at the last step (``not done``), so a run that did not stop early always ends
     # with one final evaluation; one that stopped early has just evaluated.
     if not state["stopped_early"]:
@@ -383,11 +607,14 @@ def train(
     # Restore the best evaluated weights.
     if state["best_step"] is not None and state["best_step"] != state["global_step"]:
         if out is not None and (out / BEST / "model.safetensors").exists():
-            _load_state(model, out / BEST / "model.safetensors")
+            par.load_model_state(model, wrapped, out / BEST / "model.safetensors")
         elif best_in_memory is not None:
             model.load_state_dict(best_in_memory, strict=False)
-    if ckpt is not None:
+    par.barrier()
+    if ckpt is not None and par.main:
         shutil.rmtree(ckpt, ignore_errors=True)  # the run is complete; only the final model matters now
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_disable()
     model.eval()
     return TrainResult(
         global_step=state["global_step"],

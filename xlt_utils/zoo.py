@@ -17,8 +17,12 @@ from typing import Any
 
 from xlt_utils.errors import XLTError, unknown
 
-# Peak dense BF16 tensor throughput of one GPU, TFLOP/s (vendor datasheets, without sparsity).
-GPU_TFLOPS = {"h100-sxm": 989.0, "h200": 989.0, "a100": 312.0, "l40s": 362.0}
+# Peak dense BF16 tensor throughput of one GPU, TFLOP/s, without sparsity (the datasheets print the 2:4-sparsity
+# figure; dense is half of it). Sources: NVIDIA H100 Tensor Core GPU datasheet (SXM 1,979 / PCIe 1,513 TFLOPS
+# sparse), NVIDIA H200 Tensor Core GPU datasheet (SXM 1,979 / NVL 1,671 sparse), NVIDIA A100 Tensor Core GPU
+# datasheet (312 dense), NVIDIA L40S datasheet (733 sparse).
+GPU_TFLOPS = {"h100-sxm": 989.0, "h100-pcie": 756.0, "h200": 989.0, "h200-nvl": 835.0, "a100": 312.0,
+              "l40s": 362.0}
 DEFAULT_GPU_TFLOPS = GPU_TFLOPS["h100-sxm"]
 # Model FLOPs utilisation assumed for encoder fine-tuning with dynamic padding (typical: 0.3-0.45).
 DEFAULT_MFU = 0.35

@@ -1,0 +1,74 @@
+"""The benchmark's FLOPs and MFU arithmetic (checked against hand-computed counts), the peak-throughput lookup,
+and (on a CUDA machine only) the GPU benchmark a user runs on an H100/H200."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from xlt_utils import bench
+
+
+def _tiny_classifier():
+    from transformers import XLMRobertaForSequenceClassification
+
+    from xlt_utils.models import tiny_xlmr_config
+
+    return XLMRobertaForSequenceClassification(tiny_xlmr_config(100, num_labels=3))
+
+
+def test_matmul_parameters_and_flops_by_hand():
+    # tiny XLM-R: hidden 32, 2 layers, feed-forward 64, 3 labels.
+    # per layer: Q, K, V, O 4 x 32 x 32 = 4096; feed-forward 32 x 64 + 64 x 32 = 4096  -> 8192, x 2 layers = 16384
+    # head: dense 32 x 32 = 1024, out_proj 32 x 3 = 96                                  -> 17504
+    model = _tiny_classifier()
+    assert bench.matmul_params(model) == 17_504
+    # two sequences of 10 and 20 real tokens: 6 x 17504 x 30 = 3,150,720 (weights)
+    # + 12 x 2 layers x 32 hidden x (10^2 + 20^2) = 384,000 (attention scores and values) = 3,534,720
+    assert bench.train_flops([10, 20], 17_504, num_layers=2, hidden_size=32) == 3_534_720
+    # 3,534,720 FLOPs in 10 ms = 353.472 MFLOP/s; on a 0.001 TFLOP/s (1 GFLOP/s) device that is 35.3472 %
+    assert bench.mfu(3_534_720, 0.01, 0.001) == pytest.approx(0.353472)
+    assert bench.mfu(3_534_720, 0.01, None) is None
+
+
+def test_xlmr_large_matmul_parameters():
+    """24 x (4 x 1024^2 + 2 x 1024 x 4096) + 1024^2 + 1024 x 3 = 303,041,536, counted on the meta device."""
+    from transformers import XLMRobertaForSequenceClassification
+
+    from xlt_utils import zoo
+
+    with torch.device("meta"):
+        model = XLMRobertaForSequenceClassification(zoo.get_model("xlmr-large").config(num_labels=3))
+    assert bench.matmul_params(model) == 303_041_536
+    # per 128-token sequence: 6 x 303,041,536 x 128 + 12 x 24 x 1024 x 128^2 = 237.57 GFLOPs
+    assert bench.train_flops([128], 303_041_536, 24, 1024) == pytest.approx(237.5666e9, rel=1e-5)
+
+
+@pytest.mark.parametrize("name, peak", [
+    ("NVIDIA H100 80GB HBM3", 989.0), ("NVIDIA H100 PCIe", 756.0), ("NVIDIA H200", 989.0),
+    ("NVIDIA H200 NVL", 835.0), ("NVIDIA A100-SXM4-80GB", 312.0), ("NVIDIA H100 NVL", None), ("Tesla T4", None),
+])
+def test_peak_tflops_lookup(monkeypatch, name, peak):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert bench.peak_tflops(torch.device("cuda")) == (peak, name)
+    assert bench.peak_tflops(torch.device("cuda"), override=500.0) == (500.0, name)
+
+
+def test_unknown_bench_model_names_the_valid_ones(tmp_path):
+    from xlt_utils.errors import XLTError
+
+    with pytest.raises(XLTError, match=r"unknown bench model 'xlmr-huge'; valid: tiny, xlmr-base-random, "
+                                       r"xlmr-large-random, e5-small"):
+        bench._setup("xlmr-huge", 8, 16, tmp_path)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_benchmark_xlmr_large_random():
+    """What `python -m xlt_utils bench train --model xlmr-large-random --device cuda --seq-len 128` runs, small."""
+    r = bench.bench_train("xlmr-large-random", n=256, batch_size=32, max_len=128, device="cuda", repeats=1)
+    assert r["bf16"] is True and r["attn_implementation"] == "sdpa"
+    assert r["matmul_params"] == 303_041_536
+    for side in ("ours", "trainer"):
+        assert r[f"{side}_tokens_per_s"] > 0 and r[f"{side}_peak_memory_gb"] > 0
+        assert r["peak_tflops"] is None or 0 < r[f"{side}_mfu"] < 1
