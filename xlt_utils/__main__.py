@@ -45,6 +45,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def _cmd_synth_sanity(args: argparse.Namespace) -> int:
+    from xlt_utils.synth import sanity
+
+    sanity.run(args.encoder, args.seeds, args.budget, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -66,11 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="one JSON object per comparison")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     b.add_argument("--model", default="tiny",
-                   help="tiny (a small XLM-R; ours vs the Trainer) or e5-small (the converted real encoder; "
-                        "frozen vs trainable word embeddings)")
+                   help="tiny (a small XLM-R; ours vs the Trainer), xlmr-base-random / xlmr-large-random (the real "
+                        "architectures with random weights: MFU and tokens/s on a GPU) or e5-small (the converted "
+                        "real encoder; frozen vs trainable word embeddings)")
     b.add_argument("--examples", type=int, default=None, help="training examples per side (default 1024)")
     b.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per side (median reported)")
+    b.add_argument("--seq-len", type=int, default=None,
+                   help="maximum sequence length (default 128 for the xlmr-*-random models, else 256)")
+    b.add_argument("--batch-size", type=int, default=None,
+                   help="training batch per side (default 64 for the xlmr-*-random models, else 32)")
+    b.add_argument("--compile", action="store_true", help="our loop with torch.compile (TrainConfig.torch_compile)")
+    b.add_argument("--peak-tflops", type=float, default=None,
+                   help="peak dense bf16 TFLOP/s for the MFU figure (default: looked up for H100/H200/A100/L40S)")
     b.set_defaults(func=_cmd_bench)
+
+    y = sub.add_parser("synth-sanity", help="the synth world's sanity-check table (zero-shot transfer, controls)")
+    y.add_argument("--encoder", required=True, help="synth encoder folder (e.g. a 00_pretrain run's encoder)")
+    y.add_argument("--seeds", type=int, nargs="+", default=[13, 14, 15], help="fine-tuning seeds")
+    y.add_argument("--budget", default="quick", help="smoke, quick (5k examples, 400 steps) or full (20k, 1500)")
+    y.add_argument("--out", default=None, help="write every score to this CSV")
+    y.set_defaults(func=_cmd_synth_sanity)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 

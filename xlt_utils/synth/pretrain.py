@@ -98,7 +98,7 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
              parallel_frac: float = 0.0, vocab_size: int = 8000, seed: int = 0, log_every: int = 50,
              probe_every: int = 250, probe_languages: Sequence[str] | None = None, device: str = "auto",
              bf16: str | bool = "auto", threads: int | None = None, init_from: str | Path | None = None,
-             log: Callable[[str], None] | None = print) -> dict[str, Any]:
+             save_every: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Pretrain an XLM-R-architecture encoder with MLM on the synth corpus and save it.
 
     Args:
@@ -127,6 +127,8 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
         init_from: continue from this encoder directory (its tokenizer and weights; the corpus is still
             built from ``languages``): staged pretraining across sessions, and the continued-MLM controls
             (e.g. extra English MLM at equal compute). Optimizer state and schedule start afresh.
+        save_every: steps between snapshots of the encoder and tokenizer to ``out_dir/step-<n>/`` (0 = none):
+            long runs lose nothing when stopped, and mid-run encoders can be probed.
         log: line logger (``None`` = silent).
 
     Returns:
@@ -227,6 +229,11 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
             say(f"step {step}: loss {rec['mlm_loss']:.3f} ({rec['seconds']}s)")
         if probe_every and step % probe_every == 0 and step != steps:
             last_probe = probe(step)
+        if save_every and step % save_every == 0 and step != steps:
+            snap = out / f"step-{step}"
+            model.save_pretrained(str(snap), safe_serialization=True)
+            tok.save_pretrained(str(snap))
+            logf.flush()
     last_probe = probe(steps) if probe_langs else {}
     logf.close()
     final_loss = next(h["mlm_loss"] for h in reversed(history) if "mlm_loss" in h)
@@ -242,7 +249,7 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
         "parallel_frac": parallel_frac, "vocab_size": len(tok), "seed": seed, "bf16": use_bf16,
         "device": str(dev), "init_from": str(init_from) if init_from else None, "final_mlm_loss": final_loss, "final_probe_p1": last_probe,
         "seconds": round(time.time() - t0, 1), "torch": torch.__version__, "platform": platform.platform(),
-        "git_revision": _git_rev(), "language_cards": {l: language_card(l, tuple(languages)) for l in languages},
+        "save_every": save_every, "git_revision": _git_rev(), "language_cards": {l: language_card(l, tuple(languages)) for l in languages},
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=1, sort_keys=True))
     say(f"saved {out} ({n_params / 1e6:.2f}M parameters, {provenance['seconds']}s)")
