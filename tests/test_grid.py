@@ -4,6 +4,7 @@ and a grid whose upstream cell fails (descendants blocked, the rest runs, finish
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,59 @@ def test_expansion_is_deterministic_and_profiles_extend():
     a = [c.run_id for c in G.expand("paper", "embedded").cells]
     assert a == [c.run_id for c in G.expand("paper", "embedded").cells]
     full = G.expand("paper", "embedded-full")
-    assert {c.params["model"] for c in full.cells} == {"synth-small"}
+    assert {c.params["model"] for c in full.cells} == {"synth-small", "multilingual-e5-small"}
     seeds = {c.params["seed"] for c in full.cells if c.phase == "intermediate"}
     assert seeds == {13, 14, 15}
+
+
+def test_embedded_spans_both_worlds_as_a_union_of_profiles():
+    """`embedded` is `include: [embedded-synth, embedded-real]`: exactly the union of its parts' cells."""
+    emb = G.expand("paper", "embedded")
+    parts = [G.expand("paper", p) for p in ("embedded-synth", "embedded-real")]
+    assert [c.run_id for c in emb.cells] == [c.run_id for g in parts for c in g.cells]
+    assert emb.profile == "embedded" and {c.params["world"] for c in emb.cells} == {"synth", "offline-real"}
+    # the real world's intermediate task is a synth English task, trained into e5
+    inter = [c for c in parts[1].cells if c.phase == "intermediate"]
+    assert {(c.params["world"], c.params["intermediate_task"]) for c in inter} == {("offline-real", "synth_mnli")}
+    assert all(c.params["freeze_word_embeddings"] for c in inter)
+
+
+def test_include_profiles_are_validated(tmp_path):
+    study = tmp_path / "inc.yaml"
+    base = """
+profiles:
+  a: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_tatoeba],
+      params: {pretrain: {steps: 2}}}
+  b: {world: synth, models: [synth-tiny], seeds: [1, 2], target_tasks: [synth_tatoeba],
+      params: {pretrain: {steps: 2}}}
+"""
+    study.write_text(base + "  u: {include: [a, b]}\n")
+    u = G.expand(study, "u")
+    a, b = G.expand(study, "a"), G.expand(study, "b")
+    assert len(u.cells) == len({c.run_id for c in a.cells + b.cells}) < len(a.cells) + len(b.cells)
+    for extra, msg in (("  u: {include: [a, nope]}\n", "'nope' is not a profile; valid: a, b"),
+                       ("  u: {include: [a, u]}\n", "'u' is circular"),
+                       ("  u: {include: [a], seeds: [3]}\n", "takes only 'description'"),
+                       ("  u: {include: []}\n", "non-empty list"),
+                       ("  u: {include: [a]}\n  v: {extends: u}\n", "extend one of its parts: a")):
+        study.write_text(base + extra)
+        with pytest.raises(XLTError, match=re.escape(msg)):
+            G.expand(study, "v" if "v:" in extra else "u")
+
+
+def test_portable_intermediate_tasks():
+    """English synth intermediate tasks train encoders of other worlds; multilingual or non-English ones do not."""
+    from xlt_utils.tasks import intermediate_tasks_for
+
+    real = {t.name for t in intermediate_tasks_for("offline-real")}
+    assert {"synth_mnli", "synth_squad", "synth_mnli_shuffled"} <= real
+    assert "synth_mnli_multi" not in real
+    with pytest.raises(XLTError, match="synth_mnli"):
+        from xlt_utils import config as C
+
+        params = dict(C.notebook_defaults(C.PHASE_NOTEBOOKS["intermediate"]))
+        params.update(world="offline-real", model="multilingual-e5-small", intermediate_task="synth_mnli_multi")
+        C.from_params("intermediate", params)
 
 
 def test_the_real_study_expands_offline():
@@ -77,7 +128,7 @@ def _cli(capsys, *argv):
 @pytest.mark.parametrize("argv, match", [
     (["grid", "nostudy", "--profile", "smoke"], r"unknown study 'nostudy'; valid: .*paper"),
     (["grid", "studies/paper.yaml", "--profile", "huge"], (r"unknown profile of study 'paper': 'huge'; valid: "
-                                                          r"embedded, embedded-full, smoke")),
+                                                          r"embedded, embedded-full, .*smoke")),
     (["reproduce", "--study", "all", "--profile", "huge"], r"unknown profile 'huge'; valid: .*smoke"),
     (["grid", "studies/paper.yaml", "--profile", "smoke", "--executor", "slurm"], r"unknown executor 'slurm'"),
 ])

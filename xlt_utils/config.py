@@ -87,11 +87,11 @@ class _Base:
             raise unknown(f"model for world {world!r}:", model, valid)
 
     def _check_task(self, field: str, role: str | None = None, trainable: bool = False) -> None:
-        from xlt_utils.tasks import get_task, list_tasks
+        from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks
 
         name, world = getattr(self, field), self.world
-        valid = [t.name for t in list_tasks(world=world, role=role)
-                 if not trainable or (t.trainable and t.format != "retrieval")]
+        pool = intermediate_tasks_for(world) if role == "intermediate" else list_tasks(world=world, role=role)
+        valid = [t.name for t in pool if not trainable or (t.trainable and t.format != "retrieval")]
         try:
             task = get_task(name)
         except XLTError:
@@ -191,6 +191,7 @@ class _TrainingFields(_Base):
     eval_every: int | None
     early_stopping_patience: int | None
     checkpoint_every: int | None
+    freeze_word_embeddings: bool
 
     def _check_training(self) -> None:
         self._check_positive("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -268,6 +269,11 @@ class EvalConfig(_Base):
         max_eval_samples: cap per language (None = all).
         max_seq_length, batch_size: featurization and inference batch.
         layer, pooling: retrieval only (None = the task's defaults).
+        num_layers: keep only the first n transformer layers (the head reads layer n); None = all. An inference
+            budget variant (:mod:`xlt_utils.efficiency`); retrieval tasks choose their layer with ``layer``.
+        inference_dtype: float32, bfloat16, float16 (GPU) or int8 (CPU dynamic quantisation).
+        efficiency_batch_sizes: also measure latency/throughput at these batch sizes into ``efficiency.csv``
+            (None = no timing).
     """
 
     world: str
@@ -282,10 +288,22 @@ class EvalConfig(_Base):
     batch_size: int
     layer: int | None
     pooling: str | None
+    num_layers: int | None
+    inference_dtype: str
+    efficiency_batch_sizes: list[int] | None
 
     def check(self) -> None:
         self._check_world_model()
         self._check_upstream(("pretrain", "intermediate", "target"))
+        from xlt_utils.efficiency import DTYPES
+
+        if self.inference_dtype not in DTYPES:
+            raise unknown("inference_dtype", self.inference_dtype, DTYPES)
+        self._check_positive("num_layers", allow_none=True)
+        bsz = self.efficiency_batch_sizes
+        if bsz is not None and (not bsz or not all(isinstance(b, int) and b > 0 for b in bsz)):
+            raise XLTError(f"parameter efficiency_batch_sizes must be None or a non-empty list of positive "
+                           f"integers, got {bsz!r}")
         self._check_task("target_task", role="target")
         self._check_positive("max_seq_length", "batch_size")
         self._check_positive("max_eval_samples", allow_none=True)
@@ -298,6 +316,9 @@ class EvalConfig(_Base):
 
         task = get_task(self.target_task)
         up_phase = self.upstream.split("/")[0] if self.upstream else None
+        if task.format == "retrieval" and self.num_layers is not None:
+            raise XLTError(f"num_layers applies to fine-tuned models; {task.name} is a retrieval task: choose its "
+                           f"hidden-state layer with parameter layer")
         if task.format != "retrieval" and up_phase != "target":
             raise XLTError(f"evaluating {task.name} ({task.format}) needs a fine-tuned model: upstream must be a "
                            f"target run (only retrieval tasks evaluate a bare encoder); got {self.upstream!r}")

@@ -32,6 +32,7 @@ hashes its parameters including the upstream run id, so cells shared by several 
 Execution: a cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a time) as soon as their
 upstream cell is done, each in a fresh kernel through papermill, with cwd = the project root. A failed cell stops
 its descendants only; the rest of the grid still runs, and the command then fails with one line per failure.
+``--executor ray`` runs the same cells as Ray tasks, on a local instance or a cluster (:mod:`xlt_utils.ray_executor`).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from xlt_utils.errors import XLTError, unknown
 
 PROFILES = ("smoke", "embedded", "embedded-full", "xtreme-r")
 STUDY_KEYS = ("study", "description", "profiles")
-PROFILE_KEYS = ("extends", "description", "world", "models", "seeds", "pretrain", "intermediate_tasks",
+PROFILE_KEYS = ("extends", "include", "description", "world", "models", "seeds", "pretrain", "intermediate_tasks",
                 "target_tasks", "baselines", "params", "per_task", "sweep")
 STRUCTURAL = {
     "pretrain": ("world", "model"),
@@ -137,6 +138,9 @@ def profile_spec(doc: Mapping[str, Any], profile: str, name: str) -> dict[str, A
             raise XLTError(f"{name}: profile {seen[-1]!r} extends {parent!r}, which is "
                            f"{'circular' if parent in seen else 'not a profile'}; valid: {', '.join(profiles)}")
         seen.append(parent)
+        if isinstance(profiles[parent], dict) and "include" in profiles[parent]:
+            raise XLTError(f"{name}: profile {seen[-2]!r} extends {parent!r}, a union of profiles (include); "
+                           f"extend one of its parts: {', '.join(map(str, profiles[parent]['include']))}")
         spec = _deep_merge(profiles[parent], {k: v for k, v in spec.items() if k != "extends"})
     bad = sorted(set(spec) - set(PROFILE_KEYS))
     if bad:
@@ -224,14 +228,45 @@ def expand(study: str | Path, profile: str) -> Grid:
     Returns:
         The :class:`Grid`.
     """
-    from xlt_utils.tasks import get_task, list_tasks
-
     path = resolve_study(study)
     doc = load_study(path)
     try:
         name = str(path.resolve().relative_to(paths.PROJECT_ROOT))
     except ValueError:
         name = str(path)
+    return _expand_profile(path, doc, name, profile, ())
+
+
+def _expand_profile(path: Path, doc: Mapping[str, Any], name: str, profile: str, seen: tuple[str, ...]) -> Grid:
+    """One profile: a grid of one world, or (``include: [p, ...]``) the union of other profiles' grids, so that
+    one profile (``embedded``) can span several worlds. Cells shared by included profiles are computed once."""
+    profiles = doc["profiles"]
+    raw = profiles.get(profile)
+    if isinstance(raw, dict) and "include" in raw:
+        where = f"{name}, profile {profile}"
+        extra = sorted(set(raw) - {"include", "description"})
+        if extra:
+            raise XLTError(f"{where}: a profile with 'include' takes only 'description' besides it, not {extra[0]!r}")
+        parts = raw["include"]
+        if not isinstance(parts, list) or not parts:
+            raise XLTError(f"{where}: include must be a non-empty list of profile names")
+        grid = Grid(study=doc["study"], profile=profile, path=path)
+        ids: set[str] = set()
+        for part in parts:
+            if part not in profiles or part in seen + (profile,):
+                raise XLTError(f"{where}: include {part!r} is {'circular' if part in profiles else 'not a profile'}; "
+                               f"valid: {', '.join(p for p in profiles if p != profile)}")
+            for cell in _expand_profile(path, doc, name, part, seen + (profile,)).cells:
+                if cell.run_id not in ids:
+                    ids.add(cell.run_id)
+                    grid.cells.append(cell)
+        return grid
+    return _expand_one(path, doc, name, profile)
+
+
+def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> Grid:
+    from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks
+
     spec = profile_spec(doc, profile, name)
     where = f"{name}, profile {profile}"
     world = spec["world"]
@@ -249,7 +284,7 @@ def expand(study: str | Path, profile: str) -> Grid:
     kinds = _as_list(spec, "baselines", where, [])
     for t in inter_tasks:
         if t != "none":
-            valid = ["none"] + [x.name for x in list_tasks(world=world, role="intermediate") if x.trainable]
+            valid = ["none"] + [x.name for x in intermediate_tasks_for(world) if x.trainable]
             if t not in valid:
                 raise unknown(f"intermediate task in {where}:", t, valid)
     for t in target_tasks:
@@ -399,6 +434,8 @@ class CellResult:
     timings: dict[str, float] = field(default_factory=dict)
     cells_seconds: float = 0.0  # sum of papermill cell durations (the rest is kernel start-up and papermill I/O)
     intervals: list[tuple[float, float]] = field(default_factory=list)  # clock intervals of training/evaluation
+    retryable: bool = False  # failed for a reason outside the notebook's code (kernel died): worth another attempt
+    attempts: int = 1  # executions of the cell in this grid run (the Ray executor retries crashed ones)
 
 
 @dataclass
@@ -478,7 +515,7 @@ def _run_notebook(cell: Cell) -> CellResult:
         return CellResult(cell, "failed", time.perf_counter() - t0, f"{msg} (see {cell.output_notebook})")
     except Exception as e:  # noqa: BLE001 - kernel died, notebook unreadable...: the grid goes on, one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        return CellResult(cell, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {first}")
+        return CellResult(cell, "failed", time.perf_counter() - t0, f"{type(e).__name__}: {first}", retryable=True)
     seconds = time.perf_counter() - t0
     if not cell.done():
         return CellResult(cell, "failed", seconds, f"the notebook finished without writing {cell.dir}/DONE "
@@ -595,31 +632,22 @@ def _zoo_models() -> set[str]:
     return set(zoo.MODELS)
 
 
-def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
-            runner: Callable[[Cell], CellResult] = run_cell) -> GridReport:
-    """Run every unfinished cell of a grid, upstream first, ``jobs`` at a time, with progress lines.
+class Progress:
+    """Progress lines of a grid run: ``[done/total] verb run-id | elapsed | left ~ETA`` (the ETA extrapolates the
+    finished cells' work per unit, by phase). Shared by the local and the Ray executor."""
 
-    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``).
-    """
-    if jobs < 1:
-        raise XLTError(f"--jobs must be >= 1, got {jobs}")
-    threads = str(threads_per_cell(jobs))
-    for var in THREADS_ENV:
-        os.environ.setdefault(var, threads)
-    write_manifest(grid)
-    total = len(grid.cells)
-    t_start = time.perf_counter()
-    results: dict[str, CellResult] = {}
-    for c in grid.cells:
-        if c.done():
-            results[c.run_id] = CellResult(c, "skipped")
-    n_skip = len(results)
-    out(f"[grid] {grid.study} / {grid.profile}: {total} cells, {n_skip} already done, {total - n_skip} to run "
-        f"(jobs {jobs}, {os.environ.get('OMP_NUM_THREADS')} torch threads each)")
-    lock = threading.Lock()
+    def __init__(self, grid: Grid, results: dict[str, CellResult], jobs: int, out: Callable[[str], None] = print):
+        self.grid, self.results, self.jobs, self.out = grid, results, jobs, out
+        self.total = len(grid.cells)
+        self.t_start = time.perf_counter()
+        self.lock = threading.Lock()
 
-    def eta() -> str:
-        left = [c for c in grid.cells if c.run_id not in results]
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start
+
+    def eta(self) -> str:
+        results = self.results
+        left = [c for c in self.grid.cells if c.run_id not in results]
         if not left:
             return "0m00s"
         ran = [r for r in results.values() if r.status == "done"]
@@ -635,13 +663,50 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
         fixed = sum(r.seconds - r.timings.get("work", 0.0) for r in ran) / len(ran)  # kernel, imports, data
         est = sum(fixed + (by_phase.get(c.phase) or overall) * work_units(c) for c in left)
-        return "~" + _fmt(est / jobs)
+        return "~" + _fmt(est / self.jobs)
 
-    def progress(verb: str, c: Cell, extra: str = "") -> None:
-        n = len(results)
-        with lock:
-            out(f"[{n:>3}/{total}] {verb:<7} {c.run_id}{extra} | elapsed {_fmt(time.perf_counter() - t_start)}"
-                f" | left {eta()}")
+    def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
+        n = len(self.results)
+        with self.lock:
+            self.out(f"[{n:>3}/{self.total}] {verb:<7} {c.run_id}{extra} | elapsed {_fmt(self.elapsed())}"
+                     f" | left {self.eta()}")
+
+    def finished(self, r: CellResult) -> None:
+        """The line for a cell that has just finished (its result is already in ``results``)."""
+        c = r.cell
+        again = f", attempt {r.attempts}" if r.attempts > 1 else ""
+        if r.status == "done":
+            work = r.timings.get("work", 0.0)
+            self("done", c, f" in {r.seconds:.1f}s (work {work:.1f}s{again})")
+        elif r.status == "skipped":
+            self("skipped", c, " (finished by another process meanwhile)")
+        elif r.status == "blocked":
+            self("blocked", c)
+        else:
+            self("FAILED", c, f": {r.error}")
+
+
+def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
+            runner: Callable[[Cell], CellResult] = run_cell) -> GridReport:
+    """Run every unfinished cell of a grid, upstream first, ``jobs`` at a time, with progress lines.
+
+    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``).
+    """
+    if jobs < 1:
+        raise XLTError(f"--jobs must be >= 1, got {jobs}")
+    threads = str(threads_per_cell(jobs))
+    for var in THREADS_ENV:
+        os.environ.setdefault(var, threads)
+    write_manifest(grid)
+    total = len(grid.cells)
+    results: dict[str, CellResult] = {}
+    for c in grid.cells:
+        if c.done():
+            results[c.run_id] = CellResult(c, "skipped")
+    n_skip = len(results)
+    out(f"[grid] {grid.study} / {grid.profile}: {total} cells, {n_skip} already done, {total - n_skip} to run "
+        f"(jobs {jobs}, {os.environ.get('OMP_NUM_THREADS')} torch threads each)")
+    progress = Progress(grid, results, jobs, out)
 
     pending = [c for c in grid.cells if c.run_id not in results]
     running: dict[Future, Cell] = {}
@@ -655,12 +720,12 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         sys.stdout.flush()
         os._exit(130)
     pool.shutdown(wait=True)
-    report = GridReport(grid, [results[c.run_id] for c in grid.cells], time.perf_counter() - t_start, jobs)
+    report = GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
     return report
 
 
 def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Future, Cell],
-              results: dict[str, CellResult], jobs: int, progress: Callable[..., None],
+              results: dict[str, CellResult], jobs: int, progress: Progress,
               runner: Callable[[Cell], CellResult]) -> None:
     """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running."""
     while pending or running:
@@ -689,13 +754,7 @@ def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Futur
             c = running.pop(f)
             r = f.result()
             results[c.run_id] = r
-            if r.status == "done":
-                work = r.timings.get("work", 0.0)
-                progress("done", c, f" in {r.seconds:.1f}s (work {work:.1f}s)")
-            elif r.status == "skipped":
-                progress("skipped", c, " (finished by another process meanwhile)")
-            else:
-                progress("FAILED", c, f": {r.error}")
+            progress.finished(r)
 
 
 def summarize(report: GridReport, out: Callable[[str], None] = print) -> None:
@@ -710,6 +769,10 @@ def summarize(report: GridReport, out: Callable[[str], None] = print) -> None:
             f"kernel start + papermill {o['kernel_and_papermill']:.0f}s, data/model loading "
             f"{o['data_and_model_loading']:.0f}s, imports and rest {o['imports_and_rest']:.0f}s "
             f"-> {100 * share:.0f}% outside training and evaluation")
+    retried = [r for r in report.results if r.attempts > 1]
+    if retried:
+        out(f"[grid] {len(retried)} cell(s) needed more than one attempt (worker or kernel died): "
+            + ", ".join(f"{r.cell.run_id} ({r.attempts} attempts, {r.status})" for r in retried))
 
 
 def raise_on_failure(report: GridReport) -> None:
@@ -792,15 +855,39 @@ def preflight(grid: Grid) -> None:
                                f"XLT_XTREME_LOCAL_DIR at local copies in the Hub layout")
 
 
+EXECUTORS = ("local", "ray")
+
+
+def check_executor(args: Any) -> None:
+    """Validate ``--executor`` (one line naming the valid ones) and, for Ray, that it is installed, before any
+    work starts."""
+    if args.executor not in EXECUTORS:
+        raise unknown("executor", args.executor, EXECUTORS)
+    if args.executor == "local" and getattr(args, "ray_address", None):
+        raise XLTError("--ray-address needs --executor ray")
+    if args.executor == "ray":
+        from xlt_utils import ray_executor
+
+        ray_executor.import_ray()
+
+
+def run_with(args: Any, grid: Grid, jobs: int) -> GridReport:
+    """Execute a grid with the executor the command line names (``local`` or ``ray``)."""
+    if args.executor == "ray":
+        from xlt_utils import ray_executor
+
+        return ray_executor.execute_ray(grid, jobs=jobs, address=args.ray_address, retries=args.retries)
+    return execute(grid, jobs=jobs)
+
+
 def _cmd_grid(args: Any) -> int:
-    if args.executor != "local":
-        raise unknown("executor", args.executor, ["local"])
+    check_executor(args)
     grid = expand(args.study, args.profile)
     if args.dry_run:
         describe(grid)
         return 0
     preflight(grid)
-    report = execute(grid, jobs=parse_jobs(args.jobs))
+    report = run_with(args, grid, parse_jobs(args.jobs))
     summarize(report)
     raise_on_failure(report)
     return 0
@@ -829,12 +916,13 @@ def _cmd_reproduce(args: Any) -> int:
     from xlt_utils import results
 
     t0, clock0 = time.perf_counter(), time.time()
+    check_executor(args)
     jobs = parse_jobs(args.jobs)
     studies = studies_with_profile(args.profile) if args.study == "all" else [args.study]
     grids = expand_all(studies, args.profile)  # every study is validated before anything runs
     reports = []
     for grid in grids:
-        report = execute(grid, jobs=jobs)
+        report = run_with(args, grid, jobs)
         summarize(report)
         reports.append(report)
     csv = results.collect()
@@ -871,7 +959,7 @@ def add_commands(sub: Any) -> None:
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status; run nothing")
     g.add_argument("--jobs", default="auto", help="cells run at once, or auto (1 with a GPU, else 2); "
                    "torch threads are shared out")
-    g.add_argument("--executor", default="local", help="local (ray: not yet)")
+    _executor_arguments(g)
     g.set_defaults(func=_cmd_grid)
 
     r = sub.add_parser("results", help="collect every finished run into outputs/results/metrics.csv")
@@ -885,4 +973,18 @@ def add_commands(sub: Any) -> None:
     rr.add_argument("--study", default="all", help="a study name, or all (every study with the profile)")
     rr.add_argument("--profile", default="embedded", help="smoke | embedded | embedded-full | xtreme-r")
     rr.add_argument("--jobs", default="auto", help="cells run at once, or auto (1 with a GPU, else 2)")
+    _executor_arguments(rr)
     rr.set_defaults(func=_cmd_reproduce)
+
+
+def _executor_arguments(p: Any) -> None:
+    from xlt_utils.ray_executor import DEFAULT_RETRIES
+
+    p.add_argument("--executor", default="local",
+                   help="local (threads on this machine) or ray (each cell a Ray task; pip install -e .[distributed])")
+    p.add_argument("--ray-address", default=None,
+                   help="with --executor ray: a cluster to join (auto, or host:port of its head); default: start a "
+                        "local Ray instance for this run and stop it at the end")
+    p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                   help=f"with --executor ray: attempts after the first for a cell whose worker or kernel died "
+                        f"(default {DEFAULT_RETRIES}); a cell whose notebook raised is not retried")

@@ -389,7 +389,9 @@ def build_model(run: Run, data: TrainingData) -> Any:
 
     with run.timer("build"):
         torch.manual_seed(run.config.seed)
-        model = _build(data.task, data.encoder)
+        model = _build(data.task, data.encoder, freeze_embeddings=run.config.freeze_word_embeddings)
+    if run.config.freeze_word_embeddings:
+        run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model
 
 
@@ -551,7 +553,49 @@ def load_eval_model(run: Run) -> tuple[Any, Any]:
         _check_length(run, tok, AutoConfig.from_pretrained(src), cfg.max_seq_length)
         torch.manual_seed(0)
         model = _build(task, src)
+        if cfg.num_layers is not None or cfg.inference_dtype != "float32":  # an inference-budget variant
+            from xlt_utils import efficiency
+            from xlt_utils.train import resolve_device
+
+            model = efficiency.truncate_layers(model, cfg.num_layers)
+            model = efficiency.cast(model, cfg.inference_dtype, resolve_device(None))
     return model, tok
+
+
+def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
+    """Latency, throughput and FLOPs of the evaluated model at ``efficiency_batch_sizes`` on the task's eval
+    inputs (the first evaluated language), written to the run's ``efficiency.csv``; None when not asked for."""
+    import pandas as pd
+    import torch
+
+    from xlt_utils import efficiency
+    from xlt_utils.formats.pipelines import get_pipeline
+    from xlt_utils.tasks import get_task
+    from xlt_utils.train import resolve_device
+
+    cfg = run.config
+    if cfg.efficiency_batch_sizes is None:
+        return None
+    model, tok = model_and_tokenizer
+    task = get_task(cfg.target_task)
+    split = run.resolved.get("split") or cfg.split or task.eval_split
+    lang = (run.resolved.get("languages") or cfg.languages or list(task.languages_for(split)))[0]
+    recs = records(task, split, lang, max_examples=cfg.max_eval_samples, seed=cfg.sample_seed)
+    pipe = get_pipeline(task, tok, max_seq_length=cfg.max_seq_length)
+    feats = pipe.featurize(recs)
+    dev = resolve_device(None)
+    with run.timer("efficiency"):
+        rows = efficiency.inference_profile(model, pipe, feats, batch_sizes=cfg.efficiency_batch_sizes, device=dev,
+                                            num_labels=len(task.labels or ()) if task.format in
+                                            ("classification", "pair_classification") else 0)
+    df = pd.DataFrame([{"task": task.name, "split": split, "lang": lang, "device": str(dev),
+                        "threads": torch.get_num_threads(), "num_layers": cfg.num_layers,
+                        "inference_dtype": cfg.inference_dtype, "max_seq_length": cfg.max_seq_length, **r}
+                       for r in rows])
+    tmp = run.dir / "efficiency.csv.tmp"
+    df.to_csv(tmp, index=False)
+    tmp.replace(run.dir / "efficiency.csv")
+    return df
 
 
 def evaluate_languages(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:

@@ -64,3 +64,35 @@ def show(path: Path) -> Any:
     from IPython.display import Image
 
     return Image(filename=str(path))
+
+
+def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distance_gap.png") -> Path:
+    """Transfer gap (English minus language) against typological distance from English: one panel per task and
+    distance kind, one colour per intermediate task, Spearman's rho with its 95% bootstrap interval in the title.
+    Saved as ``name``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    panels = list(per.groupby(["task", "distance"], sort=True).groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
+    for ax, (task, kind) in zip(axes[0], panels):
+        sub = per[(per["task"] == task) & (per["distance"] == kind)]
+        sns.regplot(data=sub, x="distance_value", y="gap", scatter=False, ci=None, color="0.6", ax=ax,
+                    line_kws={"linewidth": 1})
+        sns.scatterplot(data=sub, x="distance_value", y="gap", hue="intermediate_task", s=22, ax=ax)
+        for _, r in sub[sub["intermediate_task"] == sub["intermediate_task"].iloc[0]].iterrows():
+            ax.annotate(r["lang"], (r["distance_value"], r["gap"]), fontsize=6, alpha=0.7,
+                        xytext=(2, 2), textcoords="offset points")
+        s = summary[(summary["task"] == task) & (summary["distance"] == kind)]
+        rho = "; ".join(f"{r.intermediate_task}: ρ={r.spearman:+.2f} [{r.spearman_lo:+.2f}, {r.spearman_hi:+.2f}]"
+                        for r in s.itertuples())
+        ax.set_title(f"{task}, {kind} distance\n{rho}", fontsize=8)
+        ax.set_xlabel(f"{kind} distance from English")
+        ax.set_ylabel("gap: English − language (points)")
+        ax.legend(fontsize=6, title=None)
+    fig.tight_layout()
+    out = figure_dir(config) / name
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

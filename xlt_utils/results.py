@@ -46,14 +46,16 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
     return params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
 
 
-def run_rows(rid: str) -> list[dict[str, Any]]:
-    """The metric rows of one finished run with its lineage and parameters as columns (no study columns)."""
+def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
+    """The metric rows of one finished run with its lineage and parameters as columns (no study columns);
+    ``with_metrics=False``: one row of just the lineage and parameter columns."""
     import pandas as pd
 
     d = runs.run_path(rid)
     meta = json.loads((d / runs.PARAMS).read_text())
     phase, params, lin = meta["phase"], meta["params"], meta["lineage"]
-    metrics = pd.read_csv(d / runs.METRICS, keep_default_na=False, dtype={"lang": str})
+    metrics = (pd.read_csv(d / runs.METRICS, keep_default_na=False, dtype={"lang": str}) if with_metrics
+               else None)
     up_runs = lin.get("runs", {})
     base = {
         "run_id": rid, "phase": phase, "world": params["world"], "model": params["model"],
@@ -67,6 +69,8 @@ def run_rows(rid: str) -> list[dict[str, Any]]:
     }
     extra = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()
              if k not in base and k not in CORE_COLUMNS}
+    if metrics is None:
+        return [{**base, **extra}]
     rows = []
     for r in metrics.to_dict("records"):
         rows.append({**base, **{k: r[k] for k in ("task", "split", "lang", "metric", "value", "n_examples")},
@@ -105,10 +109,68 @@ def collect(out: Path | None = None) -> Path:
     tmp = out.with_name(out.name + ".tmp")
     df.to_csv(tmp, index=False)
     tmp.replace(out)
+    collect_efficiency(out.with_name(EFFICIENCY_CSV), member)
+    return out
+
+
+EFFICIENCY_CSV = "efficiency.csv"
+
+
+def collect_efficiency(out: Path, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Path | None:
+    """Collect the timing tables (``efficiency.csv``) of finished eval runs into ``out`` beside metrics.csv,
+    with each run's study, lineage and parameter columns; removes a stale file when no run has timings."""
+    import pandas as pd
+
+    member = memberships() if member is None else member
+    frames = []
+    for rid in runs.list_runs(done_only=True):
+        f = runs.run_path(rid) / EFFICIENCY_CSV
+        if not f.exists():
+            continue
+        timings = pd.read_csv(f, keep_default_na=False, na_values=[""])
+        (base,) = run_rows(rid, with_metrics=False)
+        base = {k: v for k, v in base.items() if k not in timings.columns}
+        for study, profile in member.get(rid, [("", "")]):
+            frames.append(timings.assign(study=study, profile=profile, **base))
+    if not frames:
+        out.unlink(missing_ok=True)
+        return None
+    df = pd.concat(frames, ignore_index=True).sort_values(["study", "profile", "run_id", "batch_size"], kind="stable")
+    tmp = out.with_name(out.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(out)
     return out
 
 
 # ---------------------------------------------------------------------------------------------- analysis
+
+
+def load_efficiency(config: Any) -> Any:
+    """The timing rows (``outputs/results/efficiency.csv``) of one study and profile; an empty frame when no
+    run of it measured inference cost."""
+    import pandas as pd
+
+    path = results_csv().with_name(EFFICIENCY_CSV)
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str,
+                                                                          "profile": str})
+    return df[(df["study"] == config.study) & (df["profile"] == config.profile)].reset_index(drop=True)
+
+
+def efficiency_table(eff: Any) -> Any:
+    """Inference cost per evaluated model and batch size: latency p50/p95 (ms), throughput, GFLOPs per example."""
+    if eff.empty:
+        return eff
+    cols = ["world", "model", "intermediate_task", "target_task", "inference_dtype", "num_layers", "max_seq_length",
+            "device", "threads", "batch_size"]
+    cols = [c for c in cols if c in eff.columns]
+    out = eff[cols].copy()
+    out["latency_p50_ms"] = eff["latency_p50_ms"].round(1)
+    out["latency_p95_ms"] = eff["latency_p95_ms"].round(1)
+    out["examples_per_s"] = eff["throughput_ex_s"].round(1)
+    out["gflops_per_example"] = (eff["flops_per_example"] / 1e9).round(3)
+    return out.reset_index(drop=True)
 
 
 def configure(namespace: Mapping[str, Any]) -> Any:

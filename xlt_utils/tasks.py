@@ -194,3 +194,19 @@ def list_tasks(world: str | None = None, role: str | None = None) -> list[Task]:
     if role is not None:
         tasks = [t for t in tasks if t.role in (role, "both")]
     return sorted(tasks, key=lambda t: (t.world, t.name))
+
+
+# Worlds whose English training data is plain English text generated offline: their English-only intermediate
+# tasks can train any encoder that reads English (e.g. synth_mnli before offline-real targets on e5).
+PORTABLE_INTERMEDIATE_WORLDS = ("synth",)
+
+
+def intermediate_tasks_for(world: str) -> list[Task]:
+    """Intermediate tasks an encoder of ``world`` may be trained on: the world's own, plus the English-only
+    intermediate tasks of :data:`PORTABLE_INTERMEDIATE_WORLDS` (their words are English words; the offline-real
+    world has no English task data of its own beyond its targets)."""
+    own = list_tasks(world=world, role="intermediate")
+    extra = [t for w in PORTABLE_INTERMEDIATE_WORLDS if w != world
+             for t in list_tasks(world=w, role="intermediate")
+             if t.train_language == "en" and not t.options.get("per_language_items")]
+    return own + extra

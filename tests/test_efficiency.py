@@ -1,0 +1,127 @@
+"""Efficiency measurement: FLOPs count by hand, layer truncation, precision variants, profile contract, Pareto."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from xlt_utils import efficiency
+from xlt_utils.errors import XLTError
+from xlt_utils.formats.pipelines import get_pipeline
+from xlt_utils.models import build_model, encoder_of, load_tokenizer
+from xlt_utils.tasks import get_task
+from xlt_utils.worlds import load_records
+
+
+def test_forward_flops_hand_computed():
+    cfg = SimpleNamespace(num_hidden_layers=2, hidden_size=4, intermediate_size=8)
+    # per layer, s = 3: 8*3*16 (QKVO) + 4*3*4*8 (FFN) + 4*9*4 (attention) = 384 + 384 + 144 = 912
+    assert efficiency.forward_flops(cfg, 3) == 2 * 912
+    assert efficiency.forward_flops(cfg, 3, num_layers=1) == 912
+    # classification head: 2 * (d*d + d*C) = 2 * (16 + 12) = 56
+    assert efficiency.forward_flops(cfg, 3, num_labels=3) == 2 * 912 + 56
+    with pytest.raises(XLTError, match=r"1\.\.2"):
+        efficiency.forward_flops(cfg, 3, num_layers=3)
+
+
+def test_forward_flops_matches_two_n_tokens_for_xlmr_large():
+    # a common approximation: forward ~ 2 * (non-embedding parameters) * tokens, plus attention
+    cfg = SimpleNamespace(num_hidden_layers=24, hidden_size=1024, intermediate_size=4096)
+    s = 128
+    dense = 24 * (4 * 1024 * 1024 + 2 * 1024 * 4096)  # weights of the matmuls (biases, LayerNorm ignored)
+    assert efficiency.forward_flops(cfg, s) == pytest.approx(2 * dense * s + 24 * 4 * s * s * 1024)
+
+
+@pytest.fixture(scope="module")
+def classifier(local_tasks, tiny_encoder):
+    task = get_task(local_tasks["pair_classification"])
+    torch.manual_seed(0)
+    model = build_model(task, tiny_encoder).eval()
+    tok = load_tokenizer(tiny_encoder)
+    pipe = get_pipeline(task, tok, max_seq_length=64)
+    feats = pipe.featurize(load_records(task, "test", "en"))
+    return task, model, tok, pipe, feats
+
+
+def _logits(model, pipe, feats):
+    batch = pipe.collate([{k: v for k, v in f.items() if k != "labels"} for f in feats])
+    with torch.no_grad():
+        return model(**batch).logits.float()
+
+
+def test_truncate_layers_copies_and_keeps_the_first_layers(classifier):
+    _, model, _, pipe, feats = classifier
+    n = encoder_of(model).config.num_hidden_layers
+    cut = efficiency.truncate_layers(model, 1)
+    assert len(encoder_of(cut).encoder.layer) == 1 and encoder_of(cut).config.num_hidden_layers == 1
+    assert len(encoder_of(model).encoder.layer) == n  # the original is untouched
+    assert torch.equal(encoder_of(cut).encoder.layer[0].attention.self.query.weight,
+                       encoder_of(model).encoder.layer[0].attention.self.query.weight)
+    assert not torch.allclose(_logits(cut, pipe, feats), _logits(model, pipe, feats))
+    assert efficiency.truncate_layers(model, None) is model
+    with pytest.raises(XLTError, match="num_layers must be in"):
+        efficiency.truncate_layers(model, n + 1)
+
+
+def test_cast_variants(classifier):
+    _, model, _, pipe, feats = classifier
+    ref = _logits(model, pipe, feats)
+    q = efficiency.cast(model, "int8")
+    assert efficiency.weight_bytes(q) < efficiency.weight_bytes(model)
+    assert torch.allclose(_logits(q, pipe, feats), ref, atol=0.1)
+    b = efficiency.cast(model, "bfloat16")
+    assert next(b.parameters()).dtype == torch.bfloat16 and next(model.parameters()).dtype == torch.float32
+    assert torch.allclose(_logits(b, pipe, feats), ref, atol=0.1)
+    with pytest.raises(XLTError, match="float32, bfloat16, int8"):
+        efficiency.cast(model, "float16", "cpu")
+    with pytest.raises(XLTError, match="valid"):
+        efficiency.cast(model, "fp8")
+
+
+def test_inference_profile_contract(classifier):
+    task, model, _, pipe, feats = classifier
+    rows = efficiency.inference_profile(model, pipe, feats, batch_sizes=(1, 4), max_batches=3,
+                                        num_labels=len(task.labels))
+    assert [r["batch_size"] for r in rows] == [1, 4]
+    cfg = encoder_of(model).config
+    for r in rows:
+        assert r["n_batches"] >= 1 and r["latency_p95_ms"] >= r["latency_p50_ms"] > 0
+        assert r["throughput_ex_s"] > 0 and r["tokens_s"] > 0 and 0 <= r["padding_fraction"] < 1
+        assert r["peak_memory_mb"] is None and r["weight_mb"] > 0
+    # batch size 1 has no padding; its FLOPs are the mean over the timed features at their real lengths
+    assert rows[0]["padding_fraction"] == 0
+    timed = feats[1:4]  # one warm-up batch, then three timed ones
+    want = sum(efficiency.forward_flops(cfg, f["length"], num_labels=len(task.labels)) for f in timed) / 3
+    assert rows[0]["flops_per_example"] == pytest.approx(want)
+
+
+def test_pareto_front():
+    df = pd.DataFrame({"cost": [1, 2, 3, 4, 2], "acc": [50, 60, 55, 70, 60], "g": ["a"] * 5})
+    front = efficiency.pareto_front(df, "cost", "acc")
+    assert list(zip(front["cost"], front["acc"])) == [(1, 50), (2, 60), (4, 70)]
+    assert len(efficiency.pareto_front(df, "cost", "acc", group=["g"])) == 3
+    assert not math.isnan(front["acc"].iloc[0])
+
+
+def test_inference_profile_multiple_choice_counts_every_choice(local_tasks, tiny_encoder):
+    task = get_task(local_tasks["multiple_choice"])
+    torch.manual_seed(0)
+    model = build_model(task, tiny_encoder).eval()
+    pipe = get_pipeline(task, load_tokenizer(tiny_encoder), max_seq_length=64)
+    feats = pipe.featurize(load_records(task, "test", "en"))
+    (row,) = efficiency.inference_profile(model, pipe, feats, batch_sizes=(2,), max_batches=2)
+    cfg = encoder_of(model).config
+
+    def flops(fs):
+        batch = pipe.collate([{k: v for k, v in f.items() if k != "labels"} for f in fs])
+        mask = batch["attention_mask"]
+        assert mask.dim() == 3 and mask.shape[1] == len(fs[0]["input_ids"])  # (examples, choices, tokens)
+        return sum(efficiency.forward_flops(cfg, L) for L in mask.reshape(-1, mask.shape[-1]).sum(1).tolist())
+
+    # one warm-up batch (features 0-1), then two timed batches (2-3, 4-5); every choice is counted
+    assert row["n_batches"] == 2
+    assert row["flops_per_example"] == pytest.approx((flops(feats[2:4]) + flops(feats[4:6])) / 4)

@@ -1,0 +1,225 @@
+"""Inference efficiency: FLOPs, latency, throughput and memory of an encoder model, and cheaper variants of it.
+
+Used by the evaluation phase (``03_zero_shot_eval`` with ``efficiency_batch_sizes``) and by the efficiency and
+batch-size studies. Variants are evaluation parameters, so a grid sweep over them yields accuracy (in
+``metrics.csv``) and cost (in each run's ``efficiency.csv``, collected into ``outputs/results/efficiency.csv``)
+for the same model:
+
+- ``num_layers``: keep the first *n* transformer layers (the head reads layer *n*);
+- ``max_seq_length``: truncate inputs;
+- ``inference_dtype``: ``float32``, ``bfloat16``, ``float16`` (GPU) or ``int8`` (dynamic quantisation of the
+  linear layers, CPU);
+- the model itself (size, intermediate task) through the run's lineage.
+
+FLOPs are counted analytically (:func:`forward_flops`): a multiply-add is 2 FLOPs; the dense layers and the
+attention score/value products of every kept layer are counted, embeddings lookups and softmax/LayerNorm are not
+(they are a few per cent at these sizes). Training costs about 3x the forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from xlt_utils.errors import XLTError, unknown
+
+DTYPES = ("float32", "bfloat16", "float16", "int8")
+
+
+def _dims(config: Any) -> tuple[int, int, int]:
+    return int(config.num_hidden_layers), int(config.hidden_size), int(config.intermediate_size)
+
+
+def forward_flops(config: Any, seq_len: int, num_layers: int | None = None, num_labels: int = 0) -> float:
+    """Forward FLOPs of one sequence of ``seq_len`` tokens through a BERT/XLM-R encoder (see module docstring).
+
+    Per layer with hidden size d and feed-forward size f: Q, K, V and output projections 4 x 2sd^2, the two
+    feed-forward matrices 2 x 2sdf, scores QK^T and the weighted sum of V 2 x 2s^2 d. A classification head adds
+    2 x (d^2 + d x num_labels) on one position.
+
+    Args:
+        config: a ``transformers`` config (``num_hidden_layers``, ``hidden_size``, ``intermediate_size``).
+        seq_len: tokens in the sequence (including special tokens).
+        num_layers: layers kept (default: all).
+        num_labels: classes of a sequence-classification head (0: none).
+    """
+    n_layers, d, f = _dims(config)
+    if num_layers is not None:
+        if not 1 <= num_layers <= n_layers:
+            raise XLTError(f"num_layers must be in 1..{n_layers}, got {num_layers}")
+        n_layers = num_layers
+    s = float(seq_len)
+    per_layer = 8 * s * d * d + 4 * s * d * f + 4 * s * s * d
+    head = 2 * (d * d + d * num_labels) if num_labels else 0
+    return n_layers * per_layer + head
+
+
+def truncate_layers(model: Any, num_layers: int | None) -> Any:
+    """The model with only its first ``num_layers`` transformer layers (a copy; ``None`` returns the model)."""
+    if num_layers is None:
+        return model
+    from xlt_utils.models import encoder_of
+
+    n = int(encoder_of(model).config.num_hidden_layers)
+    if not 1 <= num_layers <= n:
+        raise XLTError(f"num_layers must be in 1..{n} for this encoder, got {num_layers}")
+    if num_layers == n:
+        return model
+    model = copy.deepcopy(model)
+    enc = encoder_of(model)
+    enc.encoder.layer = enc.encoder.layer[:num_layers]
+    enc.config.num_hidden_layers = num_layers
+    if model.config is not enc.config:
+        model.config.num_hidden_layers = num_layers
+    return model
+
+
+def cast(model: Any, dtype: str, device: Any = "cpu") -> Any:
+    """The model in an inference precision (see :data:`DTYPES`).
+
+    ``int8`` is PyTorch dynamic quantisation of every ``nn.Linear`` (weights int8, activations quantised on the
+    fly): CPU only. ``float16`` needs a GPU; ``bfloat16`` runs anywhere (fast on GPUs and CPUs with AMX).
+
+    Raises:
+        XLTError: unknown dtype, or one the device cannot run.
+    """
+    import torch
+
+    if dtype not in DTYPES:
+        raise unknown("inference dtype", dtype, DTYPES)
+    dev = torch.device(device)
+    if dtype == "float32":
+        return model
+    if dtype == "int8":
+        if dev.type != "cpu":
+            raise XLTError("inference_dtype int8 (dynamic quantisation) runs on CPU only; valid on GPU: "
+                           "float32, bfloat16, float16")
+        import warnings
+
+        from torch.ao.quantization import quantize_dynamic
+
+        with warnings.catch_warnings():  # torch 2.13 deprecates quantised tensors in favour of torchao
+            warnings.simplefilter("ignore")
+            return quantize_dynamic(copy.deepcopy(model).float(), {torch.nn.Linear}, dtype=torch.qint8)
+    if dtype == "float16" and dev.type == "cpu":
+        raise XLTError("inference_dtype float16 needs a GPU; valid on CPU: float32, bfloat16, int8")
+    return copy.deepcopy(model).to(getattr(torch, dtype))
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of the model's parameters and buffers (int8-quantised linear layers counted as packed)."""
+    import torch
+
+    total = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    for m in model.modules():  # dynamically quantised linear layers keep their weights outside parameters()
+        packed = getattr(m, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):
+            w, b = packed._weight_bias()
+            total += w.numel() * w.element_size() + (b.numel() * b.element_size() if b is not None else 0)
+    return int(total) if isinstance(total, int) else int(torch.as_tensor(total).item())
+
+
+def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, Any]],
+                      batch_sizes: Sequence[int] = (1, 8, 32), device: Any = "cpu", max_batches: int = 20,
+                      warmup: int = 1, num_labels: int = 0) -> list[dict[str, Any]]:
+    """Latency (p50/p95 per batch), throughput and memory of the model's forward pass at several batch sizes.
+
+    Works for every format: batches are collated by the task's pipeline
+    (:func:`xlt_utils.formats.pipelines.get_pipeline`) from consecutive eval features, in the given order (as
+    requests would come, so with the padding that order implies), without labels. Each batch size runs
+    ``warmup`` untimed batches, then up to ``max_batches`` timed ones.
+
+    Args:
+        model: the model evaluated (head model, or a bare encoder for retrieval), already in its dtype.
+        pipeline: the task's pipeline (its ``collate`` builds the model inputs).
+        features: featurized eval records (``pipeline.featurize(records)``).
+        batch_sizes: batch sizes to measure.
+        device: where to run.
+        max_batches: timed batches per batch size.
+        warmup: untimed batches first (allocator and kernel selection).
+        num_labels: classes of a sequence-classification head, for the FLOPs count.
+
+    Returns:
+        One dict per batch size: ``batch_size``, ``n_batches``, ``latency_p50_ms``, ``latency_p95_ms``,
+        ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real lengths; a
+        multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb`` (CUDA: peak
+        allocated; CPU: None, not measurable in-process), ``weight_mb``.
+    """
+    import torch
+
+    from xlt_utils.models import encoder_of
+
+    if not features:
+        raise XLTError("inference_profile needs at least one feature")
+    dev = torch.device(device)
+    model.to(dev)
+    model.eval()
+    cfg = encoder_of(model).config
+    drop = ("labels", "start_positions", "end_positions")
+    out = []
+    for bs in batch_sizes:
+        if bs < 1:
+            raise XLTError(f"batch sizes must be positive, got {bs}")
+        n = min((warmup + max_batches) * bs, max(len(features), (warmup + 1) * bs))
+        pool = [features[i % len(features)] for i in range(n)]
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        times, n_ex, n_tok, n_pad, flops = [], 0, 0, 0, 0.0
+        for b, start in enumerate(range(0, len(pool) - bs + 1, bs)):
+            batch = pipeline.collate([{k: v for k, v in f.items() if k not in drop} for f in pool[start:start + bs]])
+            batch = {k: v.to(dev) for k, v in batch.items()}
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                model(**batch)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            dt = time.perf_counter() - t0
+            if b < warmup:
+                continue
+            times.append(dt)
+            mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1])
+            lengths = mask.sum(1).tolist()
+            n_ex += int(batch["input_ids"].shape[0])
+            n_tok += int(sum(lengths))
+            n_pad += int(mask.numel() - sum(lengths))
+            flops += sum(forward_flops(cfg, L) for L in lengths)
+            if num_labels:
+                flops += 2 * (cfg.hidden_size ** 2 + cfg.hidden_size * num_labels) * int(batch["input_ids"].shape[0])
+        if not times:
+            raise XLTError(f"batch size {bs}: not enough features ({len(features)}) for a timed batch after warmup")
+        ms = np.array(times) * 1000
+        total = float(np.sum(times))
+        out.append({
+            "batch_size": bs, "n_batches": len(times), "latency_p50_ms": float(np.percentile(ms, 50)),
+            "latency_p95_ms": float(np.percentile(ms, 95)), "throughput_ex_s": n_ex / total,
+            "tokens_s": n_tok / total, "flops_per_example": flops / n_ex, "padding_fraction": n_pad / (n_pad + n_tok),
+            "peak_memory_mb": (torch.cuda.max_memory_allocated(dev) / 2**20) if dev.type == "cuda" else None,
+            "weight_mb": weight_bytes(model) / 2**20,
+        })
+    return out
+
+
+def pareto_front(df: Any, cost: str, value: str, group: Sequence[str] = ()) -> Any:
+    """Rows not dominated on (lower ``cost``, higher ``value``), within each ``group``; sorted by cost.
+
+    A row is on the front when no other row has cost <= its cost and value >= its value with one strict."""
+    import pandas as pd
+
+    def front(g: Any) -> Any:
+        g = g.sort_values([cost, value], ascending=[True, False])
+        keep, best = [], -np.inf
+        for idx, v in zip(g.index, g[value]):
+            if v > best:
+                keep.append(idx)
+                best = v
+        return g.loc[keep]
+
+    if not group:
+        return front(df).reset_index(drop=True)
+    return pd.concat([front(g) for _, g in df.groupby(list(group), dropna=False)]).reset_index(drop=True)
