@@ -147,3 +147,79 @@ def test_accelerate_configs_parse(name, kind, processes):
 
         layer = cfg.fsdp_config["fsdp_transformer_layer_cls_to_wrap"]
         assert hasattr(modeling_xlm_roberta_xl, layer) and cfg.fsdp_config["fsdp_version"] == 2
+
+
+def _dropout_free(model):
+    """The same model (same weights) rebuilt with dropout off, so that 1 and 2 processes compute the same thing."""
+    conf = model.config
+    conf.hidden_dropout_prob = conf.attention_probs_dropout_prob = 0.0
+    other = type(model)(conf)
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+@pytest.mark.slow
+def test_a_training_phase_in_two_processes_matches_one_process(tmp_path, monkeypatch):
+    """A target phase with num_processes=2 (torchrun, gloo on CPU) and 4 examples per process ends with the weights,
+    steps and English dev metrics of num_processes=1 with 8 examples (the same global batch)."""
+    from xlt_utils import config as C
+    from xlt_utils import paths, phases
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(paths, "RUNS", tmp_path)
+    base = dict(C.notebook_defaults("02_target"), max_steps=6, max_train_samples=40, max_dev_samples=24,
+                checkpoint_every=None, eval_every=3)
+    out = {}
+    for n, bs in ((1, 8), (2, 4)):
+        cfg = C.from_params("target", {**base, "num_processes": n, "per_device_train_batch_size": bs})
+        assert cfg.batch_size == 8
+        run = phases.start(cfg)
+        data = phases.load_training_data(run)
+        model = _dropout_free(phases.build_model(run, data))
+        result = phases.train_model(run, model, data)
+        metrics = phases.evaluate_dev(run, model, data)
+        out[n] = (result, metrics, {k: v.detach().clone() for k, v in model.state_dict().items()}, run)
+        run.lock.__exit__(None, None, None)
+    (r1, m1, w1, _), (r2, m2, w2, run2) = out[1], out[2]
+    assert (r2.global_step, r2.best_step, r2.train_examples, r2.train_tokens) == (
+        r1.global_step, r1.best_step, r1.train_examples, r1.train_tokens)
+    assert r2.best_score == pytest.approx(r1.best_score, abs=1e-6)
+    assert w1.keys() == w2.keys()
+    worst = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
+    assert worst < 1e-4, f"largest weight difference {worst:.2e}"
+    assert m1["value"].tolist() == pytest.approx(m2["value"].tolist(), abs=1e-6)
+    log = (run2.dir / "train" / "launch" / "launch.log").read_text()
+    assert (run2.dir / "train" / "launch" / "trained.safetensors").exists(), log[-2000:]
+
+
+@pytest.mark.parametrize("n, match", [(0, r"num_processes must be ≥ 1"), (-2, r"num_processes must be ≥ 1")])
+def test_bad_num_processes_is_a_one_line_error(n, match):
+    from xlt_utils import config as C
+
+    with pytest.raises(XLTError, match=match) as e:
+        C.from_params("target", {**C.notebook_defaults("02_target"), "num_processes": n})
+    assert "\n" not in str(e.value)
+
+
+def test_num_processes_above_the_gpu_count_and_a_missing_accelerate_config_are_refused(monkeypatch):
+    from xlt_utils import config as C
+
+    params = {**C.notebook_defaults("02_target"), "num_processes": 4}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(XLTError, match=r"num_processes is 4 but this machine has 2 CUDA GPU\(s\); valid: 1 to 2"):
+        C.from_params("target", params)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("XLT_ACCELERATE_CONFIG", "configs/accelerate/nope.yaml")
+    with pytest.raises(XLTError, match=r"XLT_ACCELERATE_CONFIG=.*valid: configs/accelerate/ddp.yaml"):
+        C.from_params("target", params)
+    monkeypatch.setenv("XLT_ACCELERATE_CONFIG", "configs/accelerate/fsdp_xl.yaml")
+    assert C.from_params("target", params).num_processes == 4
+    from xlt_utils.dist_train import command
+
+    cmd = command(ROOT / "x", 4)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"] and cmd[cmd.index("--num_processes") + 1] == "4"
+    assert cmd[cmd.index("--config_file") + 1] == str(ROOT / "configs" / "accelerate" / "fsdp_xl.yaml")
+    monkeypatch.delenv("XLT_ACCELERATE_CONFIG")
+    assert command(ROOT / "x", 2)[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

@@ -176,3 +176,18 @@ def test_final_checkpoint_tasks_do_no_model_selection():
     run = SimpleNamespace(config=SimpleNamespace(max_dev_samples=8, max_seq_length=32))
     assert selection_fn(run, SimpleNamespace(task=get_task("tydiqa"), tokenizer=None)) is None
     assert callable(selection_fn(run, SimpleNamespace(task=get_task("xquad"), tokenizer=None)))
+
+
+def test_train_model_reports_a_run_without_dev_selection(monkeypatch, capsys):
+    """A final-checkpoint task (TyDiQA) has no best dev score: the phase says so instead of failing to format it."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from xlt_utils import phases
+
+    result = SimpleNamespace(global_step=5, best_step=None, best_score=None, resumed_from_step=0,
+                             stopped_early=False, train_seconds=1.0)
+    monkeypatch.setattr(phases, "_train", lambda run, model, data, out: result)
+    run = SimpleNamespace(resolved={}, timings={}, dir=Path("/nonexistent"))
+    assert phases.train_model(run, None, None) is result
+    assert "final checkpoint kept: no dev selection" in capsys.readouterr().out

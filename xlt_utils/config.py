@@ -174,6 +174,41 @@ class PretrainConfig(_Base):
             raise XLTError("warmup_ratio must be in [0, 1), parallel_frac in [0, 1], probe_every >= 0")
 
 
+ACCELERATE_CONFIG_ENV = "XLT_ACCELERATE_CONFIG"
+
+
+def accelerate_config_path() -> Path | None:
+    """The ``accelerate launch`` config that ``XLT_ACCELERATE_CONFIG`` names (relative paths: against the working
+    directory, then the project root), or None when unset; a missing file is an error naming the shipped ones."""
+    import os
+
+    from xlt_utils.paths import PROJECT_ROOT
+
+    value = os.environ.get(ACCELERATE_CONFIG_ENV, "").strip()
+    if not value:
+        return None
+    for p in (Path(value), PROJECT_ROOT / value):
+        if p.is_file():
+            return p.resolve()
+    shipped = sorted(str(f.relative_to(PROJECT_ROOT)) for f in (PROJECT_ROOT / "configs" / "accelerate").glob("*.yaml"))
+    raise XLTError(f"{ACCELERATE_CONFIG_ENV}={value!r} is not a file; valid: {', '.join(shipped)} (or unset: torchrun, DDP)")
+
+
+def check_num_processes(n: int) -> None:
+    """``num_processes`` ≥ 1, and on a CUDA machine at most its GPU count (one process per GPU)."""
+    if n < 1:
+        raise XLTError(f"parameter num_processes must be ≥ 1 (1: one process; N > 1: N data-parallel training "
+                       f"processes), got {n}")
+    if n == 1:
+        return
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() < n:
+        gpus = torch.cuda.device_count()
+        raise XLTError(f"parameter num_processes is {n} but this machine has {gpus} CUDA GPU(s); valid: 1 to {gpus}")
+    accelerate_config_path()
+
+
 @dataclass(frozen=True)
 class _TrainingFields(_Base):
     """Hyperparameters shared by the training phases (Hugging Face names)."""
@@ -192,6 +227,8 @@ class _TrainingFields(_Base):
     early_stopping_patience: int | None
     checkpoint_every: int | None
     freeze_word_embeddings: bool
+    gradient_checkpointing: bool
+    num_processes: int
 
     def _check_training(self) -> None:
         self._check_positive("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -200,11 +237,12 @@ class _TrainingFields(_Base):
                              "early_stopping_patience", "checkpoint_every", allow_none=True)
         if not 0 <= self.warmup_ratio < 1:
             raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        check_num_processes(self.num_processes)
 
     @property
     def batch_size(self) -> int:
-        """Examples per optimizer step."""
-        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+        """Examples per optimizer step (every process's micro-batches together)."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps * self.num_processes
 
 
 @dataclass(frozen=True)

@@ -395,20 +395,24 @@ def build_model(run: Run, data: TrainingData) -> Any:
     return model
 
 
-def _dev_score_fn(run: Run, data: TrainingData, lang: str | None = None):
+def dev_score_fn(task: Any, tokenizer: Any, lang: str, max_dev_samples: int | None, max_seq_length: int):
+    """The model-selection score: the task's primary metric on ``lang`` dev (also used by the training workers of
+    :mod:`xlt_utils.dist_train`, which rebuild it from these arguments)."""
     from xlt_utils import metrics
     from xlt_utils.evaluate import evaluate
 
-    cfg, task = run.config, data.task
-    lang = lang or task.train_language
-
     def score(model: Any) -> float:
-        rows = evaluate(model, data.tokenizer, task, split="dev", languages=[lang], max_examples=cfg.max_dev_samples,
-                        max_seq_length=cfg.max_seq_length, seed=DATA_SEED, load_fn=records)
+        rows = evaluate(model, tokenizer, task, split="dev", languages=[lang], max_examples=max_dev_samples,
+                        max_seq_length=max_seq_length, seed=DATA_SEED, load_fn=records)
         result = {r["metric"]: r["value"] for r in rows}
         return metrics.primary(task.metric, result, **({"k": task.options["k"]} if "k" in task.options else {}))
 
     return score
+
+
+def _dev_score_fn(run: Run, data: TrainingData, lang: str | None = None):
+    cfg, task = run.config, data.task
+    return dev_score_fn(task, data.tokenizer, lang or task.train_language, cfg.max_dev_samples, cfg.max_seq_length)
 
 
 def _train_config(cfg: Any) -> Any:
@@ -419,17 +423,29 @@ def _train_config(cfg: Any) -> Any:
                        per_device_train_batch_size=cfg.per_device_train_batch_size,
                        gradient_accumulation_steps=cfg.gradient_accumulation_steps, eval_every=cfg.eval_every,
                        early_stopping_patience=cfg.early_stopping_patience, seed=cfg.seed,
-                       checkpoint_every=cfg.checkpoint_every, log_every=10, progress=False)
+                       checkpoint_every=cfg.checkpoint_every, log_every=10, progress=False,
+                       gradient_checkpointing=cfg.gradient_checkpointing)
 
 
 def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | None = None) -> Any:
+    """Train ``model`` in place, in this process or (``num_processes`` > 1) in that many launched processes."""
     from xlt_utils.train import CHECKPOINT, train
 
     if not (out / CHECKPOINT / "trainer_state.json").exists():
         shutil.rmtree(out, ignore_errors=True)  # no checkpoint: leftovers of a killed attempt are stale
+    n = getattr(run.config, "num_processes", 1)
     with run.timer("train"):
-        result = train(model, data.features, data.pipeline.collate, _train_config(run.config), output_dir=out,
-                       eval_fn=selection_fn(run, data, dev_lang))
+        if n > 1:
+            from xlt_utils import dist_train
+
+            select = data.task.options.get("model_selection") != "final"  # as selection_fn
+            result = dist_train.launch(model, data, _train_config(run.config), out, processes=n,
+                                       dev_lang=(dev_lang or data.task.train_language) if select else None,
+                                       max_dev_samples=run.config.max_dev_samples,
+                                       max_seq_length=run.config.max_seq_length)
+        else:
+            result = train(model, data.features, data.pipeline.collate, _train_config(run.config), output_dir=out,
+                           eval_fn=selection_fn(run, data, dev_lang))
     return result
 
 
@@ -446,7 +462,9 @@ def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> A
 
 def train_model(run: Run, model: Any, data: TrainingData) -> Any:
     """Train with the one training loop; English dev selects the best checkpoint. Resumes from
-    ``<run>/train/checkpoint`` when a previous attempt was interrupted.
+    ``<run>/train/checkpoint`` when a previous attempt was interrupted. With ``num_processes`` > 1 the training
+    runs data-parallel in that many processes (:mod:`xlt_utils.dist_train`) and the trained weights are loaded
+    back into ``model``; a resumed run must use the same ``num_processes``.
 
     Returns:
         The :class:`xlt_utils.train.TrainResult`.
@@ -455,8 +473,9 @@ def train_model(run: Run, model: Any, data: TrainingData) -> Any:
     run.resolved.update(global_step=result.global_step, best_step=result.best_step,
                         resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early)
     run.timings["train_loop"] = result.train_seconds
-    print(f"trained {result.global_step} steps (best at {result.best_step}, English dev {result.best_score:.2f}; "
-          f"resumed from step {result.resumed_from_step})")
+    selected = (f"best at {result.best_step}, English dev {result.best_score:.2f}" if result.best_score is not None
+                else "final checkpoint kept: no dev selection")
+    print(f"trained {result.global_step} steps ({selected}; resumed from step {result.resumed_from_step})")
     return result
 
 

@@ -73,9 +73,9 @@ def _needs_gpu(cell: G.Cell) -> bool:
 def cell_resources(cell: G.Cell, threads: int) -> dict[str, Any]:
     """What a cell's Ray task reserves: ``num_cpus`` (its torch threads), ``num_gpus`` and ``memory`` (bytes).
 
-    GPU: 1 for cells that run a real XLM-R of the ``xtreme`` world (training, evaluation, trained baselines),
-    else 0 (the synth and offline-real worlds are CPU worlds). Host memory: 1 GiB for the small encoders of the
-    embedded worlds; for a zoo model 2 GiB plus 8 bytes per parameter (fp32 weights loaded on the host, and a
+    GPU: 1 for cells that run a real XLM-R of the ``xtreme`` world (training, evaluation, trained baselines;
+    ``num_processes`` for a training cell with several processes), else 0 (the synth and offline-real worlds are
+    CPU worlds). Host memory: 1 GiB for the small encoders of the embedded worlds; for a zoo model 2 GiB plus 8 bytes per parameter (fp32 weights loaded on the host, and a
     copy while saving), an estimate that keeps several large models from loading on one node at once.
     """
     from xlt_utils import zoo
@@ -88,7 +88,8 @@ def cell_resources(cell: G.Cell, threads: int) -> dict[str, Any]:
         spec = zoo.get_model(p["model"])
         if spec.hub_id is not None:
             memory = 2 * GIB + 8 * spec.params
-    return {"num_cpus": threads, "num_gpus": 1 if _needs_gpu(cell) else 0, "memory": int(memory)}
+    gpus = int(p.get("num_processes") or 1) if _needs_gpu(cell) else 0  # one GPU per training process
+    return {"num_cpus": threads, "num_gpus": gpus, "memory": int(memory)}
 
 
 def _check_feasible(ray: Any, cells: list[G.Cell], threads: int, local: bool, out: Callable[[str], None]) -> None:

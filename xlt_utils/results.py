@@ -43,7 +43,7 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
         return params["batch_size"]
     if phase == "eval":
         return lineage.get("target_batch_size")
-    return params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+    return params["per_device_train_batch_size"] * params["gradient_accumulation_steps"] * params.get("num_processes", 1)
 
 
 def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
@@ -249,6 +249,20 @@ def transfer_table(df: Any) -> Any:
         zero_shot_sd=("zero-shot", "std"), delta=("delta", "mean"), delta_sd=("delta", "std"),
         n_runs=("zero-shot", "size")).reset_index()
     return pd.DataFrame(agg).round(2)
+
+
+def check_transfer_table(table: Any) -> None:
+    """Raise AssertionError unless the paper table is complete: the no-intermediate baseline is there, every
+    row has a zero-shot score and a run, and every trainable task has its English score (retrieval tasks have
+    no English side in the offline-real world: English is the candidate language)."""
+    from xlt_utils.tasks import get_task
+
+    assert "none" in set(table["intermediate_task"]), "the no-intermediate baseline is missing"
+    assert table["zero_shot"].notna().all(), "a row has no zero-shot score"
+    assert (table["n_runs"] >= 1).all()
+    trainable = table["target_task"].map(lambda t: get_task(t).format != "retrieval")
+    missing = table[trainable & table["english"].isna()]
+    assert missing.empty, f"no English score for {sorted(set(missing['target_task']))}"
 
 
 def baseline_table(df: Any) -> Any:

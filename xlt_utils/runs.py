@@ -85,11 +85,13 @@ def lineage_of(phase: str, params: Mapping[str, Any], upstream_lineage: Mapping[
     if phase == "intermediate":
         lin["intermediate_task"] = params["intermediate_task"]
         lin["seed"] = params["seed"]
-        lin["intermediate_batch_size"] = params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+        lin["intermediate_batch_size"] = (params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+                                        * params.get("num_processes", 1))
     elif phase in ("target", "baselines"):
         lin["target_task"] = params["target_task"]
         lin["seed"] = params["seed"]
-        lin["target_batch_size"] = params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+        lin["target_batch_size"] = (params["per_device_train_batch_size"] * params["gradient_accumulation_steps"]
+                                  * params.get("num_processes", 1))
     elif phase == "eval":
         lin["target_task"] = params["target_task"]
     return lin
