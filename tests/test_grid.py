@@ -264,3 +264,28 @@ def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, c
     err = capsys.readouterr().err.strip()
     assert "cannot reach the Hugging Face Hub for model FacebookAI/xlm-roberta-large" in err and "\n" not in err
     assert listing() == before, "no cell started"
+
+
+def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
+    """In the embedded profile the real encoder's chain (e5 intermediate -> target -> eval) dominates, so it starts
+    first instead of waiting behind the synth cells; every cell still starts after its upstream."""
+    monkeypatch.setenv("XLT_OUTPUTS", str(tmp_path))
+    monkeypatch.setattr(G.paths, "OUTPUTS", tmp_path, raising=False)
+    g = G.expand("paper", "embedded")
+    prio = G.critical_path(g.cells)
+    for c in g.cells:
+        if c.upstream is not None:
+            assert prio[c.upstream.run_id] > prio[c.run_id]
+    order = []
+
+    def fake(cell):
+        order.append(cell)
+        return G.CellResult(cell, "done", 0.0)
+
+    G.execute(g, jobs=1, out=lambda s: None, runner=fake)
+    assert order[0].phase == "intermediate" and order[0].params["world"] == "offline-real"
+    seen = set()
+    for c in order:
+        assert c.upstream is None or c.upstream.run_id in seen
+        seen.add(c.run_id)
+    assert len(order) == len(g.cells)

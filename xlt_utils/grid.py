@@ -573,6 +573,45 @@ def work_units(cell: Cell) -> float:
     return train * (n_langs if cell.phase == "baselines" else 1)
 
 
+def _model_cost(cell: Cell) -> float:
+    """Per-token compute of the cell's model relative to the others: its non-embedding (matmul) parameters."""
+    world, model = cell.params["world"], cell.params["model"]
+    if world == "synth":
+        from xlt_utils.synth.pretrain import SIZES
+
+        layers, d, _, ff = SIZES.get(model.removeprefix("synth-"), (2, 64, 2, 256))
+        return float(layers * (4 * d * d + 2 * d * ff))
+    if world == "offline-real":
+        return float(12 * (4 * 384 * 384 + 2 * 384 * 1536))  # multilingual-e5-small (BERT, 12 x 384)
+    if world == "xtreme":
+        from xlt_utils.zoo import MODELS
+
+        if model in MODELS:
+            return float(MODELS[model].non_embedding_params)
+    return 1.0e6
+
+
+def critical_path(cells: Sequence[Cell]) -> dict[str, float]:
+    """Per cell, its estimated cost plus the costliest chain of cells below it (work units x model cost): the
+    scheduler starts the cell with the longest remaining path first, so a slow chain (a real encoder's
+    intermediate -> target -> eval) is not left for the end of a grid."""
+    children: dict[str, list[Cell]] = {}
+    for c in cells:
+        if c.upstream is not None:
+            children.setdefault(c.upstream.run_id, []).append(c)
+    memo: dict[str, float] = {}
+
+    def path(c: Cell) -> float:
+        if c.run_id not in memo:
+            own = max(work_units(c), 1.0) * _model_cost(c)
+            memo[c.run_id] = own + max((path(k) for k in children.get(c.run_id, [])), default=0.0)
+        return memo[c.run_id]
+
+    for c in reversed(list(cells)):  # topological order reversed: children first (keeps the recursion shallow)
+        path(c)
+    return memo
+
+
 def gpu_hours(cell: Cell) -> float | None:
     """A GPU-hour floor for a training cell of a zoo model (``None`` when it does not apply or is unknown).
 
@@ -708,7 +747,9 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         f"(jobs {jobs}, {os.environ.get('OMP_NUM_THREADS')} torch threads each)")
     progress = Progress(grid, results, jobs, out)
 
-    pending = [c for c in grid.cells if c.run_id not in results]
+    priority = critical_path(grid.cells)
+    # longest remaining chain first; ties keep the grid's (topological, readable) order
+    pending = sorted((c for c in grid.cells if c.run_id not in results), key=lambda c: -priority[c.run_id])
     running: dict[Future, Cell] = {}
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
