@@ -690,18 +690,23 @@ class Progress:
         if not left:
             return "0m00s"
         ran = [r for r in results.values() if r.status == "done"]
-        units = sum(work_units(r.cell) for r in ran)
-        if not ran or not units:
+        if not ran or not sum(work_units(r.cell) for r in ran):
             return "?"
 
-        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit
-            u = sum(work_units(r.cell) for r in rs)
+        def cost(c: Cell) -> float:  # work units x per-token model cost: comparable across models
+            return work_units(c) * _model_cost(c)
+
+        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost
+            u = sum(cost(r.cell) for r in rs)
             return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
 
         overall = rate(ran)
+        keys = {(r.cell.params["world"], r.cell.phase) for r in ran}
+        by_key = {k: rate([r for r in ran if (r.cell.params["world"], r.cell.phase) == k]) for k in keys}
         by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
         fixed = sum(r.seconds - r.timings.get("work", 0.0) for r in ran) / len(ran)  # kernel, imports, data
-        est = sum(fixed + (by_phase.get(c.phase) or overall) * work_units(c) for c in left)
+        est = sum(fixed + (by_key.get((c.params["world"], c.phase)) or by_phase.get(c.phase) or overall or 0.0)
+                  * cost(c) for c in left)
         return "~" + _fmt(est / self.jobs)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
