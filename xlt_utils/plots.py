@@ -33,6 +33,7 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
         sns.heatmap(heat, annot=True, fmt="+.1f", center=0, cmap="RdBu", cbar_kws={"label": "Δ zero-shot vs none"},
                     ax=axes[0])
         axes[0].set_title("Zero-shot change from intermediate training")
+        axes[0].tick_params(axis="y", rotation=0)
     else:
         axes[0].set_axis_off()
     ev = zero_shot(df)
