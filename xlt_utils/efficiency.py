@@ -54,8 +54,13 @@ def forward_flops(config: Any, seq_len: int, num_layers: int | None = None, num_
         n_layers = num_layers
     s = float(seq_len)
     per_layer = 8 * s * d * d + 4 * s * d * f + 4 * s * s * d
-    head = 2 * (d * d + d * num_labels) if num_labels else 0
-    return n_layers * per_layer + head
+    return n_layers * per_layer + head_flops(config, num_labels)
+
+
+def head_flops(config: Any, num_labels: int) -> float:
+    """FLOPs of a sequence-classification head on one example: dense d x d, then d x num_labels (0: no head)."""
+    d = int(config.hidden_size)
+    return float(2 * (d * d + d * num_labels)) if num_labels else 0.0
 
 
 def truncate_layers(model: Any, num_layers: int | None) -> Any:
@@ -112,15 +117,13 @@ def cast(model: Any, dtype: str, device: Any = "cpu") -> Any:
 
 def weight_bytes(model: Any) -> int:
     """Bytes of the model's parameters and buffers (int8-quantised linear layers counted as packed)."""
-    import torch
-
     total = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     for m in model.modules():  # dynamically quantised linear layers keep their weights outside parameters()
         packed = getattr(m, "_packed_params", None)
         if packed is not None and hasattr(packed, "_weight_bias"):
             w, b = packed._weight_bias()
             total += w.numel() * w.element_size() + (b.numel() * b.element_size() if b is not None else 0)
-    return int(total) if isinstance(total, int) else int(torch.as_tensor(total).item())
+    return int(total)
 
 
 def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, Any]],
@@ -185,12 +188,11 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
             times.append(dt)
             mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1])
             lengths = mask.sum(1).tolist()
-            n_ex += int(batch["input_ids"].shape[0])
+            n_batch = int(batch["input_ids"].shape[0])
+            n_ex += n_batch
             n_tok += int(sum(lengths))
             n_pad += int(mask.numel() - sum(lengths))
-            flops += sum(forward_flops(cfg, L) for L in lengths)
-            if num_labels:
-                flops += 2 * (cfg.hidden_size ** 2 + cfg.hidden_size * num_labels) * int(batch["input_ids"].shape[0])
+            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * n_batch
         if not times:
             raise XLTError(f"batch size {bs}: not enough features ({len(features)}) for a timed batch after warmup")
         ms = np.array(times) * 1000

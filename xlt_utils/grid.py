@@ -591,6 +591,11 @@ def _model_cost(cell: Cell) -> float:
     return 1.0e6
 
 
+def cell_cost(cell: Cell, floor: float = 0.0) -> float:
+    """Estimated compute of a cell: :func:`work_units` (at least ``floor``) x its model's per-token cost."""
+    return max(work_units(cell), floor) * _model_cost(cell)
+
+
 def critical_path(cells: Sequence[Cell]) -> dict[str, float]:
     """Per cell, its estimated cost plus the costliest chain of cells below it (work units x model cost): the
     scheduler starts the cell with the longest remaining path first, so a slow chain (a real encoder's
@@ -603,7 +608,7 @@ def critical_path(cells: Sequence[Cell]) -> dict[str, float]:
 
     def path(c: Cell) -> float:
         if c.run_id not in memo:
-            own = max(work_units(c), 1.0) * _model_cost(c)
+            own = cell_cost(c, floor=1.0)
             memo[c.run_id] = own + max((path(k) for k in children.get(c.run_id, [])), default=0.0)
         return memo[c.run_id]
 
@@ -693,11 +698,8 @@ class Progress:
         if not ran or not sum(work_units(r.cell) for r in ran):
             return "?"
 
-        def cost(c: Cell) -> float:  # work units x per-token model cost: comparable across models
-            return work_units(c) * _model_cost(c)
-
-        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost
-            u = sum(cost(r.cell) for r in rs)
+        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost (comparable across models)
+            u = sum(cell_cost(r.cell) for r in rs)
             return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
 
         overall = rate(ran)
@@ -706,7 +708,7 @@ class Progress:
         by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
         fixed = sum(r.seconds - r.timings.get("work", 0.0) for r in ran) / len(ran)  # kernel, imports, data
         est = sum(fixed + (by_key.get((c.params["world"], c.phase)) or by_phase.get(c.phase) or overall or 0.0)
-                  * cost(c) for c in left)
+                  * cell_cost(c) for c in left)
         return "~" + _fmt(est / self.jobs)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:

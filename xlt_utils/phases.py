@@ -410,11 +410,6 @@ def dev_score_fn(task: Any, tokenizer: Any, lang: str, max_dev_samples: int | No
     return score
 
 
-def _dev_score_fn(run: Run, data: TrainingData, lang: str | None = None):
-    cfg, task = run.config, data.task
-    return dev_score_fn(task, data.tokenizer, lang or task.train_language, cfg.max_dev_samples, cfg.max_seq_length)
-
-
 def _train_config(cfg: Any) -> Any:
     from xlt_utils.train import TrainConfig
 
@@ -438,9 +433,8 @@ def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | 
         if n > 1:
             from xlt_utils import dist_train
 
-            select = data.task.options.get("model_selection") != "final"  # as selection_fn
             result = dist_train.launch(model, data, _train_config(run.config), out, processes=n,
-                                       dev_lang=(dev_lang or data.task.train_language) if select else None,
+                                       dev_lang=selection_language(data, dev_lang),
                                        max_dev_samples=run.config.max_dev_samples,
                                        max_seq_length=run.config.max_seq_length)
         else:
@@ -449,15 +443,24 @@ def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | 
     return result
 
 
-def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> Any:
-    """The model-selection score (English dev), or ``None`` where the task selects the final checkpoint.
+def selection_language(data: TrainingData, dev_lang: str | None = None) -> str | None:
+    """The dev language that selects the checkpoint (default: the task's training language), or ``None`` where
+    the task keeps its final checkpoint.
 
     A task whose only English dev data is part of what it reports (TyDiQA-GoldP: XTREME reports dev) sets
     ``options["model_selection"] = "final"``: selecting on it would tune on the reported numbers.
     """
     if data.task.options.get("model_selection") == "final":
         return None
-    return _dev_score_fn(run, data, dev_lang)
+    return dev_lang or data.task.train_language
+
+
+def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> Any:
+    """The model-selection score (:func:`selection_language`'s dev set), or ``None`` (final checkpoint)."""
+    lang = selection_language(data, dev_lang)
+    if lang is None:
+        return None
+    return dev_score_fn(data.task, data.tokenizer, lang, run.config.max_dev_samples, run.config.max_seq_length)
 
 
 def train_model(run: Run, model: Any, data: TrainingData) -> Any:
