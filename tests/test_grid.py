@@ -271,6 +271,8 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
     first instead of waiting behind the synth cells; every cell still starts after its upstream."""
     monkeypatch.setenv("XLT_OUTPUTS", str(tmp_path))
     monkeypatch.setattr(G.paths, "OUTPUTS", tmp_path, raising=False)
+    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")  # none done, whatever the checkout's outputs/ holds
+    monkeypatch.setattr(G.paths, "RESULTS", tmp_path / "results")
     g = G.expand("paper", "embedded")
     prio = G.critical_path(g.cells)
     for c in g.cells:

@@ -109,13 +109,23 @@ def test_smoke_grid_killed_at_a_random_moment_resumes_to_the_same_results(smoke_
 
 @pytest.mark.slow
 def test_nbval_every_notebook_at_its_smoke_defaults(smoke_reference, tmp_path):
-    """nbval (lax, current env) on every notebook; the analysis notebook reads the smoke grid's results."""
+    """nbval (lax, current env) on every notebook; the analysis notebooks read the smoke grids' results (the
+    paper study's, and the five research questions' run on top of it)."""
     ref_dir, _, _ = smoke_reference
     out = tmp_path / "nbval"
-    (out / "results").mkdir(parents=True)
-    shutil.copy(ref_dir / "results" / "metrics.csv", out / "results" / "metrics.csv")
+    shutil.copytree(ref_dir, out)  # the paper study's smoke runs; the other studies reuse the cells they share
+    for study in sorted(set(C.ANALYSIS_NOTEBOOKS) - {"paper"}):
+        r = subprocess.run([sys.executable, "-m", "xlt_utils", "grid", f"studies/{study}.yaml", "--profile", "smoke",
+                            "--jobs", "2"], cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=900,
+                           check=False)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    collect(out)
+    training = (out / "results" / "training.csv").read_text()
+    assert "rq1_batch_size,smoke," in training and ",intermediate," in training  # training cost was collected
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
            "--nbval-cell-timeout=600", *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]]
     r = subprocess.run(cmd, cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=1200, check=False)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
     assert (out / "figures" / "paper" / "smoke" / "transfer.png").exists()
+    for study in set(C.ANALYSIS_NOTEBOOKS) - {"paper"}:
+        assert list((out / "figures" / study / "smoke").glob("*.png")), f"{study}: no figure"

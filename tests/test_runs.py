@@ -174,8 +174,8 @@ def test_final_checkpoint_tasks_do_no_model_selection():
     from xlt_utils.tasks import get_task
 
     run = SimpleNamespace(config=SimpleNamespace(max_dev_samples=8, max_seq_length=32))
-    assert selection_fn(run, SimpleNamespace(task=get_task("tydiqa"), tokenizer=None)) is None
-    assert callable(selection_fn(run, SimpleNamespace(task=get_task("xquad"), tokenizer=None)))
+    assert selection_fn(run, SimpleNamespace(task=get_task("tydiqa"), tokenizer=None, dev_language="en")) is None
+    assert callable(selection_fn(run, SimpleNamespace(task=get_task("xquad"), tokenizer=None, dev_language="en")))
 
 
 def test_train_model_reports_a_run_without_dev_selection(monkeypatch, capsys):
@@ -186,7 +186,8 @@ def test_train_model_reports_a_run_without_dev_selection(monkeypatch, capsys):
     from xlt_utils import phases
 
     result = SimpleNamespace(global_step=5, best_step=None, best_score=None, resumed_from_step=0,
-                             stopped_early=False, train_seconds=1.0)
+                             stopped_early=False, train_seconds=1.0, train_examples=80,
+                             train_tokens=960, padding_fraction=0.25)
     monkeypatch.setattr(phases, "_train", lambda run, model, data, out: result)
     run = SimpleNamespace(resolved={}, timings={}, dir=Path("/nonexistent"))
     assert phases.train_model(run, None, None) is result

@@ -35,7 +35,9 @@ PHASE_NOTEBOOKS = {
 }
 PHASES = tuple(PHASE_NOTEBOOKS)
 # study -> analysis notebook
-ANALYSIS_NOTEBOOKS = {"paper": "10_paper"}
+ANALYSIS_NOTEBOOKS = {"paper": "10_paper", "rq1_batch_size": "11_rq1_batch_size", "rq2_model_scale": "12_rq2_model_scale",
+                      "rq3_efficiency": "13_rq3_efficiency", "rq4_intermediate_data": "14_rq4_intermediate_data",
+                      "rq5_source_language": "15_rq5_source_language"}
 BASELINE_KINDS = ("majority", "random_init", "in_language")
 POOLINGS = ("mean", "cls")
 WORLDS = ("synth", "offline-real", "xtreme", "local")
@@ -98,6 +100,22 @@ class _Base:
             raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid) from None
         if task.name not in valid:
             raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid)
+
+    def _check_train_language(self, field: str) -> None:
+        """``train_language`` (None: the task's own, English): a language with train and dev splits of the task;
+        a multilingual training set (``per_language_items``) trains on all its languages and takes none."""
+        from xlt_utils.tasks import get_task
+
+        lang = getattr(self, "train_language", None)
+        if lang is None:
+            return
+        task = get_task(getattr(self, field))
+        if task.options.get("per_language_items"):
+            raise XLTError(f"task {task.name} trains on all of its languages "
+                           f"({', '.join(task.languages_for('train'))}); leave train_language None")
+        valid = [lang_ for lang_ in task.languages_for("train") if lang_ in task.languages_for("dev")]
+        if lang not in valid:
+            raise unknown(f"train_language of task {task.name}:", lang, valid)
 
     def _check_positive(self, *names: str, allow_none: bool = False) -> None:
         for n in names:
@@ -262,12 +280,14 @@ class IntermediateConfig(_TrainingFields):
     seed: int
     upstream: str | None
     intermediate_task: str
+    train_language: str | None
 
     def check(self) -> None:
         self._check_world_model()
         self._check_upstream(("pretrain",))
         self._check_task("intermediate_task", role="intermediate", trainable=True)
         self._check_training()
+        self._check_train_language("intermediate_task")
 
 
 @dataclass(frozen=True)
@@ -285,12 +305,14 @@ class TargetConfig(_TrainingFields):
     seed: int
     upstream: str | None
     target_task: str
+    train_language: str | None
 
     def check(self) -> None:
         self._check_world_model()
         self._check_upstream(("pretrain", "intermediate"))
         self._check_task("target_task", role="target", trainable=True)
         self._check_training()
+        self._check_train_language("target_task")
 
 
 @dataclass(frozen=True)

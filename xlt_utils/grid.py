@@ -188,6 +188,7 @@ class Grid:
     profile: str
     path: Path
     cells: list[Cell] = field(default_factory=list)
+    parts: list[Grid] = field(default_factory=list)  # a merged grid: the studies' own grids (their manifests)
 
     def manifest(self) -> dict[str, Any]:
         return {"study": self.study, "profile": self.profile, "study_file": str(self.path.name),
@@ -415,12 +416,30 @@ def _fmt(seconds: float) -> str:
 
 
 def write_manifest(grid: Grid) -> Path:
-    """Record which runs belong to (study, profile): ``outputs/results/studies/<study>__<profile>.json``."""
+    """Record which runs belong to (study, profile): ``outputs/results/studies/<study>__<profile>.json`` (for a
+    merged grid, one file per study it merges). Returns the (last) file written."""
     d = paths.RESULTS / "studies"
     d.mkdir(parents=True, exist_ok=True)
-    p = d / f"{grid.study}__{grid.profile}.json"
-    runs.write_json_atomic(p, grid.manifest())
+    for g in grid.parts or [grid]:
+        p = d / f"{g.study}__{g.profile}.json"
+        runs.write_json_atomic(p, g.manifest())
     return p
+
+
+def merge(grids: Sequence[Grid]) -> Grid:
+    """Several studies' grids as one (each run once, the first occurrence's cell), so that one executor pass
+    schedules all of them by critical path instead of one study after another; each study keeps its manifest."""
+    if len(grids) == 1:
+        return grids[0]
+    merged = Grid(study="+".join(g.study for g in grids), profile=grids[0].profile, path=grids[0].path,
+                  parts=list(grids))
+    seen: set[str] = set()
+    for g in grids:
+        for c in g.cells:
+            if c.run_id not in seen:
+                seen.add(c.run_id)
+                merged.cells.append(c)
+    return merged
 
 
 @dataclass
@@ -968,11 +987,11 @@ def _cmd_reproduce(args: Any) -> int:
     jobs = parse_jobs(args.jobs)
     studies = studies_with_profile(args.profile) if args.study == "all" else [args.study]
     grids = expand_all(studies, args.profile)  # every study is validated before anything runs
-    reports = []
-    for grid in grids:
-        report = run_with(args, grid, jobs)
-        summarize(report)
-        reports.append(report)
+    # one pass over the union of the studies' cells: shared cells run once, the longest chains of every study
+    # start first, and no study waits for another's tail
+    report = run_with(args, merge(grids), jobs)
+    summarize(report)
+    reports = [report]
     csv = results.collect()
     print(f"[results] {csv}")
     failed = [r for rep in reports for r in rep.results if r.status in ("failed", "blocked")]

@@ -165,6 +165,7 @@ def finish(run: Run) -> dict[str, Any]:
     run.timings["total_in_kernel"] = time.perf_counter() - run.started
     run.timings["work"] = sum(run.timings.get(k, 0.0) for k in WORK_STEPS)
     _write_params(run)
+    run.env.update(runs.peak_memory())
     runs.write_json_atomic(run.dir / runs.ENV, {**run.env, "status": "done", "finished":
                                                 time.strftime("%Y-%m-%dT%H:%M:%S"),
                                                 "timings": {k: round(v, 3) for k, v in run.timings.items()},
@@ -338,10 +339,11 @@ class TrainingData:
     n_records: int
     dev: list[dict]
     languages: tuple[str, ...]
+    dev_language: str = "en"
 
     def __repr__(self) -> str:
         return (f"TrainingData({self.task.name}: {self.n_records} training examples in "
-                f"{', '.join(self.languages)} -> {len(self.features)} features; {len(self.dev)} English dev)")
+                f"{', '.join(self.languages)} -> {len(self.features)} features; {len(self.dev)} {self.dev_language} dev)")
 
 
 def _task_of(config: Any) -> Any:
@@ -355,7 +357,8 @@ def load_training_data(run: Run, languages: Sequence[str] | None = None) -> Trai
 
     Args:
         run: an ``intermediate``, ``target`` or ``baselines`` run.
-        languages: training languages (default: :func:`train_languages`); the dev language is the first one.
+        languages: training languages (default: the config's ``train_language`` if set, else
+            :func:`train_languages`); the dev language is the first one.
     """
     from transformers import AutoConfig
 
@@ -368,6 +371,8 @@ def load_training_data(run: Run, languages: Sequence[str] | None = None) -> Trai
         enc = encoder_source(run)
         tok = load_tokenizer(enc)
         _check_length(run, tok, AutoConfig.from_pretrained(enc), cfg.max_seq_length)
+        if languages is None and getattr(cfg, "train_language", None):
+            languages = [cfg.train_language]  # a non-English source language (selection on its own dev)
         langs = tuple(languages) if languages is not None else train_languages(task)
         recs = [r for lang in langs for r in records(task, "train", lang, cfg.max_train_samples, DATA_SEED)]
         pipe = get_pipeline(task, tok, max_seq_length=cfg.max_seq_length)
@@ -378,7 +383,7 @@ def load_training_data(run: Run, languages: Sequence[str] | None = None) -> Trai
         dev = records(task, "dev", dev_lang, cfg.max_dev_samples, DATA_SEED)
     run.resolved.update(train_languages=list(langs), n_train_records=len(recs), n_train_features=len(feats),
                         dev_language=dev_lang, n_dev_records=len(dev))
-    return TrainingData(task, tok, pipe, enc, feats, len(recs), dev, langs)
+    return TrainingData(task, tok, pipe, enc, feats, len(recs), dev, langs, dev_lang)
 
 
 def build_model(run: Run, data: TrainingData) -> Any:
@@ -390,6 +395,7 @@ def build_model(run: Run, data: TrainingData) -> Any:
     with run.timer("build"):
         torch.manual_seed(run.config.seed)
         model = _build(data.task, data.encoder, freeze_embeddings=run.config.freeze_word_embeddings)
+    run.resolved["n_parameters"] = sum(p.numel() for p in model.parameters())
     if run.config.freeze_word_embeddings:
         run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model
@@ -452,7 +458,7 @@ def selection_language(data: TrainingData, dev_lang: str | None = None) -> str |
     """
     if data.task.options.get("model_selection") == "final":
         return None
-    return dev_lang or data.task.train_language
+    return dev_lang or data.dev_language
 
 
 def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> Any:
@@ -474,7 +480,9 @@ def train_model(run: Run, model: Any, data: TrainingData) -> Any:
     """
     result = _train(run, model, data, run.dir / "train")
     run.resolved.update(global_step=result.global_step, best_step=result.best_step,
-                        resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early)
+                        resumed_from_step=result.resumed_from_step, stopped_early=result.stopped_early,
+                        train_examples=result.train_examples, train_tokens=result.train_tokens,
+                        padding_fraction=round(result.padding_fraction, 4))
     run.timings["train_loop"] = result.train_seconds
     selected = (f"best at {result.best_step}, English dev {result.best_score:.2f}" if result.best_score is not None
                 else "final checkpoint kept: no dev selection")
@@ -483,12 +491,13 @@ def train_model(run: Run, model: Any, data: TrainingData) -> Any:
 
 
 def evaluate_dev(run: Run, model: Any, data: TrainingData) -> Any:
-    """Score the selected model on English dev (the model-selection split) and save ``metrics.csv``."""
+    """Score the selected model on the model-selection dev split (English, or the training language) and save
+    ``metrics.csv``."""
     from xlt_utils.evaluate import evaluate
 
     cfg = run.config
     with run.timer("eval"):
-        rows = evaluate(model, data.tokenizer, data.task, split="dev", languages=[data.task.train_language],
+        rows = evaluate(model, data.tokenizer, data.task, split="dev", languages=[data.dev_language],
                         max_examples=cfg.max_dev_samples, max_seq_length=cfg.max_seq_length, seed=DATA_SEED,
                         load_fn=records)
     return save_metrics(run, rows)
@@ -535,7 +544,8 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
                            warmup_frac=cfg.warmup_ratio, n_per_language=cfg.n_per_language,
                            parallel_frac=cfg.parallel_frac, vocab_size=cfg.vocab_size, seed=cfg.seed,
                            probe_every=cfg.probe_every, log_every=max(1, cfg.steps // 10))
-    run.resolved.update(languages=langs, n_parameters=summary["n_parameters"])
+    run.resolved.update(languages=langs, n_parameters=summary["n_parameters"], global_step=cfg.steps,
+                        train_examples=cfg.steps * cfg.batch_size)
     return summary
 
 

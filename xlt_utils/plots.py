@@ -97,3 +97,108 @@ def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distan
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def _save(fig: Any, config: Any, name: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out = figure_dir(config) / name
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log_x: bool = False,
+                  hue: str = "intermediate_task", extra: Any = None, extra_y: str | None = None,
+                  extra_label: str = "") -> Path:
+    """The intermediate-task effect (mean zero-shot change vs no intermediate task, 95% bootstrap interval over
+    languages) against a condition ``x``, one panel per target task; optionally a second row with a cost
+    (``extra[extra_y]`` against ``x``). Saved as ``name``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    targets = sorted(summary["target_task"].unique())
+    rows = 2 if extra is not None and extra_y is not None and not extra.empty else 1
+    fig, axes = plt.subplots(rows, len(targets), figsize=(4.4 * len(targets), 3.4 * rows), squeeze=False)
+    for ax, t in zip(axes[0], targets):
+        s = summary[summary["target_task"] == t].copy()
+        for key, g in s.groupby(hue, dropna=False):
+            g = g.sort_values(x)
+            xs = g[x].astype(float) if log_x else g[x] if g[x].dtype != object else g[x].astype(str)
+            ax.errorbar(xs, g["mean"], yerr=[(g["mean"] - g["ci_lo"]).fillna(0), (g["ci_hi"] - g["mean"]).fillna(0)],
+                        marker="o", capsize=3, label=str(key))
+        ax.axhline(0, color="0.4", linewidth=0.8, linestyle="--")
+        if log_x:
+            ax.set_xscale("log", base=2)
+        ax.set_title(t)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("Δ zero-shot vs no intermediate task")
+        ax.legend(fontsize=7, title=None)
+    if rows == 2:
+        for ax in axes[1]:
+            ax.set_axis_off()
+        ax = axes[1][0]
+        ax.set_axis_on()
+        for key, g in extra.groupby(hue, dropna=False):
+            g = g.sort_values(x)
+            ax.plot(g[x].astype(float), g[extra_y], marker="s", label=str(key))
+        if log_x:
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(extra_label or extra_y)
+        ax.legend(fontsize=7, title=None)
+    return _save(fig, config, name)
+
+
+def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_b1",
+                  name: str = "budget.png") -> Path:
+    """Mean zero-shot score against inference cost per evaluation variant (colour: intermediate condition; label:
+    the variant), with the Pareto front as a line; one panel per (model, target). Saved as ``name``."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    b = budget.dropna(subset=[cost]) if cost in budget.columns else budget.iloc[0:0]
+    panels = sorted(set(zip(b["model"], b["target_task"]))) or [("", "")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
+    for ax, (m, t) in zip(axes[0], panels):
+        s = b[(b["model"] == m) & (b["target_task"] == t)]
+        if s.empty:
+            ax.text(0.5, 0.5, "no timed evaluation in this profile", ha="center", va="center")
+            ax.set_axis_off()
+            continue
+        sns.scatterplot(data=s, x=cost, y="mean", hue="intermediate_task", style="intermediate_task", s=50, ax=ax)
+        for r in s.itertuples():
+            ax.annotate(r.variant, (getattr(r, cost), r.mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        f = front[(front["model"] == m) & (front["target_task"] == t)].sort_values(cost)
+        ax.plot(f[cost], f["mean"], color="0.3", linewidth=1, linestyle="--", label="Pareto front")
+        ax.set_xlabel({"latency_ms_b1": "latency per example, batch 1, p50 (ms)",
+                       "gflops_per_example": "GFLOPs per example"}.get(cost, cost))
+        ax.set_ylabel("mean zero-shot score")
+        ax.set_title(f"{m} · {t}")
+        ax.legend(fontsize=7, title=None)
+    return _save(fig, config, name)
+
+
+def source_figure(matrix: Any, per: Any, config: Any, kind: str, name: str = "source_language.png") -> Path:
+    """Left: source language x evaluation language heatmap of the intermediate-task effect (first target task).
+    Right: zero-shot score against the language's distance from the source, one colour per source."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
+    first = min(matrix.columns.get_level_values(0).unique())
+    sns.heatmap(matrix[first], annot=True, fmt="+.0f", center=0, cmap="RdBu", ax=axes[0],
+                cbar_kws={"label": "Δ vs no intermediate task"}, annot_kws={"fontsize": 6})
+    axes[0].set_title(f"{first}: effect of intermediate training, by source language")
+    axes[0].set_xlabel("evaluation language")
+    axes[0].set_ylabel("intermediate source language")
+    sub = per[per["target_task"] == first]
+    sns.scatterplot(data=sub, x="distance_from_source", y="value", hue="intermediate_train_language", s=26, ax=axes[1])
+    axes[1].set_xlabel(f"{kind} distance of the evaluation language from the source")
+    axes[1].set_ylabel("zero-shot score")
+    axes[1].legend(title="source", fontsize=7)
+    return _save(fig, config, name)

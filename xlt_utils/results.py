@@ -46,6 +46,25 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
     return params["per_device_train_batch_size"] * params["gradient_accumulation_steps"] * params.get("num_processes", 1)
 
 
+# Parameters of a run's ancestors that the studies vary, as columns ``<phase>_<parameter>`` of every descendant's
+# rows: the intermediate run's source language and data size (rq4, rq5), its schedule; the target run's language.
+UPSTREAM_COLUMNS = {
+    "intermediate": ("train_language", "max_train_samples", "max_steps", "num_train_epochs", "learning_rate"),
+    "target": ("train_language",),
+}
+
+
+def upstream_columns(lineage: Mapping[str, Any]) -> dict[str, Any]:
+    """``intermediate_train_language``... read from the ancestor runs' ``params.json`` (empty without them)."""
+    out: dict[str, Any] = {}
+    for phase, keys in UPSTREAM_COLUMNS.items():
+        rid = lineage.get("runs", {}).get(phase)
+        params = runs.read_params(rid)["params"] if rid and runs.is_done(rid) else {}
+        for k in keys:
+            out[f"{phase}_{k}"] = params.get(k)
+    return out
+
+
 def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
     """The metric rows of one finished run with its lineage and parameters as columns (no study columns);
     ``with_metrics=False``: one row of just the lineage and parameter columns."""
@@ -69,6 +88,7 @@ def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
     }
     extra = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()
              if k not in base and k not in CORE_COLUMNS}
+    extra.update(upstream_columns(lin))
     if metrics is None:
         return [{**base, **extra}]
     rows = []
@@ -110,6 +130,7 @@ def collect(out: Path | None = None) -> Path:
     df.to_csv(tmp, index=False)
     tmp.replace(out)
     collect_efficiency(out.with_name(EFFICIENCY_CSV), member)
+    collect_training(out.with_name(TRAINING_CSV), member)
     return out
 
 
@@ -142,6 +163,66 @@ def collect_efficiency(out: Path, member: Mapping[str, list[tuple[str, str]]] | 
     return out
 
 
+TRAINING_CSV = "training.csv"
+
+
+def training_rows(rid: str) -> dict[str, Any] | None:
+    """The cost of one finished training run (pretrain, intermediate, target, trained baselines): optimizer steps,
+    examples and tokens seen, training-loop seconds, throughput and peak memory, from ``params.json``
+    (``resolved``) and ``env.json``; ``None`` for a run that did not train."""
+    d = runs.run_path(rid)
+    meta = json.loads((d / runs.PARAMS).read_text())
+    env = json.loads((d / runs.ENV).read_text()) if (d / runs.ENV).exists() else {}
+    res, t = meta.get("resolved", {}), env.get("timings", {})
+    seconds = t.get("train_loop") or t.get("pretrain")
+    if not seconds or "global_step" not in res:
+        return None
+    (base,) = run_rows(rid, with_metrics=False)
+    tokens, examples = res.get("train_tokens"), res.get("train_examples")
+    return {**base, "steps": res["global_step"], "train_examples": examples,
+            "train_tokens": tokens, "padding_fraction": res.get("padding_fraction"),
+            "train_seconds": round(seconds, 3),
+            "examples_per_s": round(examples / seconds, 2) if examples else None,
+            "tokens_per_s": round(tokens / seconds, 1) if tokens else None,
+            "n_parameters": res.get("n_parameters"), "peak_rss_mb": env.get("peak_rss_mb"), "peak_gpu_mb": env.get("peak_gpu_mb"),
+            "device": env.get("cuda") or "cpu", "threads": env.get("torch_threads")}
+
+
+def collect_training(out: Path, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Path | None:
+    """Collect the training cost of every finished training run into ``out`` (``training.csv`` beside
+    metrics.csv), one row per (study, profile, run). Timings, so never part of ``metrics.csv``."""
+    import pandas as pd
+
+    member = memberships() if member is None else member
+    rows = []
+    for rid in runs.list_runs(done_only=True):
+        if rid.split("/")[0] not in ("pretrain", "intermediate", "target", "baselines"):
+            continue
+        r = training_rows(rid)
+        if r is None:
+            continue
+        rows += [{"study": study, "profile": profile, **r} for study, profile in member.get(rid, [("", "")])]
+    if not rows:
+        out.unlink(missing_ok=True)
+        return None
+    df = pd.DataFrame(rows).sort_values(["study", "profile", "run_id"], kind="stable")
+    tmp = out.with_name(out.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(out)
+    return out
+
+
+def load_training(config: Any) -> Any:
+    """The training-cost rows (``outputs/results/training.csv``) of one study and profile (empty when none)."""
+    import pandas as pd
+
+    path = results_csv().with_name(TRAINING_CSV)
+    if not path.exists():
+        return pd.DataFrame()
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"study": str, "profile": str})
+    return df[(df["study"] == config.study) & (df["profile"] == config.profile)].reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------------------------------- analysis
 
 
@@ -162,8 +243,8 @@ def efficiency_table(eff: Any) -> Any:
     """Inference cost per evaluated model and batch size: latency p50/p95 (ms), throughput, GFLOPs per example."""
     if eff.empty:
         return eff
-    cols = ["world", "model", "intermediate_task", "target_task", "inference_dtype", "num_layers", "max_seq_length",
-            "device", "threads", "batch_size"]
+    cols = ["world", "model", "intermediate_task", "intermediate_batch_size", "target_task", "inference_dtype",
+            "num_layers", "max_seq_length", "device", "threads", "batch_size"]
     cols = [c for c in cols if c in eff.columns]
     out = eff[cols].copy()
     out["latency_p50_ms"] = eff["latency_p50_ms"].round(1)

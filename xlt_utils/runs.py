@@ -231,6 +231,20 @@ def environment() -> dict[str, Any]:
     return env
 
 
+def peak_memory() -> dict[str, float]:
+    """Peak memory of this process so far, in MB: resident set (``peak_rss_mb``, the whole kernel: Python,
+    libraries, data) and, on CUDA, the most GPU memory torch allocated (``peak_gpu_mb``)."""
+    import resource
+
+    import torch
+
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    out = {"peak_rss_mb": round(rss_kb / 1024, 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
 def list_runs(done_only: bool = True) -> list[str]:
     """Run ids under ``outputs/runs`` (finished ones only by default), sorted."""
     root = runs_dir()

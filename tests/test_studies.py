@@ -1,0 +1,208 @@
+"""The six studies: every study file expands in every profile; the research-question analyses (paired effects,
+intervals, claims, verdicts) on hand-computed results; the source-language parameter; merged grids."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from xlt_utils import config as C
+from xlt_utils import grid as G
+from xlt_utils import studies
+from xlt_utils.errors import XLTError
+
+STUDIES = sorted(C.ANALYSIS_NOTEBOOKS)
+
+
+def test_six_studies_each_with_its_notebook_and_four_profiles():
+    assert STUDIES == ["paper", "rq1_batch_size", "rq2_model_scale", "rq3_efficiency", "rq4_intermediate_data",
+                       "rq5_source_language"]
+    assert set(G.study_files()) == set(STUDIES)
+    for s in STUDIES:
+        assert {"smoke", "embedded", "embedded-full", "xtreme-r"} <= set(G.load_study(G.resolve_study(s))["profiles"])
+        assert s in studies.QUESTIONS
+
+
+@pytest.mark.parametrize("study", STUDIES)
+@pytest.mark.parametrize("profile", ["smoke", "embedded", "embedded-full", "xtreme-r"])
+def test_every_study_profile_expands(study, profile):
+    g = G.expand(study, profile)
+    assert g.cells and len({c.run_id for c in g.cells}) == len(g.cells)
+    if profile == "embedded-full":
+        assert {c.params["seed"] for c in g.cells if c.phase in ("intermediate", "target")} == {13, 14, 15}
+
+
+def test_embedded_studies_share_the_paper_cells():
+    """Cells with the same parameters are the same run: the research questions reuse the paper study's."""
+    paper = {c.run_id for c in G.expand("paper", "embedded").cells}
+    assert {c.run_id for c in G.expand("rq1_batch_size", "embedded").cells if c.phase == "intermediate"} & paper
+    assert {c.run_id for c in G.expand("rq4_intermediate_data", "embedded").cells if c.phase == "intermediate"} & paper
+    assert {c.run_id for c in G.expand("rq5_source_language", "embedded").cells if c.phase == "intermediate"} & paper
+    rq3 = {c.run_id for c in G.expand("rq3_efficiency", "embedded").cells if c.phase == "target"}
+    assert rq3 and rq3 <= paper
+
+
+def test_merged_grid_runs_each_cell_once_and_keeps_each_study_manifest(tmp_path, monkeypatch):
+    from xlt_utils import paths
+
+    monkeypatch.setattr(paths, "RESULTS", tmp_path)
+    grids = G.expand_all(["paper", "rq5_source_language"], "smoke")
+    merged = G.merge(grids)
+    ids = [c.run_id for c in merged.cells]
+    assert len(ids) == len(set(ids)) == len({c.run_id for g in grids for c in g.cells})
+    assert len(ids) < sum(len(g.cells) for g in grids)  # shared cells
+    G.write_manifest(merged)
+    assert sorted(p.name for p in (tmp_path / "studies").glob("*.json")) == [
+        "paper__smoke.json", "rq5_source_language__smoke.json"]
+
+
+def test_rq3_budget_axes_do_not_multiply():
+    """Each budget axis is its own sub-profile: their union, not their product."""
+    g = G.expand("rq3_efficiency", "embedded")
+    ev = [c.params for c in g.cells if c.phase == "eval"]
+    variants = {(p["num_layers"], p["inference_dtype"], p["max_seq_length"]) for p in ev}
+    assert variants == {(None, "float32", 64), (6, "float32", 64), (None, "int8", 64), (None, "float32", 32)}
+
+
+# ---------------------------------------------------------------------------------------------- train_language
+
+
+def _cfg(phase, **kw):
+    base = {"intermediate": {"world": "synth", "model": "synth-tiny", "seed": 1, "upstream": None,
+                             "intermediate_task": "synth_mnli"},
+            "target": {"world": "synth", "model": "synth-tiny", "seed": 1, "upstream": None,
+                       "target_task": "synth_xnli"}}[phase]
+    return C.from_params(phase, {**dict(C.notebook_defaults(C.PHASE_NOTEBOOKS[phase])), **base, **kw})
+
+
+def test_train_language_is_validated_naming_the_valid_ones():
+    assert _cfg("intermediate", train_language="hi_like").train_language == "hi_like"
+    assert _cfg("target", train_language=None).train_language is None
+    with pytest.raises(XLTError, match=r"unknown train_language of task synth_mnli: 'xx'; valid: ar_like, en, en_inv"):
+        _cfg("intermediate", train_language="xx")
+    with pytest.raises(XLTError, match="trains on all of its languages"):
+        _cfg("intermediate", intermediate_task="synth_mnli_multi", train_language="en")
+
+
+# ---------------------------------------------------------------------------------------------- analyses
+
+
+def _rows(spec, task="synth_xnli", model="synth-tiny", world="synth", **cols):
+    """Eval rows: spec = {intermediate_task: {lang: value}}."""
+    rows = []
+    for it, langs in spec.items():
+        for lang, v in langs.items():
+            rows.append({"phase": "eval", "world": world, "model": model, "target_task": task, "task": task,
+                         "intermediate_task": it, "seed": 13, "lang": lang, "metric": "accuracy", "value": v,
+                         **cols})
+    return rows
+
+
+def test_paired_effects_and_summary_by_hand():
+    df = pd.DataFrame(_rows({"none": {"en": 60, "a": 40, "b": 30, "c": 50},
+                             "synth_mnli": {"en": 62, "a": 43, "b": 29, "c": 54}}))
+    eff = studies.paired_effects(df)
+    assert dict(zip(eff["lang"], eff["delta"])) == {"en": 2, "a": 3, "b": -1, "c": 4}
+    s = studies.summarize(eff, ["intermediate_task"]).iloc[0]
+    assert s["mean"] == 2.0 and s["english"] == 2.0 and s["n_languages"] == 3 and s["n_seeds"] == 1
+    assert -1 <= s["ci_lo"] <= 2 <= s["ci_hi"] <= 4
+    assert math.isnan(s["seed_sd"])
+
+
+def test_effects_need_a_baseline():
+    with pytest.raises(XLTError, match="no no-intermediate baseline"):
+        studies.paired_effects(pd.DataFrame(_rows({"synth_mnli": {"en": 1, "a": 2}})))
+
+
+def test_paired_difference_and_verdicts():
+    a = pd.DataFrame({"lang": ["en", "x", "y", "z"], "delta": [9, 3, 4, 5]})
+    b = pd.DataFrame({"lang": ["en", "x", "y", "z"], "delta": [0, 1, 1, 1]})
+    d = studies.paired_difference(a, b)
+    assert d["estimate"] == 3.0 and d["n_languages"] == 3 and 2 <= d["ci_lo"] <= d["ci_hi"] <= 4
+    assert studies.claim("c", "s", 3.0, 2.0, 4.0)["verdict"] == "supported"
+    assert studies.claim("c", "s", -3.0, -4.0, -2.0)["verdict"] == "not supported"
+    assert studies.claim("c", "s", 0.5, -1.0, 2.0)["verdict"] == "inconclusive"
+    assert studies.claim("c", "s", -3.0, -4.0, -2.0, two_sided=True)["verdict"] == "supported"
+    assert studies.claim("c", "s", 3.0, 2.0, 4.0, expected_sign=-1)["verdict"] == "not supported"
+    assert studies.ratio_claim("faster", "s", 2.0)["verdict"] == "supported"
+    assert studies.ratio_claim("faster", "s", 1.05)["verdict"] == "inconclusive"
+    assert studies.ratio_claim("faster", "s", 0.5)["verdict"] == "not supported"
+    assert studies.ratio_claim("unchanged", "s", 1.0, expected_above_one=False)["verdict"] == "supported"
+    assert studies.ratio_claim("unchanged", "s", 1.5, expected_above_one=False)["verdict"] == "not supported"
+
+
+def test_rq4_diminishing_returns_by_hand():
+    """Effects a: 0 / 4 / 5, b: 0 / 2 / 3 at 1k / 4k / 16k (two doublings per step): gain per doubling first
+    (2, 1) minus last (0.5, 0.5) = (1.5, 0.5), mean 1.0; largest minus smallest: (5, 3), mean 4."""
+    rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
+    for n, (va, vb) in {1000: (30, 30), 4000: (34, 32), 16000: (35, 33)}.items():
+        rows += _rows({"synth_mnli": {"en": 50, "a": va, "b": vb}}, intermediate_max_train_samples=n)
+    claims = studies.rq4_claims(pd.DataFrame(rows))
+    more = claims[claims["claim"].str.startswith("More English")].iloc[0]
+    dim = claims[claims["claim"].str.startswith("Returns")].iloc[0]
+    assert more["ours"] == "+4.00 points" and dim["ours"] == "+1.00 points per doubling"
+    fit = studies.log_fit(studies.data_table(pd.DataFrame(rows)))
+    # least squares over (log2 n, mean effect) = (9.97, 0), (11.97, 3), (13.97, 4): slope 1.0 per doubling
+    assert fit.iloc[0]["gain_per_doubling"] == 1.0
+
+
+def test_rq5_nearest_source_vs_english_by_hand():
+    """Sources en and hi_like; non-source languages fr_like (d_syn 0.1), ar_like (0.3), sw5 (0.5), ja_like (0.7):
+    the top third from English is sw5 and ja_like; hi_like minus en: sw5 3 - 1, ja_like 4 - 0 -> mean 3."""
+    base = {"en": 60, "fr_like": 40, "ar_like": 35, "sw5": 30, "ja_like": 20, "hi_like": 25}
+    en = {"en": 62, "fr_like": 41, "ar_like": 36, "sw5": 31, "ja_like": 20, "hi_like": 26}
+    hi = {"en": 61, "fr_like": 40, "ar_like": 37, "sw5": 33, "ja_like": 24, "hi_like": 30}
+    rows = _rows({"none": base}) + _rows({"synth_mnli": en}) + _rows({"synth_mnli": hi},
+                                                                    intermediate_train_language="hi_like")
+    df = pd.DataFrame(rows)
+    assert studies.rq5_distance(df) == "d_syn"
+    m = studies.source_matrix(df)
+    assert list(m.index) == ["en", "hi_like"] and m.loc["hi_like", ("synth_xnli", "ja_like")] == 4
+    claims = studies.rq5_claims(df, "d_syn")
+    near = claims[claims["claim"].str.startswith("For the targets")].iloc[0]
+    assert "(ja_like, sw5)" in near["claim"] and near["ours"] == "+3.00 points"
+
+
+def test_rq3_variants_and_claims_by_hand():
+    assert studies.variant_name(0, "float32", 64, 64) == "full"
+    assert studies.variant_name(6, "float32", 64, 64) == "6 layers"
+    assert studies.variant_name(0, "int8", 32, 64) == "int8, 32 tokens"
+    full = {"none": {"en": 80, "a": 60, "b": 50}, "synth_mnli": {"en": 80, "a": 62, "b": 53}}
+    cut = {"none": {"en": 70, "a": 50, "b": 44}, "synth_mnli": {"en": 70, "a": 50, "b": 45}}
+    df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
+                      + _rows(cut, num_layers=6, inference_dtype="float32", max_seq_length=64))
+    budget = studies.budget_table(df, None)
+    assert set(budget["variant"]) == {"full", "6 layers"}
+    claims = studies.rq3_claims(df, budget)
+    cost = claims[claims["claim"].str.startswith("6 layers costs")].iloc[0]
+    change = claims[claims["claim"].str.startswith("The synth_mnli effect")].iloc[0]
+    assert cost["ours"] == "+8.00 points"  # (60-50 + 50-44) / 2
+    assert change["ours"] == "-2.00 points"  # effects (0, 1) under the budget vs (2, 3) at full budget
+
+
+def test_rq1_and_rq2_claims_by_hand():
+    rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
+    rows += _rows({"synth_mnli": {"en": 50, "a": 31, "b": 32}}, intermediate_batch_size=8)
+    rows += _rows({"synth_mnli": {"en": 50, "a": 35, "b": 34}}, intermediate_batch_size=128)
+    training = pd.DataFrame([{"phase": "intermediate", "intermediate_task": "synth_mnli", "batch_size": b,
+                              "steps": s, "train_seconds": t, "tokens_per_s": 1.0, "peak_rss_mb": 1.0}
+                             for b, s, t in ((8, 320, 90.0), (128, 20, 30.0))])
+    claims = studies.rq1_claims(pd.DataFrame(rows), training, None)
+    assert claims.iloc[0]["ours"] == "+3.00 points"  # batch 128 minus batch 8: a 5 - 1, b 4 - 2 -> mean 3
+    assert claims.iloc[1]["ours"] == "3.00x" and claims.iloc[1]["verdict"] == "supported"
+    rows = (_rows({"none": {"en": 50, "a": 30, "b": 30}, "synth_mnli": {"en": 50, "a": 31, "b": 31}})
+            + _rows({"none": {"en": 60, "a": 40, "b": 40}, "synth_mnli": {"en": 60, "a": 44, "b": 46}},
+                    model="synth-small"))
+    claims = studies.rq2_claims(pd.DataFrame(rows))
+    diff = claims[claims["claim"].str.contains("differs")].iloc[0]
+    assert "synth-small and synth-tiny" in diff["claim"] and diff["ours"] == "+4.00 points"
+
+
+def test_evidence_grades():
+    c = studies.claims_frame([studies.claim("c", "s", 3.0, 2.0, 4.0)])
+    assert studies.evidence(c, 3) == "strong"
+    assert studies.evidence(c, 1).startswith("weak to moderate")
+    c = studies.claims_frame([studies.claim("c", "s", 0.0, -1.0, 1.0)])
+    assert studies.evidence(c, 3) == "weak"

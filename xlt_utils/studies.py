@@ -1,0 +1,632 @@
+"""The research questions' analyses: paired intermediate-task effects with bootstrap intervals, the tables each
+study's notebook shows, its claims table (our number, its interval, a verdict) and a written answer.
+
+Every function reads the tidy results (``outputs/results/metrics.csv`` rows as :func:`xlt_utils.results.load`
+returns them; training and inference timings from ``training.csv`` / ``efficiency.csv``) and returns a pandas
+frame, so an analysis notebook cell is one call.
+
+**The unit of an interval is the language.** Zero-shot transfer is a claim about languages a model was not
+trained on, so intervals are percentile bootstraps over the evaluation languages of the per-language paired
+difference (each language's score with the intermediate task minus its score without it, averaged over seeds;
+the same target run, seed and evaluation variant on both sides). With several seeds the seed standard deviation of
+the mean is reported beside it. A claim's verdict (:func:`xlt_utils.analysis.verdict`) is *supported* when the
+interval lies on the claimed side of 0, *not supported* when it lies on the other side, *inconclusive* otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from xlt_utils.analysis import bootstrap_ci, spearman, verdict
+from xlt_utils.errors import XLTError
+
+# Columns that distinguish conditions in the studies (the cell's own or its ancestors' parameters).
+CONDITIONS = ("intermediate_batch_size", "intermediate_max_train_samples", "intermediate_train_language",
+              "num_layers", "inference_dtype", "max_seq_length")
+# Evaluation variants: the no-intermediate baseline a condition is paired with has the same ones.
+VARIANTS = ("num_layers", "inference_dtype", "max_seq_length")
+KEYS = ("model", "target_task", "seed", "lang")
+TIMING_NOISE = 0.10  # relative spread of repeated timings on a shared CPU: a smaller ratio is not a difference
+
+
+# The question each study answers (../DESIGN.md), as the analysis notebooks state it.
+QUESTIONS = {
+    "paper": "Does English intermediate-task training improve zero-shot cross-lingual transfer (X-STILTs)?",
+    "rq1_batch_size": "Does a larger batch size in intermediate-task training improve zero-shot transfer, and what "
+                      "does it cost or save in training time and inference efficiency?",
+    "rq2_model_scale": "Does the benefit of English intermediate training transfer differently at different model "
+                       "scales?",
+    "rq3_efficiency": "How does the compute spent on intermediate training trade against zero-shot accuracy under "
+                      "constrained inference budgets (fewer layers, reduced precision, shorter sequences)?",
+    "rq4_intermediate_data": "Does scaling the English intermediate dataset show diminishing returns, compared with a "
+                             "smaller high-quality multilingual intermediate dataset?",
+    "rq5_source_language": "Does intermediate training in a non-English source language reduce the degradation on "
+                           "typologically distant targets?",
+}
+
+
+# ---------------------------------------------------------------------------------------------- scores
+
+
+def scores(df: Any) -> Any:
+    """Evaluation rows on each target's primary metric, one row per (run, language), with the condition columns
+    normalised: the source language of an intermediate task is ``en`` when unset, ``-`` without one; all layers
+    are ``num_layers`` 0; missing sizes and dtypes become ``-`` / ``float32``."""
+    from xlt_utils.results import zero_shot
+
+    ev = zero_shot(df).copy()
+    for c in CONDITIONS:
+        if c not in ev.columns:
+            ev[c] = np.nan
+    none = ev["intermediate_task"] == "none"
+    lang = ev["intermediate_train_language"].astype(object).where(ev["intermediate_train_language"].notna(), "en")
+    ev["intermediate_train_language"] = lang.where(~none, "-")
+    ev["num_layers"] = ev["num_layers"].fillna(0).astype(int)
+    ev["inference_dtype"] = ev["inference_dtype"].fillna("float32")
+    ev["max_seq_length"] = ev["max_seq_length"].fillna(0).astype(int)
+    for c in ("intermediate_batch_size", "intermediate_max_train_samples"):
+        ev[c] = ev[c].where(~none)  # a baseline has none of these
+    full_len = ev.groupby(["model", "target_task"])["max_seq_length"].transform("max")
+    ev["variant"] = [variant_name(n, d, length, full) for n, d, length, full in
+                     zip(ev["num_layers"], ev["inference_dtype"], ev["max_seq_length"], full_len)]
+    return ev.reset_index(drop=True)
+
+
+def variant_name(num_layers: int, dtype: str, length: int, full_length: int) -> str:
+    """An evaluation variant's name: ``full``, or the parts that differ from the full budget (``8 layers``,
+    ``int8``, ``32 tokens``)."""
+    parts = []
+    if num_layers:
+        parts.append(f"{int(num_layers)} layers")
+    if dtype != "float32":
+        parts.append(str(dtype))
+    if length and length < full_length:
+        parts.append(f"{int(length)} tokens")
+    return ", ".join(parts) or "full"
+
+
+def paired_effects(df: Any, by: Sequence[str] = ()) -> Any:
+    """Per language: the score after an intermediate task and the score of the no-intermediate baseline with the
+    same model, target, seed, language and evaluation variant, and their difference ``delta``.
+
+    Args:
+        df: results rows (:func:`xlt_utils.results.load`).
+        by: condition columns kept (besides ``intermediate_task``), e.g. ``["intermediate_batch_size"]``.
+
+    Raises:
+        XLTError: no no-intermediate baseline to pair with.
+    """
+    sc = scores(df)
+    keys = [*KEYS, *VARIANTS, "variant"]
+    base = sc[sc["intermediate_task"] == "none"][keys + ["value"]].rename(columns={"value": "baseline"})
+    if base.empty:
+        raise XLTError("no no-intermediate baseline (intermediate task 'none') in these results: effects need one")
+    base = base.groupby(keys, dropna=False, as_index=False)["baseline"].mean()
+    inter = sc[sc["intermediate_task"] != "none"]
+    cols = list(dict.fromkeys(["intermediate_task", *by, *keys]))
+    out = inter[cols + ["value"]].merge(base, on=keys, how="inner")
+    out["delta"] = out["value"] - out["baseline"]
+    return out.reset_index(drop=True)
+
+
+def summarize(effects: Any, by: Sequence[str], value: str = "delta", seed: int = 0) -> Any:
+    """Per group: the mean over non-English languages of ``value`` (seed-averaged per language) with its 95%
+    bootstrap interval over languages, the seed sd of that mean, the English value, and the counts."""
+    import pandas as pd
+
+    rows = []
+    for key, g in effects.groupby(list(by), dropna=False, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        zs = g[g["lang"] != "en"]
+        per_lang = zs.groupby("lang")[value].mean()
+        per_seed = zs.groupby("seed", dropna=False)[value].mean()
+        lo, hi = bootstrap_ci(per_lang.to_numpy(), seed=seed)
+        en = g[g["lang"] == "en"][value]
+        rows.append({**dict(zip(by, key)), "mean": float(per_lang.mean()) if len(per_lang) else math.nan,
+                     "ci_lo": lo, "ci_hi": hi, "seed_sd": float(per_seed.std()) if len(per_seed) > 1 else math.nan,
+                     "english": float(en.mean()) if len(en) else math.nan, "n_languages": len(per_lang),
+                     "n_seeds": int(g["seed"].nunique())})
+    return pd.DataFrame(rows).round(2)
+
+
+def paired_difference(a: Any, b: Any, value: str = "delta", seed: int = 0) -> dict[str, float]:
+    """Mean over the non-English languages both frames have of (``a`` − ``b``) in ``value`` (each seed-averaged
+    per language), with its bootstrap interval over languages."""
+    pa = a[a["lang"] != "en"].groupby("lang")[value].mean()
+    pb = b[b["lang"] != "en"].groupby("lang")[value].mean()
+    d = (pa - pb).dropna()
+    lo, hi = bootstrap_ci(d.to_numpy(), seed=seed)
+    return {"estimate": float(d.mean()) if len(d) else math.nan, "ci_lo": lo, "ci_hi": hi, "n_languages": len(d)}
+
+
+# ---------------------------------------------------------------------------------------------- claims
+
+
+def claim(text: str, source: str, estimate: float, lo: float, hi: float, expected_sign: int = 1,
+          unit: str = "points", note: str = "", two_sided: bool = False) -> dict[str, Any]:
+    """One claims-table row. ``two_sided``: the claim is "differs", supported when the interval excludes 0 on
+    either side (never *not supported*: no difference cannot be shown this way)."""
+    if two_sided:
+        v = "inconclusive" if math.isnan(lo) or math.isnan(hi) or lo <= 0 <= hi else "supported"
+    else:
+        v = verdict(lo, hi, expected_sign)
+    ours = f"{estimate:+.2f} {unit}" if not math.isnan(estimate) else "n/a"
+    interval = f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi)) else "n/a (too few languages)"
+    return {"claim": text, "source": source, "ours": ours, "95% interval": interval, "verdict": v, "note": note}
+
+
+def ratio_claim(text: str, source: str, ratio: float, expected_above_one: bool = True,
+                note: str = "") -> dict[str, Any]:
+    """A claim about a measured cost ratio (single timings): decided only beyond the timing noise
+    (:data:`TIMING_NOISE`)."""
+    if math.isnan(ratio):
+        v = "inconclusive"
+    elif (ratio > 1 + TIMING_NOISE) == expected_above_one and abs(ratio - 1) > TIMING_NOISE:
+        v = "supported"
+    elif abs(ratio - 1) <= TIMING_NOISE:
+        v = "inconclusive" if expected_above_one else "supported"
+    else:
+        v = "not supported"
+    return {"claim": text, "source": source, "ours": f"{ratio:.2f}x" if not math.isnan(ratio) else "n/a",
+            "95% interval": f"timing noise ±{100 * TIMING_NOISE:.0f}%", "verdict": v, "note": note}
+
+
+def claims_frame(rows: Iterable[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(list(rows), columns=["claim", "source", "ours", "95% interval", "verdict", "note"])
+
+
+def evidence(claims: Any, n_seeds: int) -> str:
+    """How strong the evidence is: *strong* when every claim is decided with ≥3 seeds, *moderate* when most
+    claims are decided, *weak* otherwise (one seed counts as weak at best moderate)."""
+    if claims.empty:
+        return "none"
+    decided = (claims["verdict"] != "inconclusive").mean()
+    if decided == 1 and n_seeds >= 3:
+        return "strong"
+    if decided >= 0.5:
+        return "moderate" if n_seeds >= 3 else "weak to moderate (one seed)" if n_seeds == 1 else "moderate"
+    return "weak"
+
+
+def answer(claims: Any, df: Any, config: Any) -> Any:
+    """The written answer: the study's question, each claim's verdict with our number, and how strong the evidence
+    is (Markdown for the notebook). Generated from the claims table, so it always says what the numbers say."""
+    from IPython.display import Markdown
+
+    question = QUESTIONS[config.study]
+    n_seeds = int(scores(df)["seed"].dropna().nunique())
+    lines = [f"**Question.** {question}", "",
+             (f"**Answer from the `{config.profile}` profile** ({n_seeds} seed(s); evidence: "
+             f"**{evidence(claims, n_seeds)}**):"), ""]
+    for r in claims.to_dict("records"):
+        lines.append(f"- *{r['verdict']}*: {r['claim']} — ours {r['ours']}, {r['95% interval']}"
+                     + (f" ({r['note']})" if r["note"] else ""))
+    if config.profile in ("smoke",):
+        lines += ["", "_Smoke settings: a few training steps; these numbers test the pipeline, not the question._"]
+    return Markdown("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------- paper
+
+
+# Published numbers (final AACL 2020 version unless stated). Sources: the paper's abstract (arXiv 2005.13013) and
+# the google-research/multilingual-t5 README's table citing it (test; XNLI/PAWS-X accuracy, the rest F1).
+PAPER_REFERENCE = [
+    ("XTREME average, best intermediate task per target", "XLM-R large", "+5.4 over XLM-R large",
+     "Phang et al. 2020, abstract (final)"),
+    ("best intermediate tasks", "XLM-R large", "MNLI, SQuAD, HellaSwag", "Phang et al. 2020, abstract (final)"),
+    ("XNLI accuracy", "X-STILTs / XLM-R", "80.4 / 79.2 (+1.2)", "mT5 README citing Phang et al."),
+    ("PAWS-X accuracy", "X-STILTs / XLM-R", "87.7 / 86.4 (+1.3)", "mT5 README citing Phang et al."),
+    ("PAN-X NER F1", "X-STILTs / XLM-R", "64.7 / 65.4 (-0.7)", "mT5 README citing Phang et al."),
+    ("XQuAD F1", "X-STILTs / XLM-R", "77.2 / 76.6 (+0.6)", "mT5 README citing Phang et al."),
+    ("MLQA F1", "X-STILTs / XLM-R", "72.3 / 71.6 (+0.7)", "mT5 README citing Phang et al."),
+    ("TyDiQA-GoldP F1", "X-STILTs / XLM-R", "76.0 / 65.1 (+10.9)", "mT5 README citing Phang et al."),
+    ("continued multilingual MLM / MT intermediate data", "XLM-R large", "not consistently better",
+     "Phang et al. 2020 (final)"),
+]
+
+
+def paper_reference() -> Any:
+    """The paper's published numbers that this study is compared against, with their sources."""
+    import pandas as pd
+
+    return pd.DataFrame(PAPER_REFERENCE, columns=["quantity", "model", "published", "source"])
+
+
+PAPER_BEST = {"mnli", "squad", "hellaswag"}
+
+
+def paper_claims(df: Any) -> Any:
+    """The paper's claims with our numbers and intervals: per target, the best intermediate task's effect
+    (biased upward by picking the best, as the paper's +5.4 is); each intermediate task's effect averaged over
+    targets; whether the best tasks are the paper's; and the English-vs-zero-shot gap."""
+    eff = paired_effects(df)
+    rows = []
+    per = summarize(eff, ["target_task", "intermediate_task"])
+    for t, g in per.groupby("target_task"):
+        best = g.sort_values("mean", ascending=False).iloc[0]
+        rows.append(claim(f"English intermediate training improves zero-shot transfer on {t} "
+                          f"(best task: {best['intermediate_task']})", "abstract: +5.4 avg (best per target)",
+                          best["mean"], best["ci_lo"], best["ci_hi"],
+                          note="best of the tasks tried: an upward-biased pick"))
+    for it, g in eff.groupby("intermediate_task"):
+        lang_mean = g[g["lang"] != "en"].groupby(["target_task", "lang"])["delta"].mean().reset_index()
+        lo, hi = bootstrap_ci(lang_mean["delta"].to_numpy())
+        rows.append(claim(f"{it} improves zero-shot transfer averaged over targets", "paper: MNLI/SQuAD/HellaSwag "
+                          "best", float(lang_mean["delta"].mean()), lo, hi))
+    means = eff.groupby("intermediate_task")["delta"].mean().sort_values(ascending=False)
+    short = {t: t.removeprefix("synth_").removesuffix("_v1") for t in means.index}
+    if len(means) > 1 and any(v not in PAPER_BEST for v in short.values()):
+        top = means.index[0]
+        rows.append({"claim": "The best intermediate tasks are MNLI, SQuAD and HellaSwag", "source": "abstract",
+                     "ours": f"best: {top} ({means.iloc[0]:+.2f})", "95% interval": "ranking (no interval)",
+                     "verdict": "supported" if short[top] in PAPER_BEST else "not supported",
+                     "note": "a ranking of means; see the per-task intervals above"})
+    sc = scores(df)
+    trained = sc[sc["target_task"].isin(sc.loc[sc["lang"] == "en", "target_task"].unique())]
+    en = trained[trained["lang"] == "en"].groupby(["target_task", "intermediate_task", "seed"],
+                                                  dropna=False)["value"].mean().rename("en")
+    gap = trained[trained["lang"] != "en"].join(en, on=["target_task", "intermediate_task", "seed"])
+    gap = (gap["en"] - gap["value"]).groupby(gap["lang"]).mean()
+    lo, hi = bootstrap_ci(gap.to_numpy())
+    rows.append(claim("Zero-shot scores stay below English (a transfer gap remains)", "paper: gap on every task",
+                      float(gap.mean()), lo, hi))
+    return claims_frame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- rq1
+
+
+def batch_size_table(df: Any, training: Any) -> Any:
+    """Per intermediate batch size: the zero-shot effect (mean, interval, seed sd) per target, with the
+    intermediate run's optimizer steps, training-loop seconds, tokens/s and peak memory."""
+    eff = summarize(paired_effects(df, ["intermediate_batch_size"]),
+                    ["target_task", "intermediate_task", "intermediate_batch_size"])
+    cost = intermediate_cost(training, "intermediate_batch_size")
+    return eff.merge(cost, on=["intermediate_task", "intermediate_batch_size"], how="left")
+
+
+def training_cost(training: Any) -> Any:
+    """What the training runs cost, per phase, model and intermediate task: optimizer steps, examples,
+    training-loop seconds, tokens/s and peak resident memory (means over seeds)."""
+    if training is None or training.empty:
+        return training
+    cols = [c for c in ("steps", "train_examples", "train_seconds", "tokens_per_s", "peak_rss_mb") if c in training]
+    return (training.groupby(["phase", "model", "intermediate_task"], dropna=False)[cols].mean().reset_index()
+            .round(1))
+
+
+def intermediate_cost(training: Any, by: str) -> Any:
+    """Mean cost of the intermediate runs per (task, ``by``): steps, seconds, tokens/s, peak RSS."""
+    import pandas as pd
+
+    cols = ["intermediate_task", by, "steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
+    if training is None or training.empty:
+        return pd.DataFrame(columns=cols)
+    tr = training[training["phase"] == "intermediate"].copy()
+    if by not in tr.columns:
+        key = by.removeprefix("intermediate_")
+        tr[by] = tr[key] if key in tr.columns else np.nan
+    if by == "intermediate_batch_size":
+        tr[by] = tr["batch_size"]
+    return (tr.groupby(["intermediate_task", by], dropna=False)[cols[2:]].mean().reset_index().round(1))
+
+
+def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
+    eff = paired_effects(df, ["intermediate_batch_size"])
+    rows = []
+    for (t, it), g in eff.groupby(["target_task", "intermediate_task"]):
+        sizes = sorted(g["intermediate_batch_size"].dropna().unique())
+        if len(sizes) < 2:
+            continue
+        small, large = sizes[0], sizes[-1]
+        d = paired_difference(g[g["intermediate_batch_size"] == large], g[g["intermediate_batch_size"] == small])
+        rows.append(claim(f"A larger intermediate batch ({int(large)} vs {int(small)}, same examples) improves "
+                          f"zero-shot transfer on {t} after {it}", "question (rq1)", d["estimate"], d["ci_lo"],
+                          d["ci_hi"]))
+    cost = intermediate_cost(training, "intermediate_batch_size")
+    for it, g in cost.groupby("intermediate_task"):
+        g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
+        if len(g) >= 2:
+            r = g["train_seconds"].iloc[0] / g["train_seconds"].iloc[-1]
+            rows.append(ratio_claim(f"A larger intermediate batch ({int(g['intermediate_batch_size'].iloc[-1])} vs "
+                                    f"{int(g['intermediate_batch_size'].iloc[0])}) shortens {it} training "
+                                    "(time ratio small/large)", "question (rq1)", r))
+    if efficiency is not None and not efficiency.empty and "intermediate_batch_size" in efficiency:
+        e = efficiency[efficiency["intermediate_task"] != "none"]
+        flops = e.groupby("intermediate_batch_size")["flops_per_example"].mean()
+        lat = e[e["batch_size"] == e["batch_size"].min()].groupby("intermediate_batch_size")["latency_p50_ms"].mean()
+        if len(flops) >= 2:
+            rows.append(ratio_claim("The intermediate batch size leaves inference cost unchanged (max/min forward "
+                                    "FLOPs per example over the models)", "architecture unchanged",
+                                    float(flops.max() / flops.min()), expected_above_one=False,
+                                    note=f"batch-1 latency max/min {lat.max() / lat.min():.2f}x (timing noise)"))
+    return claims_frame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- rq2
+
+
+def scale_table(df: Any, training: Any) -> Any:
+    """Per model: parameter count (from its training runs) and the intermediate-task effect per target."""
+    eff = summarize(paired_effects(df), ["model", "target_task", "intermediate_task"])
+    if training is not None and not training.empty and "n_parameters" in training.columns:
+        n = training.groupby("model")["n_parameters"].max().rename("n_parameters")
+        eff = eff.join(n, on="model")
+    return eff
+
+
+def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
+    from xlt_utils.config import models_for
+
+    eff = paired_effects(df, ["model"])
+    order = [m for m in (models_in_order or [m for w in ("synth", "offline-real", "xtreme") for m in models_for(w)])
+             if m in set(eff["model"])]
+    rows = []
+    for (t, it), g in eff.groupby(["target_task", "intermediate_task"]):
+        present = [m for m in order if m in set(g["model"])]
+        for m in present:
+            s = summarize(g[g["model"] == m], ["model"]).iloc[0]
+            rows.append(claim(f"{it} improves zero-shot {t} at {m}", "question (rq2)", s["mean"], s["ci_lo"],
+                              s["ci_hi"]))
+        if len(present) >= 2:
+            small, large = present[0], present[-1]
+            d = paired_difference(g[g["model"] == large], g[g["model"] == small])
+            rows.append(claim(f"The {it} effect on {t} differs between {large} and {small}", "question (rq2)",
+                              d["estimate"], d["ci_lo"], d["ci_hi"], two_sided=True,
+                              note="larger minus smaller model"))
+    return claims_frame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- rq3
+
+
+def budget_table(df: Any, efficiency: Any) -> Any:
+    """Per evaluation variant and intermediate condition: mean zero-shot score with its interval, joined with
+    the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
+    example, weight MB)."""
+    sc = scores(df)
+    keys = ["model", "target_task", "intermediate_task", *VARIANTS]
+    acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
+    if efficiency is None or efficiency.empty:
+        return acc
+    e = efficiency.copy()
+    for c, fill in (("num_layers", 0), ("inference_dtype", "float32"), ("max_seq_length", 0)):
+        e[c] = e[c].fillna(fill) if c in e.columns else fill
+    e["num_layers"] = e["num_layers"].astype(int)
+    e["max_seq_length"] = e["max_seq_length"].astype(int)
+    b1 = e[e["batch_size"] == e["batch_size"].min()].groupby(keys)["latency_p50_ms"].mean().rename("latency_ms_b1")
+    bmax = e[e["batch_size"] == e["batch_size"].max()].groupby(keys)["throughput_ex_s"].mean().rename(
+        "examples_per_s")
+    fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")
+    out = acc.join(b1, on=keys).join(bmax, on=keys).join(fl, on=keys)
+    if "weight_bytes" in e.columns:
+        out = out.join((e.groupby(keys)["weight_bytes"].mean() / 2**20).rename("weights_mb"), on=keys)
+    return out.round(3)
+
+
+def rq3_claims(df: Any, budget: Any) -> Any:
+    """Per reduced budget: what it costs in accuracy without intermediate training (full minus reduced, per
+    language) with its measured batch-1 speed-up; and whether the intermediate-task effect under the budget differs
+    from the effect at full budget (two-sided)."""
+    sc = scores(df)
+    eff = paired_effects(df, ["variant"])
+    rows = []
+    for (m, t), g in sc.groupby(["model", "target_task"]):
+        base = g[(g["intermediate_task"] == "none") & (g["variant"] == "full")]
+        for v in sorted(set(g["variant"]) - {"full"}):
+            red = g[(g["intermediate_task"] == "none") & (g["variant"] == v)]
+            if not base.empty and not red.empty:
+                d = paired_difference(base, red, value="value")
+                rows.append(claim(f"{v} costs zero-shot accuracy on {t} ({m}, no intermediate task)",
+                                  "question (rq3)", d["estimate"], d["ci_lo"], d["ci_hi"],
+                                  note=f"full minus reduced; batch-1 speed-up {_speedup(budget, m, t, v)}"))
+            ge = eff[(eff["model"] == m) & (eff["target_task"] == t)]
+            for it in sorted(set(ge["intermediate_task"])):
+                gi = ge[ge["intermediate_task"] == it]
+                under, full = gi[gi["variant"] == v], gi[gi["variant"] == "full"]
+                if under.empty or full.empty:
+                    continue
+                d = paired_difference(under, full)
+                rows.append(claim(f"The {it} effect on {t} changes under {v}", "question (rq3)", d["estimate"],
+                                  d["ci_lo"], d["ci_hi"], two_sided=True,
+                                  note="effect under the budget minus effect at full budget"))
+    return claims_frame(rows)
+
+
+def _speedup(budget: Any, model: str, task: str, variant: str) -> str:
+    if budget is None or "latency_ms_b1" not in budget.columns:
+        return "not timed"
+    b = budget[(budget["model"] == model) & (budget["target_task"] == task) & (budget["intermediate_task"] == "none")]
+    full = b[b["variant"] == "full"]["latency_ms_b1"].dropna()
+    red = b[b["variant"] == variant]["latency_ms_b1"].dropna()
+    if full.empty or red.empty or not red.iloc[0]:
+        return "not timed"
+    return f"{full.iloc[0] / red.iloc[0]:.2f}x"
+
+
+def pareto(budget: Any, cost: str = "latency_ms_b1") -> Any:
+    """The variants not dominated on (lower ``cost``, higher mean zero-shot score), per model and target."""
+    from xlt_utils.efficiency import pareto_front
+
+    if cost not in budget.columns:
+        return budget.iloc[0:0]
+    b = budget.dropna(subset=[cost])
+    cols = ["model", "target_task", "intermediate_task", "variant", cost, "mean"]
+    return pareto_front(b, cost=cost, value="mean", group=["model", "target_task"])[cols]
+
+
+# ---------------------------------------------------------------------------------------------- rq4
+
+
+def data_table(df: Any) -> Any:
+    """Per intermediate task and training-set size: the zero-shot effect per target with its interval."""
+    return summarize(paired_effects(df, ["intermediate_max_train_samples"]),
+                     ["target_task", "intermediate_task", "intermediate_max_train_samples"])
+
+
+# Multilingual intermediate sets and their languages (the rest of a data study's intermediate tasks are English).
+MULTILINGUAL_INTERMEDIATE = {"synth_mnli_multi": ("en", "sw1", "sw3", "fr_like", "hi_like"),
+                             "tydiqa_mul": ("ar", "bn", "en", "fi", "id", "ko", "ru", "sw", "te")}
+
+
+def rq4_claims(df: Any) -> Any:
+    """Per English intermediate task and target: more English data helps; the returns diminish (gain per
+    doubling, first vs last step); the small multilingual set against the largest English set, on all languages
+    and on those it does not contain."""
+    eff = paired_effects(df, ["intermediate_max_train_samples"])
+    multi = [m for m in MULTILINGUAL_INTERMEDIATE if m in set(eff["intermediate_task"])]
+    rows = []
+    for (t, english), en in eff[~eff["intermediate_task"].isin(multi)].groupby(["target_task", "intermediate_task"]):
+        sizes = sorted(en["intermediate_max_train_samples"].dropna().unique())
+        at = {n: en[en["intermediate_max_train_samples"] == n] for n in sizes}
+        if len(sizes) >= 2:
+            d = paired_difference(at[sizes[-1]], at[sizes[0]])
+            rows.append(claim(f"More English {english} data ({int(sizes[-1])} vs {int(sizes[0])} examples) "
+                              f"improves zero-shot {t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"]))
+        if len(sizes) >= 3:
+            a, b, c = sizes[0], sizes[len(sizes) // 2], sizes[-1]
+            first = _per_lang(at[b]) - _per_lang(at[a])
+            last = _per_lang(at[c]) - _per_lang(at[b])
+            diff = (first / math.log2(b / a) - last / math.log2(c / b)).dropna()
+            lo, hi = bootstrap_ci(diff.to_numpy())
+            rows.append(claim(f"Returns of {english} data diminish on {t}: gain per doubling {int(a)}->{int(b)} "
+                              f"exceeds {int(b)}->{int(c)}", "question (rq4)", float(diff.mean()), lo, hi,
+                              unit="points per doubling"))
+        for m in multi:
+            mu = eff[(eff["intermediate_task"] == m) & (eff["target_task"] == t)]
+            if mu.empty or not sizes:
+                continue
+            d = paired_difference(mu, at[sizes[-1]])
+            rows.append(claim(f"The small multilingual {m} beats {int(sizes[-1])} English {english} examples on "
+                              f"{t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"], note="all languages"))
+            langs = MULTILINGUAL_INTERMEDIATE[m]
+            d = paired_difference(mu[~mu["lang"].isin(langs)], at[sizes[-1]][~at[sizes[-1]]["lang"].isin(langs)])
+            rows.append(claim(f"... also on the languages {m} does not contain ({t})", "question (rq4)",
+                              d["estimate"], d["ci_lo"], d["ci_hi"], note=f"without {', '.join(langs)}"))
+    return claims_frame(rows)
+
+
+def _per_lang(g: Any) -> Any:
+    return g[g["lang"] != "en"].groupby("lang")["delta"].mean()
+
+
+def log_fit(table: Any) -> Any:
+    """Least-squares fit of the effect against log2(size) per English intermediate task and target (the gain
+    per doubling of the English set, and the fitted effect at 1,000 examples)."""
+    import pandas as pd
+
+    rows = []
+    t = table[~table["intermediate_task"].isin(list(MULTILINGUAL_INTERMEDIATE))
+              & table["intermediate_max_train_samples"].notna()]
+    for (target, task), g in t.groupby(["target_task", "intermediate_task"]):
+        if len(g) >= 2:
+            x = np.log2(g["intermediate_max_train_samples"].astype(float).to_numpy())
+            slope, icept = np.polyfit(x, g["mean"].to_numpy(), 1)
+            rows.append({"target_task": target, "intermediate_task": task, "gain_per_doubling": round(float(slope), 2),
+                         "effect_at_1k": round(float(icept + slope * math.log2(1000)), 2), "n_sizes": len(g)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- rq5
+
+
+def distance_between(world: str, source: str, kind: str) -> dict[str, float]:
+    """Distance of every language of a world from ``source`` (synth: the cards' distances; offline-real and
+    xtreme: lang2vec from the offline table)."""
+    from xlt_utils.errors import unknown
+
+    if world == "synth":
+        from xlt_utils.analysis import SYNTH_DISTANCES
+        from xlt_utils.synth.languages import LANGUAGE_IDS, distances
+
+        if kind not in SYNTH_DISTANCES:
+            raise unknown("distance for world synth", kind, SYNTH_DISTANCES)
+        return {lang: float(distances(source, lang)[kind]) for lang in LANGUAGE_IDS}
+    if world in ("offline-real", "xtreme"):
+        from xlt_utils.analysis import REAL_DISTANCES
+        from xlt_utils.offline.typology import load_distances
+
+        if kind not in REAL_DISTANCES:
+            raise unknown(f"distance for world {world}", kind, REAL_DISTANCES)
+        d = load_distances()
+        d = d[d["lang1"] == source]
+        return {str(b): float(v) for b, v in zip(d["lang2"], d[kind]) if not math.isnan(v)} | {source: 0.0}
+    raise unknown("world with typological distances", world, ("synth", "offline-real", "xtreme"))
+
+
+def source_matrix(df: Any, value: str = "delta") -> Any:
+    """Source language (rows) x evaluation language (columns): the intermediate-task effect (``delta``) or the
+    score (``value``), seed-averaged, per target task (a column level)."""
+    eff = paired_effects(df, ["intermediate_train_language"])
+    return eff.pivot_table(index="intermediate_train_language", columns=["target_task", "lang"], values=value,
+                           aggfunc="mean").round(1)
+
+
+def source_distance(df: Any, kind: str) -> Any:
+    """Per (source, target task, language): the effect and score with the language's distance from the source
+    and from English."""
+    eff = paired_effects(df, ["intermediate_train_language"])
+    world = str(df["world"].iloc[0])
+    cache: dict[str, dict[str, float]] = {}
+
+    def dist(src: str, lang: str) -> float:
+        if src not in cache:
+            cache[src] = distance_between(world, src, kind)
+        return cache[src].get(lang, math.nan)
+
+    g = eff.groupby(["intermediate_train_language", "target_task", "lang"], as_index=False)[["value", "delta"]].mean()
+    g["distance_from_source"] = [dist(s, lang) for s, lang in zip(g["intermediate_train_language"], g["lang"])]
+    g["distance_from_en"] = [dist("en", lang) for lang in g["lang"]]
+    return g
+
+
+def rq5_distance(df: Any) -> str:
+    """The distance the source-language study uses: syntactic (synth ``d_syn``; lang2vec ``syntactic``)."""
+    return "d_syn" if set(df["world"]) == {"synth"} else "syntactic"
+
+
+def rq5_claims(df: Any, kind: str) -> Any:
+    """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
+    the nearest non-English source minus that of English; (2) the score falls with distance from the source
+    (Spearman's rho over (source, language) pairs, bootstrap interval)."""
+    from xlt_utils.analysis import correlation
+
+    sd = source_distance(df, kind)
+    rows = []
+    sources = sorted(set(sd["intermediate_train_language"]))
+    others = [s for s in sources if s != "en"]
+    for t, g in sd.groupby("target_task"):
+        if "en" not in sources or not others:
+            break
+        far = g[(g["intermediate_train_language"] == "en") & (~g["lang"].isin(sources)) & (g["lang"] != "en")]
+        if far.empty:
+            continue
+        cut = far["distance_from_en"].quantile(2 / 3)
+        far_langs = sorted(far[far["distance_from_en"] >= cut]["lang"])
+        diffs = []
+        for lang in far_langs:
+            cand = g[(g["lang"] == lang) & (g["intermediate_train_language"].isin(others))]
+            near = cand.sort_values("distance_from_source").iloc[0]
+            eng = g[(g["lang"] == lang) & (g["intermediate_train_language"] == "en")].iloc[0]
+            diffs.append(near["delta"] - eng["delta"])
+        lo, hi = bootstrap_ci(diffs)
+        rows.append(claim(f"For the targets most distant from English ({', '.join(far_langs)}), intermediate "
+                          f"training in the nearest non-English source beats English on {t}", "question (rq5)",
+                          float(np.mean(diffs)), lo, hi, note=f"distance: {kind}"))
+        c = correlation(g["distance_from_source"], g["value"])
+        rows.append(claim(f"Zero-shot {t} falls with the target's {kind} distance from the intermediate source "
+                          f"(Spearman rho)", "question (rq5)", c["spearman"], c["spearman_lo"], c["spearman_hi"],
+                          expected_sign=-1, unit="rho", note=f"{len(g)} (source, language) pairs"))
+    return claims_frame(rows)
+
+
+def correlation_with(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho (re-exported for notebooks)."""
+    return spearman(x, y)
