@@ -206,3 +206,19 @@ def test_evidence_grades():
     assert studies.evidence(c, 1).startswith("weak to moderate")
     c = studies.claims_frame([studies.claim("c", "s", 0.0, -1.0, 1.0)])
     assert studies.evidence(c, 3) == "weak"
+
+
+def test_a_seed_free_baseline_pairs_with_every_seed():
+    """A retrieval task evaluates the pretrained encoder once (no seed); each seed's run is paired with it."""
+    from xlt_utils.results import primary_metric
+
+    metric = primary_metric("synth_tatoeba")
+    rows = [r | {"seed": None} for r in _rows({"none": {"a": 10, "b": 20}}, task="synth_tatoeba")]
+    rows += [r | {"seed": s} for s in (13, 14)
+             for r in _rows({"synth_mnli": {"a": 10 + s - 12, "b": 20}}, task="synth_tatoeba")]
+    df = pd.DataFrame([r | {"metric": metric} for r in rows])
+    eff = studies.paired_effects(df)
+    assert sorted(zip(eff["seed"], eff["lang"], eff["delta"])) == [(13, "a", 1), (13, "b", 0), (14, "a", 2),
+                                                                     (14, "b", 0)]
+    s = studies.summarize(eff, ["intermediate_task"]).iloc[0]
+    assert s["mean"] == 0.75 and s["n_seeds"] == 2 and s["seed_sd"] == 0.35  # sd of the seed means 0.5 and 1.0

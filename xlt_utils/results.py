@@ -357,39 +357,10 @@ def baseline_table(df: Any) -> Any:
             .round(2))
 
 
-# The paper's claims (reference/benchmark-facts.md), checked in direction only: the synth world is an analog.
-PAPER_BEST = {"mnli", "squad", "hellaswag"}
-
-
-def paper_claims(table: Any) -> Any:
-    """Directional checks of X-STILTs' claims against a transfer table (reported, not asserted)."""
-    import pandas as pd
-
-    inter = table[table["intermediate_task"] != "none"]
-    rows = []
-    if not inter.empty:
-        mean_delta = inter.groupby("intermediate_task")["delta"].mean().sort_values(ascending=False)
-        best = mean_delta.index[0]
-        rows.append({"claim": "English intermediate training improves zero-shot transfer on average",
-                     "paper": "+5.4 avg over XLM-R large (best task per target)",
-                     "observed": f"best intermediate per target: {inter.groupby('target_task')['delta'].max().mean():+.2f}; "
-                                 f"mean over all: {inter['delta'].mean():+.2f}",
-                     "holds": bool(inter.groupby("target_task")["delta"].max().mean() > 0)})
-        short = {t: t.removeprefix("synth_").removesuffix("_v1").removesuffix("_v2") for t in mean_delta.index}
-        testable = any(v not in PAPER_BEST for v in short.values()) and any(v in PAPER_BEST for v in short.values())
-        rows.append({"claim": "The best intermediate tasks are MNLI, SQuAD and HellaSwag",
-                     "paper": "MNLI, SQuAD, HellaSwag",
-                     "observed": f"best on average: {best} ({mean_delta.iloc[0]:+.2f})"
-                                 + ("" if testable else "; not testable: the grid has no other tasks to compare"),
-                     "holds": (short[best] in PAPER_BEST) if testable else None})
-    rows.append({"claim": "Zero-shot scores stay below English (a transfer gap remains)",
-                 "paper": "gap on every XTREME task",
-                 "observed": f"mean English {table['english'].mean():.1f} vs zero-shot {table['zero_shot'].mean():.1f}",
-                 "holds": bool(table["english"].mean() > table["zero_shot"].mean())})
-    return pd.DataFrame(rows)
-
-
 # ---------------------------------------------------------------------------------------------- report
+
+
+ANALYSIS_CODE = ("results.py", "studies.py", "analysis.py", "plots.py", "efficiency.py")
 
 
 def render_reports(profile: str, studies: list[str] | None = None, out: Any = print) -> list[Path]:
@@ -421,7 +392,11 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
             out(f"[report] {study}/{profile}: no results yet, skipped")
             continue
         nb_path = C.notebook_path(nb_name)
-        stamp = hashlib.sha256(csv.read_bytes() + nb_path.read_bytes() + profile.encode()).hexdigest()
+        # inputs: the results tables, the notebook, and the analysis code it calls
+        code = b"".join((paths.PROJECT_ROOT / "xlt_utils" / f).read_bytes() for f in ANALYSIS_CODE)
+        tables = b"".join(p.read_bytes() for p in (csv.with_name(EFFICIENCY_CSV), csv.with_name(TRAINING_CSV))
+                          if p.exists())
+        stamp = hashlib.sha256(csv.read_bytes() + tables + code + nb_path.read_bytes() + profile.encode()).hexdigest()
         base = paths.REPORT / f"{nb_name}__{profile}"
         html, stamp_file = base.with_suffix(".html"), base.with_suffix(".stamp")
         if html.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
