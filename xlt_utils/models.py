@@ -60,17 +60,31 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str |
     Returns:
         A fast tokenizer.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    import io
+    import unicodedata
 
-    tok = Tokenizer(models.Unigram())
+    import sentencepiece as spm
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    # SentencePiece's Unigram trainer, single-threaded: the same corpus gives the same pieces, scores and ids in every
+    # process (the `tokenizers` Unigram trainer sums scores in hash-map order, so near-ties and ids varied between
+    # runs, and with them every synth encoder trained on top)
+    corpus = [unicodedata.normalize("NFKC", t) for t in texts]
+    proto = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=proto, model_type="unigram",
+        vocab_size=vocab_size - len(SPECIAL_TOKENS), hard_vocab_limit=False,  # + 3 specials + <mask> = vocab_size
+        character_coverage=1.0, normalization_rule_name="identity", add_dummy_prefix=True,
+        remove_extra_whitespaces=False, num_threads=1, shuffle_input_sentence=False, input_sentence_size=0,
+        unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
+    pieces = [(sp.id_to_piece(i), float(sp.get_score(i))) for i in range(sp.get_piece_size()) if i != sp.unk_id()]
+    vocab = [(t, 0.0) for t in SPECIAL_TOKENS] + pieces
+    tok = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>")))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size - 1, special_tokens=SPECIAL_TOKENS,
-                                      unk_token="<unk>", shrinking_factor=0.75,
-                                      show_progress=False)  # its bar writes to the process's stderr, not the notebook
-    tok.train_from_iterator(texts, trainer=trainer)
-    tok.add_special_tokens(["<mask>"])
+    tok.add_special_tokens(SPECIAL_TOKENS + ["<mask>"])
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
