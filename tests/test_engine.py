@@ -217,3 +217,17 @@ def test_error_messages_are_one_line(local_tasks):
         with pytest.raises(XLTError) as e:
             call()
         assert "\n" not in str(e.value)
+
+
+def test_train_tokenizer_is_deterministic():
+    """The same corpus gives the same tokenizer (pieces, scores, ids) every time: synth encoders, and so every
+    synth result, depend on it (the tokenizers Unigram trainer did not: its scores varied with hash order)."""
+    from xlt_utils.models import train_tokenizer
+    from xlt_utils.synth.corpus import mlm_corpus
+
+    texts = [d[1] for d in mlm_corpus(["en", "fr_like", "hi_like"], 60, seed=0)]
+    a, b = (train_tokenizer(texts, vocab_size=400).backend_tokenizer.to_str() for _ in range(2))
+    assert a == b
+    tok = train_tokenizer(texts, vocab_size=400)
+    assert tok.convert_ids_to_tokens([0, 1, 2, 3]) == ["<s>", "<pad>", "</s>", "<unk>"]
+    assert tok.mask_token_id == len(tok) - 1 and len(tok) <= 400
