@@ -384,6 +384,10 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
     df = pd.read_csv(csv, usecols=["study", "profile"], keep_default_na=False, dtype=str)
     have = set(zip(df["study"], df["profile"]))
     paths.REPORT.mkdir(parents=True, exist_ok=True)
+    # a report's inputs: the results tables, the analysis code its notebook calls, and the notebook itself
+    inputs = csv.read_bytes() + b"".join(p.read_bytes() for p in (csv.with_name(EFFICIENCY_CSV),
+                                                                     csv.with_name(TRAINING_CSV)) if p.exists())
+    inputs += b"".join((paths.PROJECT_ROOT / "xlt_utils" / f).read_bytes() for f in ANALYSIS_CODE)
     done = []
     for study, nb_name in C.ANALYSIS_NOTEBOOKS.items():
         if studies is not None and study not in studies:
@@ -392,11 +396,7 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
             out(f"[report] {study}/{profile}: no results yet, skipped")
             continue
         nb_path = C.notebook_path(nb_name)
-        # inputs: the results tables, the notebook, and the analysis code it calls
-        code = b"".join((paths.PROJECT_ROOT / "xlt_utils" / f).read_bytes() for f in ANALYSIS_CODE)
-        tables = b"".join(p.read_bytes() for p in (csv.with_name(EFFICIENCY_CSV), csv.with_name(TRAINING_CSV))
-                          if p.exists())
-        stamp = hashlib.sha256(csv.read_bytes() + tables + code + nb_path.read_bytes() + profile.encode()).hexdigest()
+        stamp = hashlib.sha256(inputs + nb_path.read_bytes() + profile.encode()).hexdigest()
         base = paths.REPORT / f"{nb_name}__{profile}"
         html, stamp_file = base.with_suffix(".html"), base.with_suffix(".stamp")
         if html.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from xlt_utils.analysis import bootstrap_ci, spearman, verdict
+from xlt_utils.analysis import bootstrap_ci, verdict
 from xlt_utils.errors import XLTError
 
 # Columns that distinguish conditions in the studies (the cell's own or its ancestors' parameters).
@@ -197,7 +197,7 @@ def evidence(claims: Any, n_seeds: int) -> str:
     if decided == 1 and n_seeds >= 3:
         return "strong"
     if decided >= 0.5:
-        return "moderate" if n_seeds >= 3 else "weak to moderate (one seed)" if n_seeds == 1 else "moderate"
+        return "weak to moderate (one seed)" if n_seeds == 1 else "moderate"
     return "weak"
 
 
@@ -301,7 +301,7 @@ def batch_size_table(df: Any, training: Any) -> Any:
     intermediate run's optimizer steps, training-loop seconds, tokens/s and peak memory."""
     eff = summarize(paired_effects(df, ["intermediate_batch_size"]),
                     ["target_task", "intermediate_task", "intermediate_batch_size"])
-    cost = intermediate_cost(training, "intermediate_batch_size")
+    cost = intermediate_cost(training)
     return eff.merge(cost, on=["intermediate_task", "intermediate_batch_size"], how="left")
 
 
@@ -315,20 +315,16 @@ def training_cost(training: Any) -> Any:
             .round(1))
 
 
-def intermediate_cost(training: Any, by: str) -> Any:
-    """Mean cost of the intermediate runs per (task, ``by``): steps, seconds, tokens/s, peak RSS."""
+def intermediate_cost(training: Any) -> Any:
+    """Mean cost of the intermediate runs per (task, batch size): steps, seconds, tokens/s, peak RSS."""
     import pandas as pd
 
-    cols = ["intermediate_task", by, "steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
+    cols = ["steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
     if training is None or training.empty:
-        return pd.DataFrame(columns=cols)
-    tr = training[training["phase"] == "intermediate"].copy()
-    if by not in tr.columns:
-        key = by.removeprefix("intermediate_")
-        tr[by] = tr[key] if key in tr.columns else np.nan
-    if by == "intermediate_batch_size":
-        tr[by] = tr["batch_size"]
-    return (tr.groupby(["intermediate_task", by], dropna=False)[cols[2:]].mean().reset_index().round(1))
+        return pd.DataFrame(columns=["intermediate_task", "intermediate_batch_size", *cols])
+    tr = training[training["phase"] == "intermediate"]  # an intermediate run's batch_size is its own
+    return (tr.groupby(["intermediate_task", "batch_size"], dropna=False)[cols].mean().reset_index()
+            .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
 def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
@@ -343,7 +339,7 @@ def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
         rows.append(claim(f"A larger intermediate batch ({int(large)} vs {int(small)}, same examples) improves "
                           f"zero-shot transfer on {t} after {it}", "question (rq1)", d["estimate"], d["ci_lo"],
                           d["ci_hi"]))
-    cost = intermediate_cost(training, "intermediate_batch_size")
+    cost = intermediate_cost(training)
     for it, g in cost.groupby("intermediate_task"):
         g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
         if len(g) >= 2:
@@ -639,7 +635,3 @@ def rq5_claims(df: Any, kind: str) -> Any:
                           expected_sign=-1, unit="rho", note=f"{len(g)} (source, language) pairs"))
     return claims_frame(rows)
 
-
-def correlation_with(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rho (re-exported for notebooks)."""
-    return spearman(x, y)
