@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from xlt_utils.errors import XLTError
 
@@ -52,6 +53,24 @@ def _cmd_synth_sanity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth_checkpoint(args: argparse.Namespace) -> int:
+    from xlt_utils.synth import checkpoints
+
+    if args.sums:
+        print(checkpoints.write_sums())
+        return 0
+    if args.name is None:
+        raise XLTError(f"name a checkpoint: {', '.join(checkpoints.names())} (or --sums)")
+    checkpoints.recipe(args.name)  # unknown names fail before any work
+    from xlt_utils import paths
+
+    out = Path(args.out) if args.out else paths.OUTPUTS / "checkpoints" / args.name
+    if (out / "model.safetensors").exists():
+        raise XLTError(f"{out} already holds an encoder; give another --out (nothing is overwritten)")
+    checkpoints.regenerate(args.name, out, threads=args.threads, device=args.device, save_every=args.save_every)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -93,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--budget", default="quick", help="smoke, quick (5k examples, 400 steps) or full (20k, 1500)")
     y.add_argument("--out", default=None, help="write every score to this CSV")
     y.set_defaults(func=_cmd_synth_sanity)
+
+    c = sub.add_parser("synth-checkpoint", help="regenerate a committed synth encoder from its recipe")
+    c.add_argument("name", nargs="?", default=None, help="checkpoint name (synth-tiny, synth-small)")
+    c.add_argument("--out", default=None, help="output folder (default: a new folder under outputs/checkpoints/)")
+    c.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: deterministic, best when shared)")
+    c.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    c.add_argument("--save-every", type=int, default=0, help="steps between snapshots (0: none)")
+    c.add_argument("--sums", action="store_true", help="rewrite checkpoints/synth/SHA256SUMS and exit")
+    c.set_defaults(func=_cmd_synth_checkpoint)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 

@@ -24,6 +24,7 @@ from transformers import (
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
     XLMRobertaConfig,
     XLMRobertaModel,
     XLMRobertaTokenizerFast,
@@ -44,32 +45,51 @@ HEADS = {
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R ids 0..3; <mask> is the last id
 
 
+TOKENIZER_MODELS = ("unigram", "word")
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str | Path | None = None,
-                    model_max_length: int = 512) -> XLMRobertaTokenizerFast:
-    """Train an XLM-R-style SentencePiece Unigram tokenizer locally with ``tokenizers``.
+                    model_max_length: int = 512, model: str = "unigram") -> PreTrainedTokenizerBase:
+    """Train an XLM-R-style tokenizer locally: SentencePiece Unigram (as XLM-R) or word-level.
 
     Special tokens follow XLM-R (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, ``<mask>`` last), with
     Metaspace pre-tokenisation, so featurization (offsets, word ids) behaves as with the real XLM-R.
 
     Args:
         texts: training corpus.
-        vocab_size: target vocabulary size (including specials).
+        vocab_size: target vocabulary size (including specials); for ``word`` an upper bound (the most frequent
+            words, ties in code-point order; the rest become ``<unk>``).
         out_dir: if given, the tokenizer is saved there.
         model_max_length: the tokenizer's maximum length.
+        model: ``unigram`` (subwords, as XLM-R) or ``word`` (one token per whitespace word: for the synth
+            world, whose languages have a closed vocabulary; a letter-mapped control is then tokenised exactly
+            as English is, which a Unigram model trained on 15 languages does not do).
 
     Returns:
-        A fast tokenizer.
+        A fast tokenizer: ``XLMRobertaTokenizerFast`` (unigram) or ``PreTrainedTokenizerFast`` (word; the XLM-R
+        class is Unigram-only), with the same specials, template, offsets and word ids.
     """
+    import collections
     import io
     import unicodedata
 
-    import sentencepiece as spm
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    if model not in TOKENIZER_MODELS:
+        raise XLTError(f"unknown tokenizer model {model!r}; choose one of: {', '.join(TOKENIZER_MODELS)}")
+    corpus = [unicodedata.normalize("NFKC", t) for t in texts]
+    if model == "word":
+        counts = collections.Counter("\u2581" + w for t in corpus for w in t.split())
+        ranked = sorted(counts, key=lambda w: (-counts[w], w))[: max(0, vocab_size - len(SPECIAL_TOKENS) - 1)]
+        vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS + ranked)}
+        tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+        return _xlmr_fast(tok, out_dir, model_max_length, cls=PreTrainedTokenizerFast)
+
+    import sentencepiece as spm
 
     # SentencePiece's Unigram trainer, single-threaded: the same corpus gives the same pieces, scores and ids in every
     # process (the `tokenizers` Unigram trainer sums scores in hash-map order, so near-ties and ids varied between
     # runs, and with them every synth encoder trained on top)
-    corpus = [unicodedata.normalize("NFKC", t) for t in texts]
     proto = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(corpus), model_writer=proto, model_type="unigram",
@@ -80,7 +100,15 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str |
     sp = spm.SentencePieceProcessor(model_proto=proto.getvalue())
     pieces = [(sp.id_to_piece(i), float(sp.get_score(i))) for i in range(sp.get_piece_size()) if i != sp.unk_id()]
     vocab = [(t, 0.0) for t in SPECIAL_TOKENS] + pieces
-    tok = Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>")))
+    return _xlmr_fast(Tokenizer(models.Unigram(vocab, unk_id=SPECIAL_TOKENS.index("<unk>"))), out_dir,
+                      model_max_length)
+
+
+def _xlmr_fast(tok: Any, out_dir: str | Path | None, model_max_length: int,
+               cls: type = XLMRobertaTokenizerFast) -> PreTrainedTokenizerBase:
+    """Wrap a ``tokenizers`` model as an XLM-R fast tokenizer (NFKC, Metaspace, XLM-R specials and template)."""
+    from tokenizers import decoders, normalizers, pre_tokenizers, processors
+
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
@@ -89,7 +117,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str |
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)],
     )
-    fast = XLMRobertaTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+    fast = cls(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
                                    cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
                                    model_max_length=model_max_length)
     if out_dir is not None:

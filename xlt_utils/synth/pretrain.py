@@ -98,7 +98,8 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
              parallel_frac: float = 0.0, vocab_size: int = 8000, seed: int = 0, log_every: int = 50,
              probe_every: int = 250, probe_languages: Sequence[str] | None = None, device: str = "auto",
              bf16: str | bool = "auto", threads: int | None = None, init_from: str | Path | None = None,
-             save_every: int = 0, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+             save_every: int = 0, tokenizer: str = "unigram", extra_provenance: dict[str, Any] | None = None,
+             log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Pretrain an XLM-R-architecture encoder with MLM on the synth corpus and save it.
 
     Args:
@@ -129,6 +130,9 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
             (e.g. extra English MLM at equal compute). Optimizer state and schedule start afresh.
         save_every: steps between snapshots of the encoder and tokenizer to ``out_dir/step-<n>/`` (0 = none):
             long runs lose nothing when stopped, and mid-run encoders can be probed.
+        tokenizer: ``unigram`` (SentencePiece subwords, as XLM-R) or ``word`` (one token per word; see
+            :func:`xlt_utils.models.train_tokenizer`).
+        extra_provenance: more fields for ``provenance.json`` (e.g. the command that regenerates a checkpoint).
         log: line logger (``None`` = silent).
 
     Returns:
@@ -165,8 +169,12 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
         tok = AutoTokenizer.from_pretrained(str(init_from))
     else:
         tok = train_tokenizer([d[1] for d in docs] + [d[2] for d in docs if d[2]], vocab_size=vocab_size,
-                              model_max_length=max_len)
+                              model_max_length=max_len, model=tokenizer)
     seqs = _pack(docs, tok, max_len)
+    import hashlib
+
+    corpus_sha256 = hashlib.sha256(json.dumps(docs).encode()).hexdigest()
+    data_sha256 = hashlib.sha256(json.dumps(seqs).encode()).hexdigest()
     say(f"corpus: {len(docs)} documents -> {len(seqs)} sequences of <= {max_len} tokens; vocab {len(tok)}; "
         f"{time.time() - t0:.1f}s")
 
@@ -226,6 +234,7 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
             running = []
             history.append(rec)
             logf.write(json.dumps(rec) + "\n")
+            logf.flush()
             say(f"step {step}: loss {rec['mlm_loss']:.3f} ({rec['seconds']}s)")
         if probe_every and step % probe_every == 0 and step != steps:
             last_probe = probe(step)
@@ -246,11 +255,13 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
                          "heads": model.config.num_attention_heads, "ffn": model.config.intermediate_size}, "n_parameters": n_params,
         "languages": list(languages), "steps": steps, "batch_size": batch_size, "max_len": max_len, "lr": lr,
         "warmup_frac": warmup_frac, "weight_decay": weight_decay, "n_per_language": n_per_language,
-        "parallel_frac": parallel_frac, "vocab_size": len(tok), "seed": seed, "bf16": use_bf16,
+        "parallel_frac": parallel_frac, "vocab_size": len(tok), "tokenizer": tokenizer, "seed": seed, "bf16": use_bf16,
         "device": str(dev), "init_from": str(init_from) if init_from else None, "final_mlm_loss": final_loss, "final_probe_p1": last_probe,
         "seconds": round(time.time() - t0, 1), "torch": torch.__version__, "platform": platform.platform(),
-        "save_every": save_every, "git_revision": _git_rev(), "language_cards": {l: language_card(l, tuple(languages)) for l in languages},
+        "save_every": save_every, "git_revision": _git_rev(),
+        "corpus_sha256": corpus_sha256, "sequences_sha256": data_sha256, "n_sequences": len(seqs), "language_cards": {l: language_card(l, tuple(languages)) for l in languages},
     }
+    provenance.update(extra_provenance or {})
     (out / "provenance.json").write_text(json.dumps(provenance, indent=1, sort_keys=True))
     say(f"saved {out} ({n_params / 1e6:.2f}M parameters, {provenance['seconds']}s)")
     return {"out_dir": str(out), "final_loss": final_loss, "probe": last_probe, "history": history,
