@@ -157,6 +157,10 @@ class PretrainConfig(_Base):
         parallel_frac: parallel (en, L) documents per language, as a fraction of ``n_per_language``.
         vocab_size: tokenizer vocabulary.
         probe_every: steps between retrieval probes (0 = only at the end).
+        tokenizer: ``unigram`` (SentencePiece subwords, as XLM-R) or ``word`` (one token per word).
+        checkpoint: a committed encoder (``checkpoints/synth/<name>``, see :mod:`xlt_utils.synth.checkpoints`;
+            ``committed``: the one named like the model) to load instead of pretraining; its recipe then replaces every other pretraining parameter, so
+            ``params.json`` says what produced the weights. None: pretrain from these parameters.
     """
 
     world: str
@@ -172,8 +176,27 @@ class PretrainConfig(_Base):
     parallel_frac: float
     vocab_size: int
     probe_every: int
+    tokenizer: str
+    checkpoint: str | None
+
+    def committed_name(self) -> str | None:
+        """The committed checkpoint this config loads (``committed`` means the model's own), or None."""
+        return self.model if self.checkpoint == "committed" else self.checkpoint
 
     def check(self) -> None:
+        from xlt_utils.models import TOKENIZER_MODELS
+
+        if self.tokenizer not in TOKENIZER_MODELS:
+            raise unknown("tokenizer", self.tokenizer, TOKENIZER_MODELS)
+        if self.checkpoint is not None:
+            from xlt_utils.synth import checkpoints
+
+            if self.checkpoint == "committed" and self.model not in checkpoints.names():
+                raise XLTError(f"no committed checkpoint for {self.model}; committed: {', '.join(checkpoints.names())}")
+            want = checkpoints.recipe(self.committed_name())["model"]
+            if want != self.model:
+                raise XLTError(f"checkpoint {self.checkpoint!r} is a {want} encoder, not {self.model}; committed "
+                               f"checkpoints: {', '.join(checkpoints.names())}")
         if self.world != "synth":
             raise XLTError(f"pretraining exists only in the synth world; valid worlds for 00_pretrain: synth "
                            f"(got {self.world!r})")
@@ -529,6 +552,12 @@ def from_params(phase: str, params: Mapping[str, Any], where: str = "") -> Any:
         values = {n: _coerce(n, params[n], hints[n]) for n in names}
         cfg = cls(**values)
         cfg.check()
+        if getattr(cfg, "checkpoint", None) is not None:  # a committed encoder: its recipe is the parameter set
+            from xlt_utils.synth import checkpoints
+
+            name = cfg.committed_name()
+            cfg = dataclasses.replace(cfg, **checkpoints.recipe(name), checkpoint=name)
+            cfg.check()
     except XLTError as e:
         raise XLTError(f"{prefix}{phase}: {e}") from None
     return cfg

@@ -73,7 +73,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str |
     import io
     import unicodedata
 
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import Tokenizer, models
 
     if model not in TOKENIZER_MODELS:
         raise XLTError(f"unknown tokenizer model {model!r}; choose one of: {', '.join(TOKENIZER_MODELS)}")

@@ -527,7 +527,8 @@ def save_model(run: Run, model: Any, data: TrainingData) -> Path:
 
 
 def pretrain_encoder(run: Run) -> dict[str, Any]:
-    """MLM-pretrain a synth encoder into ``<run>/encoder`` (see :func:`xlt_utils.synth.pretrain.pretrain`).
+    """MLM-pretrain a synth encoder into ``<run>/encoder`` (see :func:`xlt_utils.synth.pretrain.pretrain`), or
+    copy the committed checkpoint that ``checkpoint`` names (verified against its SHA-256).
 
     An interrupted pretraining restarts from scratch (it is deterministic, so the result is the same).
     """
@@ -538,12 +539,24 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
     out = run.dir / "encoder"
     shutil.rmtree(out, ignore_errors=True)
     langs = list(cfg.languages) if cfg.languages is not None else list(LANGUAGE_IDS)
+    if cfg.checkpoint is not None:  # a committed encoder (verified against SHA256SUMS), nothing to train
+        from xlt_utils.synth import checkpoints
+
+        with run.timer("pretrain"):
+            summary = checkpoints.copy_to(cfg.checkpoint, out)
+        run.resolved.update(languages=summary["languages"], n_parameters=summary["n_parameters"],
+                            global_step=cfg.steps, train_examples=cfg.steps * cfg.batch_size,
+                            checkpoint=f"checkpoints/synth/{cfg.checkpoint}",
+                            pretrain_seconds_when_made=summary["seconds"],
+                            checkpoint_git_revision=summary["provenance"].get("git_revision"))
+        return summary
     with run.timer("pretrain"):
         summary = pretrain(out, size=cfg.model.removeprefix("synth-"), languages=langs, steps=cfg.steps,
                            batch_size=cfg.batch_size, max_len=cfg.max_len, lr=cfg.learning_rate,
                            warmup_frac=cfg.warmup_ratio, n_per_language=cfg.n_per_language,
                            parallel_frac=cfg.parallel_frac, vocab_size=cfg.vocab_size, seed=cfg.seed,
-                           probe_every=cfg.probe_every, log_every=max(1, cfg.steps // 10))
+                           probe_every=cfg.probe_every, log_every=max(1, cfg.steps // 10),
+                           tokenizer=cfg.tokenizer)
     run.resolved.update(languages=langs, n_parameters=summary["n_parameters"], global_step=cfg.steps,
                         train_examples=cfg.steps * cfg.batch_size)
     return summary

@@ -32,12 +32,13 @@ FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config
 # The pretraining recipe measured in docs/synth-world.md: every synth language, 8,000 documents each plus 5%
 # parallel (en, L) documents, Unigram vocabulary, 32 x 128-token batches, AdamW at 1e-3 (3e-3 stalls on the
 # unigram plateau), 5% warmup then linear decay, one CPU thread (deterministic on one machine).
-_COMMON: dict[str, Any] = {"languages": None, "batch_size": 32, "max_len": 128, "learning_rate": 1.0e-3,
+# Every size has the same recipe (data, steps, schedule), so that model scale is the only difference (rq2).
+RECIPE: dict[str, Any] = {"steps": 3000, "languages": None, "batch_size": 32, "max_len": 128, "learning_rate": 1.0e-3,
                            "warmup_ratio": 0.05, "n_per_language": 8000, "parallel_frac": 0.05, "vocab_size": 8000,
                            "tokenizer": "unigram", "seed": 0, "probe_every": 500}
 CHECKPOINTS: dict[str, dict[str, Any]] = {
-    "synth-tiny": {"model": "synth-tiny", "steps": 6000, **_COMMON},
-    "synth-small": {"model": "synth-small", "steps": 3000, **_COMMON},
+    "synth-tiny": {"model": "synth-tiny", **RECIPE},
+    "synth-small": {"model": "synth-small", **RECIPE},
 }
 
 

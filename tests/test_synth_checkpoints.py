@@ -1,0 +1,142 @@
+"""Committed synth encoders (checkpoints/synth/) and the word-level tokenizer option."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from xlt_utils import config as C
+from xlt_utils.errors import XLTError
+from xlt_utils.synth import checkpoints
+
+# ------------------------------------------------------------------------------------------- word-level tokenizer
+
+
+def test_word_tokenizer_one_token_per_word_and_a_letter_mapped_control_tokenised_alike(tmp_path):
+    from xlt_utils.models import load_tokenizer, train_tokenizer
+    from xlt_utils.synth.corpus import mlm_corpus, probe_pairs
+
+    texts = [d[1] for d in mlm_corpus(["en", "en_x"], 200, seed=0)]
+    tok = train_tokenizer(texts, vocab_size=100_000, model="word", out_dir=tmp_path / "tok")
+    assert tok.convert_ids_to_tokens([0, 1, 2, 3]) == ["<s>", "<pad>", "</s>", "<unk>"]
+    assert tok.mask_token_id == len(tok) - 1
+    tok = load_tokenizer(tmp_path / "tok")  # round trip through AutoTokenizer
+    en, _ = probe_pairs("en", 20)
+    en_x, _ = probe_pairs("en_x", 20)
+    for a, b in zip(en, en_x):
+        ia, ib = tok(a, add_special_tokens=False)["input_ids"], tok(b, add_special_tokens=False)["input_ids"]
+        assert len(ia) == len(a.split()) == len(ib)  # one token per word in both scripts
+    enc = tok("the dog runs .", "a cat", return_offsets_mapping=True)
+    assert enc.word_ids() == [None, 0, 1, 2, 3, None, None, 0, 1, None]
+    assert tok.convert_ids_to_tokens(enc.input_ids)[:2] == ["<s>", "\u2581the"]
+    assert tok("zzqqxx", add_special_tokens=False)["input_ids"] == [tok.unk_token_id]
+
+
+def test_word_tokenizer_keeps_the_most_frequent_words_deterministically():
+    from xlt_utils.models import train_tokenizer
+
+    tok = train_tokenizer(["b b b a a c", "d c"], vocab_size=4 + 1 + 2, model="word")  # specials + <mask> + 2 words
+    assert tok.convert_ids_to_tokens([4, 5]) == ["\u2581b", "\u2581a"]  # b (3) then a/c tied at 2: code-point order
+    assert tok("c", add_special_tokens=False)["input_ids"] == [tok.unk_token_id]
+
+
+def test_unknown_tokenizer_model_names_the_choices():
+    from xlt_utils.models import train_tokenizer
+
+    with pytest.raises(XLTError, match="unknown tokenizer model 'bpe'; choose one of: unigram, word"):
+        train_tokenizer(["a b"], model="bpe")
+
+
+# ------------------------------------------------------------------------------------------- committed checkpoints
+
+
+@pytest.mark.parametrize("name", checkpoints.names())
+def test_committed_checkpoint_verifies_and_carries_its_provenance(name):
+    folder = checkpoints.verify(name)
+    prov = json.loads((folder / "provenance.json").read_text())
+    recipe = checkpoints.recipe(name)
+    assert prov["checkpoint"] == name and prov["recipe"] == recipe
+    assert prov["command"] == f"python -m xlt_utils synth-checkpoint {name} --out checkpoints/synth/{name}"
+    assert prov["steps"] == recipe["steps"] and prov["lr"] == recipe["learning_rate"]
+    assert prov["size"] == name.removeprefix("synth-") and prov["parallel_frac"] == recipe["parallel_frac"]
+    assert len(prov["corpus_sha256"]) == 64 and prov["git_revision"]
+    log = [json.loads(line) for line in (folder / "pretrain_log.jsonl").read_text().splitlines()]
+    losses = [r["mlm_loss"] for r in log if "mlm_loss" in r]
+    probes = [r for r in log if "probe_p1" in r]
+    assert log[-1]["step"] == recipe["steps"] and losses[-1] < losses[0]  # the loss curve is there and fell
+    assert len(probes) == recipe["steps"] // recipe["probe_every"]  # the retrieval curve too
+    assert prov["final_probe_p1"] == probes[-1]["probe_p1"]
+    assert not any(p.name.startswith("step-") for p in folder.iterdir())  # no snapshots committed
+
+
+def test_every_size_has_the_same_recipe():
+    """rq2 compares sizes: data, steps and schedule must not differ between them."""
+    recipes = [{k: v for k, v in checkpoints.recipe(n).items() if k != "model"} for n in checkpoints.names()]
+    assert all(r == recipes[0] for r in recipes)
+
+
+def test_a_changed_file_fails_verification(tmp_path, monkeypatch):
+    name = checkpoints.names()[0]
+    root = tmp_path / "synth"
+    shutil.copytree(checkpoints.ROOT, root)
+    monkeypatch.setattr(checkpoints, "ROOT", root)
+    monkeypatch.setattr(checkpoints, "SUMS", root / "SHA256SUMS")
+    checkpoints.verify(name)
+    (root / name / "tokenizer.json").write_text((root / name / "tokenizer.json").read_text() + " ")
+    with pytest.raises(XLTError, match="does not match its SHA-256"):
+        checkpoints.verify(name)
+    (root / name / "tokenizer.json").unlink()
+    with pytest.raises(XLTError, match="is missing"):
+        checkpoints.verify(name)
+
+
+def test_copy_to_gives_a_loadable_encoder_and_the_pretraining_summary(tmp_path):
+    from transformers import AutoModel
+
+    from xlt_utils.models import load_tokenizer
+
+    s = checkpoints.copy_to("synth-tiny", tmp_path / "enc")
+    assert s["n_parameters"] > 0 and s["final_loss"] > 0 and "en_x" in s["probe"]
+    assert AutoModel.from_pretrained(str(tmp_path / "enc")).config.num_hidden_layers == 2
+    assert load_tokenizer(tmp_path / "enc").mask_token_id == len(load_tokenizer(tmp_path / "enc")) - 1
+
+
+def _pretrain_params(**kw):
+    from xlt_utils.config import PHASE_NOTEBOOKS, notebook_defaults
+
+    return {**notebook_defaults(PHASE_NOTEBOOKS["pretrain"]), **kw}
+
+
+def test_checkpoint_parameter_replaces_every_pretraining_parameter_with_the_recipe():
+    cfg = C.from_params("pretrain", _pretrain_params(model="synth-small", checkpoint="committed", steps=7))
+    assert cfg.checkpoint == "synth-small"
+    assert {k: getattr(cfg, k) for k in checkpoints.recipe("synth-small")} == checkpoints.recipe("synth-small")
+    # the committed name and the alias are the same run
+    assert cfg == C.from_params("pretrain", _pretrain_params(model="synth-small", checkpoint="synth-small"))
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"model": "synth-small", "checkpoint": "synth-tiny"}, "checkpoint 'synth-tiny' is a synth-tiny encoder, not synth-small"),
+    ({"model": "synth-medium", "checkpoint": "committed"}, "no committed checkpoint for synth-medium; committed: synth-small, synth-tiny"),
+    ({"checkpoint": "nope"}, "unknown synth checkpoint 'nope'; valid: synth-small, synth-tiny"),
+    ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'; valid: unigram, word"),
+])
+def test_bad_checkpoint_parameters_are_one_line_errors(kw, match):
+    with pytest.raises(XLTError, match=match) as e:
+        C.from_params("pretrain", _pretrain_params(**kw))
+    assert "\n" not in str(e.value)
+
+
+def test_embedded_profiles_load_the_checkpoints_and_embedded_full_regenerates_them():
+    from xlt_utils import grid
+
+    for study in ("paper", "rq2_model_scale", "rq4_intermediate_data", "rq5_source_language"):
+        pre = [c for c in grid.expand(study, "embedded").cells if c.phase == "pretrain"]
+        assert pre and all(c.params["checkpoint"] == c.params["model"] for c in pre), study
+        full = [c for c in grid.expand(study, "embedded-full").cells if c.phase == "pretrain"]
+        assert full and all(c.params["checkpoint"] is None for c in full), study
+        for c in full:
+            recipe = checkpoints.recipe("synth-tiny")
+            assert {k: c.params[k] for k in recipe if k != "model"} == {k: v for k, v in recipe.items() if k != "model"}
