@@ -5,7 +5,8 @@ encoder on English NLI- and POS-like targets and evaluates zero-shot in language
 controls, and prints one table per check with mean ± sd over seeds:
 
 1. **transfer**: zero-shot score per language vs chance, for the encoder and for an untrained (random-init)
-   encoder of the same architecture and tokenizer; a language passes at >= 10 points above chance.
+   encoder of the same architecture and tokenizer; a language passes at >= 10 points above both uniform chance
+   and the English-majority baseline (the most frequent English training label or tag, scored in that language).
 2. **graded decline**: Spearman's rho between score and d_syn along the one-switch chain (sw0..sw5).
 3. **inverted control**: retrieval P@1 (no fine-tuning) of ``en_inv`` against ``en_x`` and the chain.
 4. **intermediate**: NLI zero-shot after MNLI-like intermediate training vs the shuffled-label MNLI control vs
@@ -27,6 +28,9 @@ from typing import Any
 
 CHAIN = ("sw0", "sw1", "sw2", "sw3", "sw4", "sw5")
 LANGS = ("en", "en_x", "sw1", "sw3", "sw5", "lx0", "fr_like", "hi_like", "ja_like", "en_inv")
+# the learning rate of the study grids' intermediate and target phases (studies/*.yaml, embedded profiles): at
+# 3e-4 the NLI-like task stayed at chance in English after 400 steps (loss 1.0985 throughout, synth-tiny)
+LR = 1.0e-3
 BUDGETS: dict[str, dict[str, int]] = {
     # n_train English examples, target steps, intermediate steps, eval examples per language
     "smoke": {"n_train": 64, "steps": 4, "inter_steps": 4, "n_eval": 32, "n_artefact": 200},
@@ -86,6 +90,27 @@ def _intermediate(encoder: str | Path, kind: str, seed: int, budget: dict[str, i
     return out
 
 
+def majority_baselines(task_name: str, langs: Sequence[str], n_train: int, n_eval: int) -> dict[str, float]:
+    """Per language, the accuracy of always predicting the most frequent English training label (NLI) or tag
+    (POS) on that language's test examples: the floor a zero-shot score must clear, stricter than uniform chance
+    for tagging (NOUN alone is about a quarter of the tokens)."""
+    from collections import Counter
+
+    from xlt_utils.tasks import get_task
+    from xlt_utils.worlds import load_records
+
+    task = get_task(task_name)
+    train = load_records(task, "train", "en", max_examples=n_train, seed=0)
+    tagging = task.format == "tagging"
+    gold = (lambda r: r["tags"]) if tagging else (lambda r: [r["label"]])
+    top = Counter(t for r in train for t in gold(r)).most_common(1)[0][0]
+    out = {}
+    for lang in langs:
+        labels = [t for r in load_records(task, "test", lang, max_examples=n_eval, seed=0) for t in gold(r)]
+        out[lang] = 100.0 * sum(t == top for t in labels) / len(labels)
+    return out
+
+
 def artefact_baselines(n_train: int, n_eval: int = 1000) -> dict[str, float]:
     """English NLI accuracy of hypothesis-only and premise+hypothesis bag-of-words logistic regression."""
     from sklearn.feature_extraction.text import CountVectorizer
@@ -135,11 +160,12 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     untrained = init_encoder(AutoConfig.from_pretrained(str(encoder)), load_tokenizer(encoder),
                              Path(scratch.name) / "untrained", seed=0)
     chance = {"synth_xnli": 100 / 3, "synth_udpos": 100 / 13}  # uniform over 3 labels / 13 UPOS tags
+    all_langs = LANGS + tuple(c for c in CHAIN if c not in LANGS)
+    majority = {t: majority_baselines(t, all_langs, b["n_train"], b["n_eval"]) for t in chance}
     for seed in seeds:
-        for task_name, lr in (("synth_xnli", 3e-4), ("synth_udpos", 1e-3)):
+        for task_name, lr in (("synth_xnli", LR), ("synth_udpos", LR)):
             for cond, enc in (("pretrained", encoder), ("untrained", untrained)):
-                langs = LANGS + tuple(c for c in CHAIN if c not in LANGS)
-                scores = _finetune(enc, task_name, seed, b, langs, lr)
+                scores = _finetune(enc, task_name, seed, b, all_langs, lr)
                 rows += [{"check": "transfer", "condition": cond, "task": task_name, "lang": lang, "seed": seed,
                           "value": v} for lang, v in scores.items()]
                 log(f"[sanity] {task_name} {cond} seed {seed}: " +
@@ -147,8 +173,8 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
         with tempfile.TemporaryDirectory() as tmp:
             nli = ("en", "en_x", "sw3", "fr_like", "hi_like")
             for kind in ("synth_mnli", "synth_mnli_shuffled", "extra_mlm"):
-                enc = _intermediate(encoder, kind, seed, b, Path(tmp) / kind, lr=3e-4)
-                scores = _finetune(enc, "synth_xnli", seed, b, nli, 3e-4)
+                enc = _intermediate(encoder, kind, seed, b, Path(tmp) / kind, lr=LR)
+                scores = _finetune(enc, "synth_xnli", seed, b, nli, LR)
                 rows += [{"check": "intermediate", "condition": kind, "task": "synth_xnli", "lang": lang,
                           "seed": seed, "value": v} for lang, v in scores.items()]
                 log(f"[sanity] intermediate {kind} seed {seed}: " +
@@ -163,6 +189,8 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
         if r["metric"] == "accuracy":
             rows.append({"check": "retrieval", "condition": "pretrained", "task": task.name, "lang": r["lang"],
                          "seed": None, "value": r["value"]})
+    rows += [{"check": "majority", "condition": "English-majority label", "task": t, "lang": lg, "seed": None,
+              "value": v} for t, per in majority.items() for lg, v in per.items()]
     for name, v in artefact_baselines(b["n_artefact"]).items():
         rows.append({"check": "artefacts", "condition": name, "task": "synth_xnli", "lang": "en", "seed": None,
                      "value": v})
@@ -174,9 +202,11 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     summ = (df.groupby(["check", "condition", "task", "lang"], dropna=False)["value"]
             .agg(["mean", "std", "count"]).round(1).reset_index())
     tr = summ[summ["check"] == "transfer"].copy()
-    tr["chance"] = tr["task"].map(chance)
-    tr["above_chance_10"] = tr["mean"] >= tr["chance"] + 10
-    log("\n[sanity] 1. zero-shot transfer (mean, sd over seeds; pass = >= chance + 10)")
+    tr["chance"] = tr["task"].map(chance).round(1)
+    tr["majority"] = [round(majority[t][lg], 1) for t, lg in zip(tr["task"], tr["lang"])]
+    tr["pass"] = tr["mean"] >= tr[["chance", "majority"]].max(axis=1) + 10
+    log("\n[sanity] 1. zero-shot transfer (mean, sd over seeds; pass = >= 10 points above both uniform chance and "
+        "the English-majority label's accuracy in that language)")
     log(tr.to_string(index=False))
     log("\n[sanity] 2. graded decline along the chain (Spearman rho of score vs d_syn)")
     dist = analysis.distances_from_english("synth", "d_syn")
@@ -186,6 +216,6 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
         log(f"  {task_name}: rho={c['spearman']:+.2f} [{c['spearman_lo']:+.2f}, {c['spearman_hi']:+.2f}] "
             f"(expected < 0) " + " ".join(f"{lg}={v:.1f}" for lg, v in zip(sub["lang"], sub["mean"])))
     log("\n[sanity] 3./4./5. retrieval, intermediate and artefact checks")
-    log(summ[summ["check"] != "transfer"].to_string(index=False))
+    log(summ[~summ["check"].isin(["transfer", "majority"])].to_string(index=False))
     log(f"\n[sanity] {time.time() - t0:.0f}s; seeds {list(seeds)}; budget {budget} {b}")
     return df
