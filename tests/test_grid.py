@@ -250,10 +250,13 @@ def test_xtreme_r_dry_run_prints_the_real_grid_and_gpu_hours(capsys):
     assert "GPU-hour floor" in out and "total" in out
 
 
-def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, capsys):
+def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, capsys, tmp_path):
     from xlt_utils import paths
     from xlt_utils.__main__ import main
     from xlt_utils.xtreme import source
+
+    # a runs directory of its own: a grid running in this checkout meanwhile must not look like a started cell
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
 
     def listing():
         return sorted(str(p) for p in paths.RUNS.rglob("*")) if paths.RUNS.exists() else []
@@ -291,3 +294,36 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
         assert c.upstream is None or c.upstream.run_id in seen
         seen.add(c.run_id)
     assert len(order) == len(g.cells)
+
+
+def test_estimate_extrapolates_measured_rates_by_world_and_phase():
+    """One finished target cell: 10 s of work + 2 s fixed. Two more like it take 24 s; an eval cell (no eval rate
+    measured) takes the overall rate times its own cost, plus the same fixed 2 s."""
+    g = G.expand("paper", "smoke")
+    t = next(c for c in g.cells if c.phase == "target")
+    e = next(c for c in g.cells if c.phase == "eval")
+    ran = [G.CellResult(t, "done", 12.0, timings={"work": 10.0})]
+    assert G.estimate_seconds(ran, [t, t]) == pytest.approx(24.0)
+    assert G.estimate_seconds(ran, [e]) == pytest.approx(2.0 + 10.0 * G.cell_cost(e) / G.cell_cost(t))
+    assert G.estimate_seconds([], [t]) is None
+    assert G.estimate_seconds([G.CellResult(t, "failed", 5.0)], [t]) is None
+
+
+def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")
+    g = G.expand("paper", "smoke")
+    assert "no CPU estimate" in G.cpu_estimate(g, jobs=2)
+    t = next(c for c in g.cells if c.phase == "target")
+    d = tmp_path / "runs" / "target" / "x"
+    d.mkdir(parents=True)
+    (d / "params.json").write_text(json.dumps({"phase": "target", "params": t.params, "lineage": t.lineage,
+                                               "run_id": "target/x"}))
+    (d / "env.json").write_text(json.dumps({"started": "2026-01-01T10:00:00", "finished": "2026-01-01T10:01:30",
+                                            "timings": {"work": 80.0}}))
+    (d / "DONE").write_text("")
+    (r,) = G.finished_results()
+    assert r.seconds == 90.0 and r.timings["work"] == 80.0 and r.cell.phase == "target"
+    line = G.cpu_estimate(g, jobs=2)
+    assert line.startswith(f"[grid] CPU estimate for {len(g.cells)} cells") and "from 1 finished runs here, synth" in line

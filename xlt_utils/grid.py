@@ -663,7 +663,65 @@ def gpu_hours(cell: Cell) -> float | None:
     return zoo.estimate_gpu_hours(p["model"], examples * p["max_seq_length"] * choices)
 
 
-def describe(grid: Grid, out: Callable[[str], None] = print) -> None:
+def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float | None:
+    """Seconds of cell time that ``todo`` will take, extrapolated from the finished cells ``ran``: seconds of work
+    per unit of :func:`cell_cost` by (world, phase) (else by phase, else overall), plus the finished cells' mean
+    fixed cost (kernel start-up, imports, data). ``None`` when nothing finished has measurable work."""
+    ran = [r for r in ran if r.status == "done"]
+    if not ran or not sum(work_units(r.cell) for r in ran):
+        return None
+
+    def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost (comparable across models)
+        u = sum(cell_cost(r.cell) for r in rs)
+        return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
+
+    overall = rate(ran)
+    keys = {(r.cell.params["world"], r.cell.phase) for r in ran}
+    by_key = {k: rate([r for r in ran if (r.cell.params["world"], r.cell.phase) == k]) for k in keys}
+    by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
+    fixed = sum(max(0.0, r.seconds - r.timings.get("work", 0.0)) for r in ran) / len(ran)
+    return sum(fixed + (by_key.get((c.params["world"], c.phase)) or by_phase.get(c.phase) or overall or 0.0)
+               * cell_cost(c) for c in todo)
+
+
+def finished_results(root: Path | None = None) -> list[CellResult]:
+    """Every finished run under the runs directory as a :class:`CellResult` (its parameters, its recorded timings
+    and its kernel's wall time): the measurements that :func:`describe` extrapolates from."""
+    from datetime import datetime
+
+    root = root or runs.runs_dir()
+    out = []
+    for done in sorted(root.glob(f"*/*/{runs.DONE}")):
+        try:
+            p = json.loads((done.parent / runs.PARAMS).read_text())
+            env = json.loads((done.parent / runs.ENV).read_text())
+            seconds = (datetime.fromisoformat(env["finished"]) - datetime.fromisoformat(env["started"])).total_seconds()
+            cell = Cell(p["phase"], p["params"], None, p.get("lineage", {}), p["run_id"])
+            work_units(cell)  # parameters of an older layout: not comparable, skip
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        out.append(CellResult(cell, "done", seconds, timings=env.get("timings", {})))
+    return out
+
+
+def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None) -> str:
+    """One line: the CPU time the grid's unfinished cells will take on this machine, extrapolated from the runs
+    already finished here (:func:`estimate_seconds`), or why there is no estimate."""
+    todo = [c for c in grid.cells if not c.done() and c.params.get("world") != "xtreme"]
+    if not todo:
+        return "[grid] nothing left to run in the embedded worlds"
+    ran = finished_results() if ran is None else ran
+    est = estimate_seconds(ran, todo)
+    if est is None:
+        return ("[grid] no CPU estimate: no finished run here to measure rates from (run the smoke or embedded "
+                "profile first)")
+    worlds = sorted({r.cell.params["world"] for r in ran})
+    return (f"[grid] CPU estimate for {len(todo)} cells: ~{_fmt(est)} of cell time, ~{_fmt(est / jobs)} wall at "
+            f"{jobs} cells at a time (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
+            f"training steps x tokens x model size; a rough guide, often off by 2x)")
+
+
+def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None) -> None:
     """Print the cells of a grid with their status (the dry run), and a GPU-hour floor for zoo models."""
     done = sum(c.done() for c in grid.cells)
     by_phase: dict[str, int] = {}
@@ -687,6 +745,8 @@ def describe(grid: Grid, out: Callable[[str], None] = print) -> None:
         out(f"[grid] GPU-hour floor (H100 bf16, 35% MFU, 6 × non-embedding params × padded tokens; "
             f"evaluation not counted): {parts}; total {total:.1f} GPU-h"
             + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
+    if any(c.params.get("world") != "xtreme" for c in grid.cells):
+        out(cpu_estimate(grid, jobs or auto_jobs()))
 
 
 def _zoo_models() -> set[str]:
@@ -709,26 +769,11 @@ class Progress:
         return time.perf_counter() - self.t_start
 
     def eta(self) -> str:
-        results = self.results
-        left = [c for c in self.grid.cells if c.run_id not in results]
+        left = [c for c in self.grid.cells if c.run_id not in self.results]
         if not left:
             return "0m00s"
-        ran = [r for r in results.values() if r.status == "done"]
-        if not ran or not sum(work_units(r.cell) for r in ran):
-            return "?"
-
-        def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost (comparable across models)
-            u = sum(cell_cost(r.cell) for r in rs)
-            return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
-
-        overall = rate(ran)
-        keys = {(r.cell.params["world"], r.cell.phase) for r in ran}
-        by_key = {k: rate([r for r in ran if (r.cell.params["world"], r.cell.phase) == k]) for k in keys}
-        by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
-        fixed = sum(r.seconds - r.timings.get("work", 0.0) for r in ran) / len(ran)  # kernel, imports, data
-        est = sum(fixed + (by_key.get((c.params["world"], c.phase)) or by_phase.get(c.phase) or overall or 0.0)
-                  * cell_cost(c) for c in left)
-        return "~" + _fmt(est / self.jobs)
+        est = estimate_seconds([r for r in self.results.values() if r.status == "done"], left)
+        return "?" if est is None else "~" + _fmt(est / self.jobs)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
         n = len(self.results)
@@ -951,7 +996,7 @@ def _cmd_grid(args: Any) -> int:
     check_executor(args)
     grid = expand(args.study, args.profile)
     if args.dry_run:
-        describe(grid)
+        describe(grid, jobs=parse_jobs(args.jobs))
         return 0
     preflight(grid)
     report = run_with(args, grid, parse_jobs(args.jobs))
