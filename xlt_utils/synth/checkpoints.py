@@ -39,6 +39,7 @@ RECIPE: dict[str, Any] = {"steps": 3000, "languages": None, "batch_size": 32, "m
 CHECKPOINTS: dict[str, dict[str, Any]] = {
     "synth-tiny": {"model": "synth-tiny", **RECIPE},
     "synth-small": {"model": "synth-small", **RECIPE},
+    "synth-medium": {"model": "synth-medium", **RECIPE},
 }
 
 
