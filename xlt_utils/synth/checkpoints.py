@@ -127,6 +127,9 @@ def regenerate(name: str, out: str | Path, *, threads: int | None = 1, device: s
                     n_per_language=r["n_per_language"], parallel_frac=r["parallel_frac"],
                     vocab_size=r["vocab_size"], seed=r["seed"], probe_every=r["probe_every"],
                     tokenizer=r["tokenizer"], threads=threads, device=device, save_every=save_every,
+                    # float32 on every machine: bf16 autocast (the phase's default on CUDA and AMX CPUs) would make
+                    # the weights depend on the host (synth-medium of grammar 1 was trained on an AMX host in bf16)
+                    bf16=False,
                     extra_provenance={"checkpoint": name, "recipe": r, "command": command})
 
 

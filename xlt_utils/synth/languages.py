@@ -31,7 +31,11 @@ from functools import cache
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.synth import world as W
 
-GRAMMAR_VERSION = "1"
+# 2 (2026-12-03): the sw1..sw5 chain shares sw0's lexicon (under 1 every chain step drew its own lexicon, so a
+# step changed which words are shared with English as well as the word order; d_lex between steps was 0.76-0.80)
+GRAMMAR_VERSION = "2"
+# the pseudo-word draw's stream; unchanged since grammar 1, so every language outside the chain kept its lexicon
+LEXICON_STREAM = "1"
 SWITCHES = ("ov", "vs", "postp", "nadj", "reln", "cfinal", "nposs", "negafter", "insitu", "noart")
 # first code point of a 26-letter block for a..z; every target is a letter (Unicode category L*)
 SCRIPTS = {"latin": None, "georgian": 0x10D0, "cyrillic": 0x0430, "armenian": 0x0561, "ethiopic": 0x1200,
@@ -56,6 +60,8 @@ class LanguageSpec:
         reverse: the whole sentence is reversed after realisation (the impossible 'inverted' control).
         ne_policy: ``shared`` names (transliterated with the script) or ``translated`` (pseudo-words).
         seed: seed of the pseudo-word lexicon.
+        lexicon_key: languages with the same key, ``seed`` and lexicon knobs (``shared_frac``, ``cognate_frac``,
+            ``ne_policy``) have one lexicon (default: the language's own id), e.g. the one-switch chain.
         description: one line for cards and docs.
     """
 
@@ -72,6 +78,7 @@ class LanguageSpec:
     reverse: bool = False
     ne_policy: str = "shared"
     seed: int = 0
+    lexicon_key: str = ""
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -107,14 +114,15 @@ class LanguageSpec:
         return ("regular", self.case, "pl" if self.agreement else "none", self.affix)
 
 
-# The one-switch-at-a-time chain: each step adds one switch, mildest first, with one fixed lexicon, so the
-# chain isolates syntactic distance. The chain lexicon is provisional: the GPU sweep in docs/synth-world.md picks it.
+# The one-switch-at-a-time chain: each step adds one switch, mildest first, with one fixed lexicon (sw0's: the
+# same lexicon_key and seed), so the chain isolates syntactic distance. The chain lexicon is provisional: the GPU
+# sweep in docs/synth-world.md picks it.
 CHAIN = ("nadj", "noart", "nposs", "postp", "ov", "negafter", "insitu", "reln", "cfinal", "vs")
 CHAIN_LEXICON = {"shared_frac": 0.3, "cognate_frac": 0.2}
 
 
 def _chain(n: int) -> LanguageSpec:
-    return LanguageSpec(f"sw{n}", "graded", CHAIN[:n], seed=100 + n, **CHAIN_LEXICON,
+    return LanguageSpec(f"sw{n}", "graded", CHAIN[:n], seed=100, lexicon_key="sw0", **CHAIN_LEXICON,
                         description=f"one-switch chain step {n}: {'+'.join(CHAIN[:n]) or 'lexicon only'}")
 
 
@@ -228,7 +236,7 @@ def lexicon(lang: str | LanguageSpec) -> dict[str, str]:
     en = concept_keys()
     if spec.lexicon == "english":
         return dict(en)
-    rng = random.Random(f"lexicon:{spec.id}:{spec.seed}:{GRAMMAR_VERSION}")
+    rng = random.Random(f"lexicon:{spec.lexicon_key or spec.id}:{spec.seed}:{LEXICON_STREAM}")
     cons = rng.sample("bdfgklmnprstvz", 9)
     vows = rng.sample("aeiou", 4)
     taken = set(en.values())
