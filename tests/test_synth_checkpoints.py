@@ -10,6 +10,7 @@ import pytest
 from xlt_utils import config as C
 from xlt_utils.errors import XLTError
 from xlt_utils.synth import checkpoints
+from xlt_utils.synth.languages import GRAMMAR_VERSION
 
 # ------------------------------------------------------------------------------------------- word-level tokenizer
 
@@ -68,6 +69,7 @@ def test_committed_checkpoint_verifies_and_carries_its_provenance(name):
     assert log[-1]["step"] == recipe["steps"] and losses[-1] < losses[0]  # the loss curve is there and fell
     assert len(probes) == recipe["steps"] // recipe["probe_every"]  # the retrieval curve too
     assert prov["final_probe_p1"] == probes[-1]["probe_p1"]
+    assert prov["grammar_version"] == GRAMMAR_VERSION and prov["bf16"] is False  # today's world, host-independent
     assert not any(p.name.startswith("step-") for p in folder.iterdir())  # no snapshots committed
 
 
@@ -77,18 +79,34 @@ def test_every_size_has_the_same_recipe():
     assert all(r == recipes[0] for r in recipes)
 
 
-def test_a_changed_file_fails_verification(tmp_path, monkeypatch):
-    name = checkpoints.names()[0]
+@pytest.fixture
+def copied_checkpoints(tmp_path, monkeypatch):
+    """A copy of checkpoints/synth that verify() reads instead of the committed one."""
     root = tmp_path / "synth"
     shutil.copytree(checkpoints.ROOT, root)
     monkeypatch.setattr(checkpoints, "ROOT", root)
     monkeypatch.setattr(checkpoints, "SUMS", root / "SHA256SUMS")
+    return root
+
+
+def test_a_changed_file_fails_verification(copied_checkpoints):
+    name, root = checkpoints.names()[0], copied_checkpoints
     checkpoints.verify(name)
     (root / name / "tokenizer.json").write_text((root / name / "tokenizer.json").read_text() + " ")
     with pytest.raises(XLTError, match="does not match its SHA-256"):
         checkpoints.verify(name)
     (root / name / "tokenizer.json").unlink()
     with pytest.raises(XLTError, match="is missing"):
+        checkpoints.verify(name)
+
+
+def test_a_checkpoint_of_another_grammar_version_is_refused(copied_checkpoints):
+    name, root = checkpoints.names()[0], copied_checkpoints
+    prov = json.loads((root / name / "provenance.json").read_text())
+    prov["grammar_version"] = "0"
+    (root / name / "provenance.json").write_text(json.dumps(prov))
+    checkpoints.write_sums()  # pinned, so only the version differs
+    with pytest.raises(XLTError, match=f"pretrained on synth grammar 0, the generator is at {GRAMMAR_VERSION}"):
         checkpoints.verify(name)
 
 
@@ -120,8 +138,8 @@ def test_checkpoint_parameter_replaces_every_pretraining_parameter_with_the_reci
 @pytest.mark.parametrize(("kw", "match"), [
     ({"model": "synth-small", "checkpoint": "synth-tiny"}, "checkpoint 'synth-tiny' is a synth-tiny encoder, not synth-small"),
     ({"model": "synth-deep", "checkpoint": "committed"},
-     "no committed checkpoint for synth-deep; committed: synth-medium, synth-small, synth-tiny"),
-    ({"checkpoint": "nope"}, "unknown synth checkpoint 'nope'; valid: synth-medium, synth-small, synth-tiny"),
+     "no committed checkpoint for synth-deep; committed: synth-small, synth-tiny"),
+    ({"checkpoint": "nope"}, "unknown synth checkpoint 'nope'; valid: synth-small, synth-tiny"),
     ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'; valid: unigram, word"),
 ])
 def test_bad_checkpoint_parameters_are_one_line_errors(kw, match):

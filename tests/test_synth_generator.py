@@ -123,6 +123,28 @@ def test_cards_and_distances():
     assert len(CHAIN) == 10
 
 
+def test_the_chain_changes_word_order_only():
+    # sw1..sw5 have sw0's lexicon, so a chain step changes the order and nothing else: same words, same counts
+    base = lexicon("sw0")
+    for i in range(1, 6):
+        assert lexicon(f"sw{i}") == base and distances("sw0", f"sw{i}")["d_lex"] == 0.0
+        assert distances("sw0", f"sw{i}")["d_morph"] == 0.0
+    # the words of each sentence are sw0's words (articles dropped from sw2 on: the multiset can only shrink)
+    from collections import Counter
+    s0 = builders.build_records("nli", "test", "sw0", n_train=10, n_dev=10, n_test=40)
+    for i in range(1, 6):
+        si = builders.build_records("nli", "test", f"sw{i}", n_train=10, n_dev=10, n_test=40)
+        for a, b in zip(s0, si):
+            assert a["label"] == b["label"]
+            for f in ("text_a", "text_b"):
+                wa, wb = Counter(a[f].split()), Counter(b[f].split())
+                assert (wa == wb) if i == 1 else (wb <= wa)
+    # grammar 2 changed the chain only: the other languages keep the lexicons of grammar 1 (hashes of grammar 1)
+    from xlt_utils.synth.languages import lexicon_hash
+    assert {lg: lexicon_hash(lg) for lg in ("sw0", "lx0", "fr_like")} == {
+        "sw0": "bc7c36417cfe7d82", "lx0": "e4d30f1c336f4e2f", "fr_like": "95bf43c9749dcc9f"}
+
+
 def test_bad_knobs_fail_with_valid_choices():
     with pytest.raises(XLTError, match="valid:"):
         LanguageSpec("zz", switches=("sov",))

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     y.set_defaults(func=_cmd_synth_sanity)
 
     c = sub.add_parser("synth-checkpoint", help="regenerate a committed synth encoder from its recipe")
-    c.add_argument("name", nargs="?", default=None, help="checkpoint name (synth-tiny, synth-small, synth-medium)")
+    c.add_argument("name", nargs="?", default=None, help="checkpoint name (synth-tiny, synth-small)")
     c.add_argument("--out", default=None, help="output folder (default: a new folder under outputs/checkpoints/)")
     c.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: deterministic, best when shared)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
