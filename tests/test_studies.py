@@ -200,6 +200,31 @@ def test_rq1_and_rq2_claims_by_hand():
     assert "synth-small and synth-tiny" in diff["claim"] and diff["ours"] == "+4.00 points"
 
 
+def test_models_are_drawn_smallest_first(monkeypatch):
+    table = pd.DataFrame([{"model": m, "target_task": "synth_xnli", "intermediate_task": "synth_mnli", "mean": v,
+                           "ci_lo": v - 1, "ci_hi": v + 1, "n_parameters": n}
+                          for m, v, n in (("synth-small", -0.7, 1_070_000), ("synth-medium", 1.0, 3_870_000),
+                                          ("synth-tiny", 2.7, 240_000))])
+    assert studies.size_order(table) == ["synth-tiny", "synth-small", "synth-medium"]  # not alphabetical
+    # without parameter counts: the registry's order (tiny, small, ..., medium)
+    assert studies.size_order(table.drop(columns="n_parameters")) == ["synth-tiny", "synth-small", "synth-medium"]
+    from xlt_utils import plots
+
+    drawn = {}
+
+    def keep(fig, config, name):
+        ax = fig.axes[0]
+        drawn["ticks"] = [t.get_text() for t in ax.get_xticklabels()]
+        drawn["y"] = list(ax.lines[0].get_ydata())
+        return name
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.effect_figure(table, x="model", config=None, name="f.png", xlabel="model",
+                        order=studies.size_order(table))
+    assert drawn["ticks"] == ["synth-tiny", "synth-small", "synth-medium"]
+    assert drawn["y"] == [2.7, -0.7, 1.0]
+
+
 def test_evidence_grades():
     c = studies.claims_frame([studies.claim("c", "s", 3.0, 2.0, 4.0)])
     assert studies.evidence(c, 3) == "strong"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +112,11 @@ def _save(fig: Any, config: Any, name: str) -> Path:
 
 def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log_x: bool = False,
                   hue: str = "intermediate_task", extra: Any = None, extra_y: str | None = None,
-                  extra_label: str = "") -> Path:
+                  extra_label: str = "", order: Sequence[str] | None = None) -> Path:
     """The intermediate-task effect (mean zero-shot change vs no intermediate task, 95% bootstrap interval over
     languages) against a condition ``x``, one panel per target task; optionally a second row with a cost
-    (``extra[extra_y]`` against ``x``). Saved as ``name``."""
+    (``extra[extra_y]`` against ``x``). A categorical ``x`` is drawn in ``order`` (e.g. models by size) when
+    given. Saved as ``name``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -125,10 +127,17 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
     for ax, t in zip(axes[0], targets):
         s = summary[summary["target_task"] == t].copy()
         for key, g in s.groupby(hue, dropna=False):
-            g = g.sort_values(x)
-            xs = g[x].astype(float) if log_x else g[x] if g[x].dtype != object else g[x].astype(str)
+            if order is not None:
+                pos = {v: i for i, v in enumerate(order)}
+                g = g.assign(_pos=g[x].map(pos)).sort_values("_pos")
+                xs = g["_pos"]
+            else:
+                g = g.sort_values(x)
+                xs = g[x].astype(float) if log_x else g[x] if g[x].dtype != object else g[x].astype(str)
             ax.errorbar(xs, g["mean"], yerr=[(g["mean"] - g["ci_lo"]).fillna(0), (g["ci_hi"] - g["mean"]).fillna(0)],
                         marker="o", capsize=3, label=str(key))
+        if order is not None:
+            ax.set_xticks(range(len(order)), list(order))
         ax.axhline(0, color="0.4", linewidth=0.8, linestyle="--")
         if log_x:
             ax.set_xscale("log", base=2)

@@ -371,6 +371,19 @@ def scale_table(df: Any, training: Any) -> Any:
     return eff
 
 
+def size_order(table: Any) -> list[str]:
+    """The models of a :func:`scale_table`, smallest first (by parameter count; without one, in the order the
+    model registry lists them)."""
+    from xlt_utils.config import models_for
+
+    present = list(dict.fromkeys(table["model"]))
+    if "n_parameters" in table.columns and table["n_parameters"].notna().all():
+        n = table.groupby("model")["n_parameters"].max()
+        return sorted(present, key=lambda m: (n[m], m))
+    known = [m for w in ("synth", "offline-real", "xtreme") for m in models_for(w)]
+    return sorted(present, key=lambda m: (known.index(m) if m in known else len(known), m))
+
+
 def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
     from xlt_utils.config import models_for
 
