@@ -53,6 +53,13 @@ def _cmd_synth_sanity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth_negation(args: argparse.Namespace) -> int:
+    from xlt_utils.synth import diagnostics
+
+    diagnostics.main(args.model, args.languages, args.max_examples)
+    return 0
+
+
 def _cmd_synth_checkpoint(args: argparse.Namespace) -> int:
     from xlt_utils.synth import checkpoints
 
@@ -113,8 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--out", default=None, help="write every score to this CSV")
     y.set_defaults(func=_cmd_synth_sanity)
 
+    n = sub.add_parser("synth-negation", help="NLI zero-shot with only a language's negation word made `not`")
+    n.add_argument("--model", required=True, help="a fine-tuned NLI-like classifier (e.g. a target run's model/)")
+    n.add_argument("--languages", nargs="+", default=["lx60", "lx0"], help="synth languages (default lx60 lx0)")
+    n.add_argument("--max-examples", type=int, default=1000, help="test examples per language (default 1000)")
+    n.set_defaults(func=_cmd_synth_negation)
+
     c = sub.add_parser("synth-checkpoint", help="regenerate a committed synth encoder from its recipe")
-    c.add_argument("name", nargs="?", default=None, help="checkpoint name (synth-tiny, synth-small)")
+    c.add_argument("name", nargs="?", default=None, help="checkpoint name (synth-tiny, synth-small, synth-medium)")
     c.add_argument("--out", default=None, help="output folder (default: a new folder under outputs/checkpoints/)")
     c.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: deterministic, best when shared)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
