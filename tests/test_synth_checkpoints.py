@@ -138,8 +138,8 @@ def test_checkpoint_parameter_replaces_every_pretraining_parameter_with_the_reci
 @pytest.mark.parametrize(("kw", "match"), [
     ({"model": "synth-small", "checkpoint": "synth-tiny"}, "checkpoint 'synth-tiny' is a synth-tiny encoder, not synth-small"),
     ({"model": "synth-deep", "checkpoint": "committed"},
-     "no committed checkpoint for synth-deep; committed: synth-small, synth-tiny"),
-    ({"checkpoint": "nope"}, "unknown synth checkpoint 'nope'; valid: synth-small, synth-tiny"),
+     "no committed checkpoint for synth-deep; committed: synth-medium, synth-small, synth-tiny"),
+    ({"checkpoint": "nope"}, "unknown synth checkpoint 'nope'; valid: synth-medium, synth-small, synth-tiny"),
     ({"tokenizer": "bpe"}, "unknown tokenizer 'bpe'; valid: unigram, word"),
 ])
 def test_bad_checkpoint_parameters_are_one_line_errors(kw, match):

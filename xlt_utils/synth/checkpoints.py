@@ -33,15 +33,13 @@ FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config
 # parallel (en, L) documents, Unigram vocabulary, 32 x 128-token batches, AdamW at 1e-3 (3e-3 stalls on the
 # unigram plateau), 5% warmup then linear decay, one CPU thread (deterministic on one machine).
 # Every size has the same recipe (data, steps, schedule), so that model scale is the only difference (rq2).
-# synth-medium (L4 d256) had a grammar-1 checkpoint; its grammar-2 regeneration (about 2.5 CPU-hours here beside
-# another job, minutes on a GPU) is still to do: `python -m xlt_utils synth-checkpoint synth-medium` once it is
-# listed here again.
 RECIPE: dict[str, Any] = {"steps": 3000, "languages": None, "batch_size": 32, "max_len": 128, "learning_rate": 1.0e-3,
                            "warmup_ratio": 0.05, "n_per_language": 8000, "parallel_frac": 0.05, "vocab_size": 8000,
                            "tokenizer": "unigram", "seed": 0, "probe_every": 500}
 CHECKPOINTS: dict[str, dict[str, Any]] = {
     "synth-tiny": {"model": "synth-tiny", **RECIPE},
     "synth-small": {"model": "synth-small", **RECIPE},
+    "synth-medium": {"model": "synth-medium", **RECIPE},
 }
 
 
