@@ -100,6 +100,26 @@ def test_a_changed_file_fails_verification(copied_checkpoints):
         checkpoints.verify(name)
 
 
+def test_no_committed_file_is_over_the_size_limit_and_shards_join_back_byte_for_byte(tmp_path, copied_checkpoints):
+    for f in checkpoints.ROOT.rglob("*"):
+        assert f.stat().st_size <= checkpoints.MAX_FILE_BYTES, f
+    # shard a copy of synth-tiny finely, then join: the same bytes as the single file
+    folder = copied_checkpoints / "synth-tiny"
+    original = (folder / checkpoints.WEIGHTS).read_bytes()
+    shards = checkpoints.shard(folder, max_bytes=600_000)
+    assert len(shards) >= 2 and not (folder / checkpoints.WEIGHTS).exists()
+    assert all((folder / n).stat().st_size <= 600_000 for n in shards)
+    assert checkpoints.files(folder)[1:1 + len(shards)] == shards
+    checkpoints.write_sums()
+    out = tmp_path / "run" / "encoder"
+    checkpoints.copy_to("synth-tiny", out)
+    assert (out / checkpoints.WEIGHTS).read_bytes() == original
+    assert not list(out.glob("model-*"))
+    (folder / shards[-1]).unlink()  # a lost shard is named, not silently skipped
+    with pytest.raises(XLTError, match=f"is missing .*{shards[-1]}"):
+        checkpoints.verify("synth-tiny")
+
+
 def test_a_checkpoint_of_another_grammar_version_is_refused(copied_checkpoints):
     name, root = checkpoints.names()[0], copied_checkpoints
     prov = json.loads((root / name / "provenance.json").read_text())

@@ -72,7 +72,7 @@ def _cmd_synth_checkpoint(args: argparse.Namespace) -> int:
     from xlt_utils import paths
 
     out = Path(args.out) if args.out else paths.OUTPUTS / "checkpoints" / args.name
-    if (out / "model.safetensors").exists():
+    if checkpoints.has_weights(out):
         raise XLTError(f"{out} already holds an encoder; give another --out (nothing is overwritten)")
     checkpoints.regenerate(args.name, out, threads=args.threads, device=args.device, save_every=args.save_every)
     return 0
