@@ -33,10 +33,11 @@ def test_override_names_bad_concept_keys():
 
 def test_negation_swap_leaves_a_language_that_already_says_not_unchanged(tmp_path):
     from xlt_utils.models import build_model, load_tokenizer
+    from xlt_utils.tasks import get_task
 
     encoder = tmp_path / "encoder"
     checkpoints.copy_to("synth-tiny", encoder)
-    model = build_model(diagnostics_task(), encoder)
+    model = build_model(get_task("synth_xnli"), encoder)
     model.save_pretrained(tmp_path / "clf")
     load_tokenizer(encoder).save_pretrained(tmp_path / "clf")
     rows = diagnostics.negation_swap(tmp_path / "clf", ["sw0", "lx60"], max_examples=64)
@@ -52,8 +53,3 @@ def test_negation_swap_rejects_bad_input_before_loading(tmp_path):
     with pytest.raises(XLTError, match="no model in"):
         diagnostics.negation_swap(tmp_path, ["lx60"])
 
-
-def diagnostics_task():
-    from xlt_utils.tasks import get_task
-
-    return get_task("synth_xnli")

@@ -371,25 +371,27 @@ def scale_table(df: Any, training: Any) -> Any:
     return eff
 
 
+def _registry_order() -> list[str]:
+    """Every registered model, each world's models in the registry's order (smallest first)."""
+    from xlt_utils.config import models_for
+
+    return [m for w in ("synth", "offline-real", "xtreme") for m in models_for(w)]
+
+
 def size_order(table: Any) -> list[str]:
     """The models of a :func:`scale_table`, smallest first (by parameter count; without one, in the order the
     model registry lists them)."""
-    from xlt_utils.config import models_for
-
     present = list(dict.fromkeys(table["model"]))
     if "n_parameters" in table.columns and table["n_parameters"].notna().all():
         n = table.groupby("model")["n_parameters"].max()
         return sorted(present, key=lambda m: (n[m], m))
-    known = [m for w in ("synth", "offline-real", "xtreme") for m in models_for(w)]
+    known = _registry_order()
     return sorted(present, key=lambda m: (known.index(m) if m in known else len(known), m))
 
 
 def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
-    from xlt_utils.config import models_for
-
     eff = paired_effects(df, ["model"])
-    order = [m for m in (models_in_order or [m for w in ("synth", "offline-real", "xtreme") for m in models_for(w)])
-             if m in set(eff["model"])]
+    order = [m for m in (models_in_order or _registry_order()) if m in set(eff["model"])]
     rows = []
     for (t, it), g in eff.groupby(["target_task", "intermediate_task"]):
         present = [m for m in order if m in set(g["model"])]
