@@ -45,6 +45,11 @@ def test_correlation_interval_contains_estimate():
     assert c["pearson_lo"] <= c["pearson"] <= c["pearson_hi"]
 
 
+def test_correlation_with_a_constant_side_is_nan_not_an_error():
+    c = analysis.correlation([0.0, 0.1, 0.3, 0.5], [33.3, 33.3, 33.3, 33.3])
+    assert c["n"] == 4 and all(math.isnan(c[k]) for k in ("spearman", "spearman_lo", "spearman_hi", "pearson_hi"))
+
+
 def _rows():
     rows = []
     for inter, shift in (("none", 0.0), ("synth_mnli", 5.0)):

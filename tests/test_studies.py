@@ -163,6 +163,25 @@ def test_rq5_nearest_source_vs_english_by_hand():
     claims = studies.rq5_claims(df, "d_syn")
     near = claims[claims["claim"].str.startswith("For the targets")].iloc[0]
     assert "(ja_like, sw5)" in near["claim"] and near["ours"] == "+3.00 points"
+    # One rho per source over its six languages. en: distance ranks 1,2,3,4.5,4.5,6 (sw5 and hi_like tie at 0.5)
+    # against score ranks 6..1 -> r of the ranks = -0.9856. hi_like: distance ranks (en 4, fr 5, ar 6, sw5 3, ja 2,
+    # hi 1) vs score ranks (6, 5, 4, 3, 1, 2): sum d^2 = 10 -> 1 - 6*10/(6*35) = +0.714.
+    rho = claims[claims["claim"].str.contains("Spearman")].set_index("claim")
+    assert list(rho.index.str.extract(r"source (\w+) ")[0]) == ["en", "hi_like"]
+    assert list(rho["ours"]) == ["-0.99 rho", "+0.71 rho"] and list(rho["note"]) == ["6 languages"] * 2
+
+
+def test_rq5_flat_source_arm_is_inconclusive_not_an_error():
+    """An arm at one score in every language (a source that learned nothing) has no rank order: its rho is n/a."""
+    base = {"en": 60, "fr_like": 40, "ja_like": 20, "hi_like": 25}
+    en = {"en": 62, "fr_like": 41, "ja_like": 20, "hi_like": 26}
+    flat = dict.fromkeys(base, 33.3)
+    rows = _rows({"none": base}) + _rows({"synth_mnli": en}) + _rows({"synth_mnli": flat},
+                                                                    intermediate_train_language="hi_like")
+    rho = studies.rq5_claims(pd.DataFrame(rows), "d_syn")
+    row = rho[rho["claim"].str.contains("source hi_like")].iloc[0]
+    assert row["ours"] == "n/a" and row["verdict"] == "inconclusive" and "same score in every language" in row["note"]
+    assert row["95% interval"] == "n/a (no rank order)"
 
 
 def test_rq3_variants_and_claims_by_hand():

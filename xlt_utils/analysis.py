@@ -81,8 +81,12 @@ def correlation(x: Sequence[float], y: Sequence[float], n_boot: int = 2000, seed
             rs.append(pearson(x[i], y[i]))
         rhos, rs = np.array(rhos), np.array(rs)
         rhos, rs = rhos[~np.isnan(rhos)], rs[~np.isnan(rs)]
-        out.update(spearman_lo=float(np.quantile(rhos, 0.025)), spearman_hi=float(np.quantile(rhos, 0.975)),
-                   pearson_lo=float(np.quantile(rs, 0.025)), pearson_hi=float(np.quantile(rs, 0.975)))
+
+        def q(v: np.ndarray, p: float) -> float:  # every resample constant on a side (a flat arm): no interval
+            return float(np.quantile(v, p)) if len(v) else float("nan")
+
+        out.update(spearman_lo=q(rhos, 0.025), spearman_hi=q(rhos, 0.975),
+                   pearson_lo=q(rs, 0.025), pearson_hi=q(rs, 0.975))
     else:
         out.update(spearman_lo=float("nan"), spearman_hi=float("nan"), pearson_lo=float("nan"),
                    pearson_hi=float("nan"))

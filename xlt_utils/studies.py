@@ -154,15 +154,17 @@ def paired_difference(a: Any, b: Any, value: str = "delta", seed: int = 0) -> di
 
 
 def claim(text: str, source: str, estimate: float, lo: float, hi: float, expected_sign: int = 1,
-          unit: str = "points", note: str = "", two_sided: bool = False) -> dict[str, Any]:
+          unit: str = "points", note: str = "", two_sided: bool = False,
+          why_no_interval: str = "too few languages") -> dict[str, Any]:
     """One claims-table row. ``two_sided``: the claim is "differs", supported when the interval excludes 0 on
-    either side (never *not supported*: no difference cannot be shown this way)."""
+    either side (never *not supported*: no difference cannot be shown this way). ``why_no_interval`` is shown
+    when the interval is undefined."""
     if two_sided:
         v = "inconclusive" if math.isnan(lo) or math.isnan(hi) or lo <= 0 <= hi else "supported"
     else:
         v = verdict(lo, hi, expected_sign)
     ours = f"{estimate:+.2f} {unit}" if not math.isnan(estimate) else "n/a"
-    interval = f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi)) else "n/a (too few languages)"
+    interval = f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi)) else f"n/a ({why_no_interval})"
     return {"claim": text, "source": source, "ours": ours, "95% interval": interval, "verdict": v, "note": note}
 
 
@@ -618,8 +620,8 @@ def rq5_distance(df: Any) -> str:
 
 def rq5_claims(df: Any, kind: str) -> Any:
     """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
-    the nearest non-English source minus that of English; (2) the score falls with distance from the source
-    (Spearman's rho over (source, language) pairs, bootstrap interval)."""
+    the nearest non-English source minus that of English; (2) per source, the score falls with the language's
+    distance from that source (Spearman's rho over its languages, bootstrap interval)."""
     from xlt_utils.analysis import correlation
 
     sd = source_distance(df, kind)
@@ -644,9 +646,14 @@ def rq5_claims(df: Any, kind: str) -> Any:
         rows.append(claim(f"For the targets most distant from English ({', '.join(far_langs)}), intermediate "
                           f"training in the nearest non-English source beats English on {t}", "question (rq5)",
                           float(np.mean(diffs)), lo, hi, note=f"distance: {kind}"))
-        c = correlation(g["distance_from_source"], g["value"])
-        rows.append(claim(f"Zero-shot {t} falls with the target's {kind} distance from the intermediate source "
-                          f"(Spearman rho)", "question (rq5)", c["spearman"], c["spearman_lo"], c["spearman_hi"],
-                          expected_sign=-1, unit="rho", note=f"{len(g)} (source, language) pairs"))
+        for src in sources:  # one rho per source: pooled pairs would mix the sources' levels with distance
+            arm = g[g["intermediate_train_language"] == src]
+            c = correlation(arm["distance_from_source"], arm["value"])
+            flat = arm["value"].nunique() <= 1
+            note = f"{len(arm)} languages" + ("; the same score in every language" if flat else "")
+            rows.append(claim(f"Zero-shot {t} falls with the target's {kind} distance from the intermediate source "
+                              f"{src} (Spearman rho)", "question (rq5)", c["spearman"], c["spearman_lo"],
+                              c["spearman_hi"], expected_sign=-1, unit="rho", note=note,
+                              why_no_interval="no rank order" if flat else "too few languages"))
     return claims_frame(rows)
 
