@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from xlt_utils.errors import XLTError
-from xlt_utils.evaluate import evaluate
+from xlt_utils.evaluate import evaluate, sorted_batches
 from xlt_utils.formats.pipelines import get_pipeline, padding_fraction
 from xlt_utils.models import build_model, encoder_of, load_tokenizer, save_encoder
 from xlt_utils.tasks import FORMATS, Task, get_task
@@ -112,6 +112,14 @@ def test_length_grouping_is_deterministic_and_pads_less():
         return 1 - sum(lengths) / tot
 
     assert pad_frac(a) < 0.1 < pad_frac(length_grouped_batches(lengths, 32, 3, 1, group_by_length=False))
+
+
+def test_eval_batches_are_cut_where_padding_would_exceed_the_fill():
+    lengths = [10, 9, 8, 7, 3, 2, 12]  # sorted: 12, 10, 9, 8, 7, 3, 2 (indices 6, 0, 1, 2, 3, 4, 5)
+    # 10 >= 0.8 * 12 joins; 9 < 9.6 opens a batch; 8 >= 7.2 joins; 7 < 7.2, 3 < 5.6 and 2 < 2.4 each open one
+    assert sorted_batches(lengths, 3) == [[6, 0], [1, 2], [3], [4], [5]]
+    assert sorted_batches(lengths, 3, min_fill=0.0) == [[6, 0, 1], [2, 3, 4], [5]]  # size alone
+    assert sorted_batches([5] * 7, 3) == [[0, 1, 2], [3, 4, 5], [6]]  # equal lengths fill batches, ties in order
 
 
 def test_tagging_labels_only_first_subtoken(local_tasks, tiny_encoder):

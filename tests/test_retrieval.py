@@ -57,6 +57,32 @@ def test_evaluate_retrieval_tatoeba_records():
         R.evaluate_retrieval("tatoeba", bad, lambda ts: np.stack([vec[t] for t in ts]))
 
 
+def test_memoized_embeds_each_distinct_text_once_in_order():
+    vec = {t: E[i] for i, t in enumerate("abcde")}
+    calls: list[list[str]] = []
+
+    def embed_fn(ts):
+        calls.append(list(ts))
+        return np.stack([vec[t] for t in ts]) if ts else np.zeros((0, 8), dtype=np.float32)
+
+    fn = R.memoized(embed_fn)
+    np.testing.assert_array_equal(fn(["a", "b", "a"]), np.stack([E[0], E[1], E[0]]))
+    np.testing.assert_array_equal(fn(["c", "b", "a", "d"]), np.stack([E[2], E[1], E[0], E[3]]))
+    assert calls == [["a", "b"], ["c", "d"]]  # the repeats (within and across calls) are served from the cache
+    assert fn(["d"]).shape == (1, 8) and len(calls) == 2
+    assert fn([]).shape == (0, 8)
+    # the same metrics as the plain embed_fn: two languages sharing their English candidates
+    q, c, gold = _tatoeba_vectors()
+    vec2 = {f"q{i}": v for i, v in enumerate(q)} | {f"c{i}": v for i, v in enumerate(c)}
+    records = [{"id": f"en-{i}", "text": f"q{i}", "side": "query", "gold": [f"xx-{g}"]} for i, g in enumerate(gold)]
+    records += [{"id": f"xx-{i}", "text": f"c{i}", "side": "candidate", "gold": []} for i in range(4)]
+    seen: list[str] = []
+    cached = R.memoized(lambda ts: (seen.extend(ts), np.stack([vec2[t] for t in ts]))[1])
+    for _ in range(2):
+        assert R.evaluate_retrieval("tatoeba", records, cached)[0]["accuracy"] == 50.0
+    assert sorted(seen) == sorted(vec2)
+
+
 # ------------------------------------------------------------------------------------------------ BUCC
 
 

@@ -28,10 +28,22 @@ from xlt_utils.worlds import load_records
 ROW_KEYS = ("task", "split", "lang", "metric", "value", "n_examples")
 
 
-def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Batches of indices sorted by length (longest first), so each batch pads little."""
+def sorted_batches(lengths: Sequence[int], batch_size: int, min_fill: float = 0.8) -> list[list[int]]:
+    """Batches of indices sorted by length (longest first), so each batch pads little.
+
+    A batch holds at most ``batch_size`` items and is also closed before an item shorter than ``min_fill`` of its
+    longest (first) item: a batch larger than the set it evaluates (128 for 120 examples of a language) would
+    otherwise pad every example to the longest one (e5 on eight Debian languages of 120 examples: 25.5-28.2 s in
+    one padded batch each, 9.7-10.7 s with these cuts, the same predictions). An item is padded to at most
+    1 / ``min_fill`` of its length; a large evaluation set still fills its batches (many items per length band).
+    """
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    for i in order:
+        if not batches or len(batches[-1]) == batch_size or lengths[i] < min_fill * lengths[batches[-1][0]]:
+            batches.append([])
+        batches[-1].append(i)
+    return batches
 
 
 @torch.inference_mode()
@@ -174,6 +186,7 @@ def _evaluate_retrieval(model, tokenizer, task, split, langs, batch_size, max_se
     prefix = str(task.options.get("prefix", getattr(encoder.config, "xlt_embedding_prefix", "") or ""))
     k = int(task.options.get("k", 20))
 
+    @retrieval.memoized  # the English side of a bitext set recurs in every language: embed each text once
     def embed_fn(texts: list[str]):
         return retrieval.embed(encoder, tokenizer, texts, layer=layer, pooling=pooling, batch_size=batch_size,
                                max_length=max_seq_length, device=device, prefix=prefix)
