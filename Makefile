@@ -61,7 +61,7 @@ results: setup ## Collect every finished run into outputs/results/metrics.csv
 
 report: setup ## Render the analysis notebooks of PROFILE to HTML under outputs/report/
 	$(PY) -m xlt_utils results
-	$(PY) -m xlt_utils report --profile $(PROFILE)
+	$(PY) -m xlt_utils report --profile $(PROFILE) --jobs $(JOBS)
 
 lint: setup ## Ruff over the package and tests
 	$(VENV)/bin/ruff check xlt_utils tests

@@ -129,3 +129,12 @@ def test_nbval_every_notebook_at_its_smoke_defaults(smoke_reference, tmp_path):
     assert (out / "figures" / "paper" / "smoke" / "transfer.png").exists()
     for study in set(C.ANALYSIS_NOTEBOOKS) - {"paper"}:
         assert list((out / "figures" / study / "smoke").glob("*.png")), f"{study}: no figure"
+    # the HTML report: every analysis notebook rendered, two kernels at a time; a second call renders nothing
+    report = [sys.executable, "-m", "xlt_utils", "report", "--profile", "smoke", "--jobs", "2"]
+    r = subprocess.run(report, cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=600, check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    htmls = sorted((out / "report").glob("*__smoke.html"))
+    assert [h.name.split("__")[0] for h in htmls] == sorted(C.ANALYSIS_NOTEBOOKS.values())
+    assert all("verdict" in h.read_text(encoding="utf-8") for h in htmls)  # each shows its claims table
+    r = subprocess.run(report, cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and r.stdout.count("is up to date") == len(htmls), r.stdout

@@ -1019,7 +1019,7 @@ def _cmd_results(args: Any) -> int:
 def _cmd_report(args: Any) -> int:
     from xlt_utils import results
 
-    results.render_reports(args.profile)
+    results.render_reports(args.profile, jobs=parse_jobs(args.jobs))
     return 0
 
 
@@ -1040,7 +1040,7 @@ def _cmd_reproduce(args: Any) -> int:
     csv = results.collect()
     print(f"[results] {csv}")
     failed = [r for rep in reports for r in rep.results if r.status in ("failed", "blocked")]
-    htmls = [] if failed else results.render_reports(args.profile, [g.study for g in grids])
+    htmls = [] if failed else results.render_reports(args.profile, [g.study for g in grids], jobs=jobs)
     wall = time.perf_counter() - t0
     ran = [r for rep in reports for r in rep.results if r.status == "done"]
     work = sum(r.timings.get("work", 0.0) for r in ran)
@@ -1079,6 +1079,7 @@ def add_commands(sub: Any) -> None:
 
     rp = sub.add_parser("report", help="render the analysis notebooks to HTML under outputs/report/")
     rp.add_argument("--profile", default="embedded", help="which profile's results (default: embedded)")
+    rp.add_argument("--jobs", default="auto", help="notebooks executed at once, or auto (as for cells)")
     rp.set_defaults(func=_cmd_report)
 
     rr = sub.add_parser("reproduce", help="grid(s) + results + report: what `make reproduce` runs")

@@ -363,14 +363,14 @@ def baseline_table(df: Any) -> Any:
 ANALYSIS_CODE = ("results.py", "studies.py", "analysis.py", "plots.py", "efficiency.py")
 
 
-def render_reports(profile: str, studies: list[str] | None = None, out: Any = print) -> list[Path]:
+def render_reports(profile: str, studies: list[str] | None = None, out: Any = print, jobs: int = 1) -> list[Path]:
     """Execute each study's analysis notebook on the collected results and render it to HTML.
 
     ``outputs/report/<notebook>__<profile>.{ipynb,html}``; a report whose inputs (results table, notebook) did not
-    change is not re-rendered.
+    change is not re-rendered. ``jobs`` notebooks are executed at a time (each in its own kernel).
 
     Returns:
-        The HTML files (rendered now or already up to date).
+        The HTML files (rendered now or already up to date), in the studies' order.
     """
     import hashlib
 
@@ -388,7 +388,7 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
     inputs = csv.read_bytes() + b"".join(p.read_bytes() for p in (csv.with_name(EFFICIENCY_CSV),
                                                                      csv.with_name(TRAINING_CSV)) if p.exists())
     inputs += b"".join((paths.PROJECT_ROOT / "xlt_utils" / f).read_bytes() for f in ANALYSIS_CODE)
-    done = []
+    done, todo = [], []
     for study, nb_name in C.ANALYSIS_NOTEBOOKS.items():
         if studies is not None and study not in studies:
             continue
@@ -399,14 +399,23 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
         stamp = hashlib.sha256(inputs + nb_path.read_bytes() + profile.encode()).hexdigest()
         base = paths.REPORT / f"{nb_name}__{profile}"
         html, stamp_file = base.with_suffix(".html"), base.with_suffix(".stamp")
+        done.append(html)
         if html.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
             out(f"[report] {html} is up to date")
-            done.append(html)
             continue
-        _execute_to_html(nb_path, base.with_suffix(".ipynb"), html, {"study": study, "profile": profile})
-        stamp_file.write_text(stamp)
+        todo.append((nb_path, base, html, stamp_file, stamp, {"study": study, "profile": profile}))
+
+    def render(item: tuple) -> None:
+        nb_path, base, html, stamp_file, stamp, parameters = item
+        _execute_to_html(nb_path, base.with_suffix(".ipynb"), html, parameters)
+        stamp_file.write_text(stamp)  # only after the HTML: a failed render is redone next time
         out(f"[report] {html}")
-        done.append(html)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for _ in pool.map(render, todo):  # re-raises the first failure (the others still finish)
+            pass
     return done
 
 
