@@ -125,3 +125,49 @@ def test_inference_profile_multiple_choice_counts_every_choice(local_tasks, tiny
     # one warm-up batch (features 0-1), then two timed batches (2-3, 4-5); every choice is counted
     assert row["n_batches"] == 2
     assert row["flops_per_example"] == pytest.approx((flops(feats[2:4]) + flops(feats[4:6])) / 4)
+
+
+def test_dynamic_int8_output_depends_on_batch_mates():
+    # why int8 is evaluated one example at a time: the activation range is taken over the whole input tensor
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 3)
+    q = efficiency.cast(torch.nn.Sequential(lin), "int8")
+    x = torch.tensor([[0.10, -0.20, 0.05, 0.30]])
+    big = torch.tensor([[40.0, -35.0, 20.0, 50.0]])
+    with torch.no_grad():
+        alone = q(x)[0]
+        batched = q(torch.cat([x, big]))[0]
+        exact = lin(x)[0]
+    assert not torch.allclose(alone, batched)  # the batch-mate's range coarsens x's quantisation
+    assert (alone - exact).abs().max() < (batched - exact).abs().max()
+
+
+def test_eval_batch_size_is_one_for_int8_only():
+    assert efficiency.eval_batch_size("int8", 128) == 1
+    assert efficiency.eval_batch_size("float32", 128) == 128
+    assert efficiency.eval_batch_size("bfloat16", 32) == 32
+    with pytest.raises(XLTError, match="valid.*int8"):
+        efficiency.eval_batch_size("fp8", 32)
+
+
+@pytest.mark.parametrize("dtype,expected", [("int8", 1), ("float32", 16)])
+def test_evaluation_phase_uses_the_batch_invariant_batch_size(monkeypatch, local_tasks, tmp_path, dtype, expected):
+    import contextlib
+
+    from xlt_utils import evaluate as evaluate_mod
+    from xlt_utils import phases
+
+    seen = {}
+
+    def fake_evaluate(model, tok, task, **kw):
+        seen.update(kw)
+        return []
+
+    monkeypatch.setattr(evaluate_mod, "evaluate", fake_evaluate)
+    monkeypatch.setattr(phases, "save_metrics", lambda run, rows: rows)
+    task = get_task(local_tasks["pair_classification"])
+    cfg = SimpleNamespace(target_task=task.name, split=None, languages=["en"], max_eval_samples=None, batch_size=16,
+                          max_seq_length=64, layer=None, pooling=None, sample_seed=0, inference_dtype=dtype)
+    run = SimpleNamespace(config=cfg, resolved={}, dir=tmp_path, timer=lambda name: contextlib.nullcontext())
+    phases.evaluate_languages(run, (None, None))
+    assert seen["batch_size"] == expected and run.resolved["eval_batch_size"] == expected

@@ -350,7 +350,8 @@ class EvalConfig(_Base):
         split: ``test`` or ``dev``; None = the task's reported split.
         languages: None = every language with the split.
         max_eval_samples: cap per language (None = all).
-        max_seq_length, batch_size: featurization and inference batch.
+        max_seq_length, batch_size: featurization and inference batch (``int8`` evaluates one example at a time:
+            dynamic quantisation makes a batched prediction depend on its batch-mates).
         layer, pooling: retrieval only (None = the task's defaults).
         num_layers: keep only the first n transformer layers (the head reads layer n); None = all. An inference
             budget variant (:mod:`xlt_utils.efficiency`); retrieval tasks choose their layer with ``layer``.

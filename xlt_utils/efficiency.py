@@ -8,7 +8,7 @@ for the same model:
 - ``num_layers``: keep the first *n* transformer layers (the head reads layer *n*);
 - ``max_seq_length``: truncate inputs;
 - ``inference_dtype``: ``float32``, ``bfloat16``, ``float16`` (GPU) or ``int8`` (dynamic quantisation of the
-  linear layers, CPU);
+  linear layers, CPU; its accuracy is measured one example at a time, see :func:`eval_batch_size`);
 - the model itself (size, intermediate task) through the run's lineage.
 
 FLOPs are counted analytically (:func:`forward_flops`): a multiply-add is 2 FLOPs; the dense layers and the
@@ -113,6 +113,20 @@ def cast(model: Any, dtype: str, device: Any = "cpu") -> Any:
     if dtype == "float16" and dev.type == "cpu":
         raise XLTError("inference_dtype float16 needs a GPU; valid on CPU: float32, bfloat16, int8")
     return copy.deepcopy(model).to(getattr(torch, dtype))
+
+
+def eval_batch_size(dtype: str, batch_size: int) -> int:
+    """The evaluation batch size that keeps a precision variant's predictions independent of its batch-mates.
+
+    Dynamic int8 quantisation scales each ``nn.Linear``'s input by one range computed over the whole input tensor
+    (every example of the batch, padding positions included), so an example's prediction changes with the examples
+    and the padding it is batched with. ``int8`` is therefore evaluated one example at a time (unpadded: what a
+    batch-1 deployment predicts, and the setting its batch-1 latency is measured in); other dtypes use
+    ``batch_size``.
+    """
+    if dtype not in DTYPES:
+        raise unknown("inference dtype", dtype, DTYPES)
+    return 1 if dtype == "int8" else batch_size
 
 
 def weight_bytes(model: Any) -> int:

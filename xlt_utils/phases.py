@@ -644,7 +644,12 @@ def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
 
 
 def evaluate_languages(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
-    """Evaluate every language of the task, write predictions (XTREME layout) and ``metrics.csv``."""
+    """Evaluate every language of the task, write predictions (XTREME layout) and ``metrics.csv``.
+
+    An ``int8`` variant is evaluated one example at a time (:func:`xlt_utils.efficiency.eval_batch_size`), so its
+    accuracy does not depend on ``batch_size``; the batch size used is recorded in ``params.json`` (resolved).
+    """
+    from xlt_utils import efficiency
     from xlt_utils.evaluate import evaluate
     from xlt_utils.tasks import get_task
 
@@ -657,12 +662,13 @@ def evaluate_languages(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
     if bad:
         raise XLTError(f"task {task.name} has no {split} split in {', '.join(bad)}; "
                        f"valid: {', '.join(task.languages_for(split))}")
+    batch_size = efficiency.eval_batch_size(cfg.inference_dtype, cfg.batch_size)
     with run.timer("eval"):
         rows = evaluate(model, tok, task, split=split, languages=langs, max_examples=cfg.max_eval_samples,
-                        batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
+                        batch_size=batch_size, max_seq_length=cfg.max_seq_length,
                         predictions_dir=run.dir / "predictions", layer=cfg.layer, pooling=cfg.pooling,
                         seed=cfg.sample_seed, load_fn=records)
-    run.resolved.update(split=split, languages=langs)
+    run.resolved.update(split=split, languages=langs, eval_batch_size=batch_size)
     if task.format == "retrieval" and rows:
         run.resolved.update(layer=rows[0].get("layer"), pooling=rows[0].get("pooling"))
     return save_metrics(run, rows)
