@@ -35,3 +35,42 @@ def test_majority_baseline_scores_the_english_majority_tag_in_each_language(monk
 def test_majority_baseline_on_real_synth_pos_is_well_above_uniform_chance():
     out = sanity.majority_baselines("synth_udpos", ["en", "sw3"], n_train=500, n_eval=100)
     assert all(100 / 13 + 5 < v < 60 for v in out.values()), out
+
+
+def _sanity_csv(path, seed, scores):
+    """A minimal --out CSV: NLI transfer rows for one seed, plus the seed-free majority and retrieval rows."""
+    import pandas as pd
+
+    rows = [{"check": "transfer", "condition": "pretrained", "task": "synth_xnli", "lang": lg, "seed": seed,
+             "value": v} for lg, v in scores.items()]
+    rows += [{"check": "majority", "condition": "English-majority label", "task": "synth_xnli", "lang": lg,
+              "seed": None, "value": 40.0} for lg in scores]
+    rows.append({"check": "retrieval", "condition": "pretrained", "task": "synth_tatoeba", "lang": "sw0",
+                 "seed": None, "value": 25.0})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_merge_keeps_seed_free_rows_once_and_summarizes_over_seeds(tmp_path, capsys):
+    a = _sanity_csv(tmp_path / "a.csv", 13, {"sw0": 50.0, "sw1": 48.0})
+    b = _sanity_csv(tmp_path / "b.csv", 14, {"sw0": 54.0, "sw1": 40.0})
+    df = sanity.merge([a, b])
+    assert len(df[df["check"] == "majority"]) == 2 and len(df[df["check"] == "retrieval"]) == 1
+    tr = sanity.summarize(df, log=lambda *_: None).set_index("lang")
+    # sw0: mean 52, sd sqrt(8) = 2.83, bar max(33.3, 40) + 10 = 50 -> pass; sw1: mean 44 < 50 -> fail
+    assert tr.loc["sw0", "mean"] == 52.0 and tr.loc["sw0", "std"] == 2.8 and tr.loc["sw0", "count"] == 2
+    assert bool(tr.loc["sw0", "pass"]) and not bool(tr.loc["sw1", "pass"])
+    out = tmp_path / "merged.csv"
+    assert main(["synth-sanity", "--merge", str(a), str(b), "--out", str(out)]) == 0
+    assert "seeds [13, 14]" in capsys.readouterr().out and out.exists()
+
+
+def test_merge_refuses_a_seed_twice_and_missing_files(tmp_path, capsys):
+    a = _sanity_csv(tmp_path / "a.csv", 13, {"sw0": 50.0})
+    b = _sanity_csv(tmp_path / "b.csv", 13, {"sw0": 52.0})
+    assert main(["synth-sanity", "--merge", str(a), str(b)]) == 2
+    assert "seed 13 is in both" in capsys.readouterr().err
+    assert main(["synth-sanity", "--merge", str(a), str(tmp_path / "none.csv")]) == 2
+    assert "no sanity CSV at" in capsys.readouterr().err
+    assert main(["synth-sanity"]) == 2
+    assert "--encoder DIR" in capsys.readouterr().err

@@ -49,6 +49,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_synth_sanity(args: argparse.Namespace) -> int:
     from xlt_utils.synth import sanity
 
+    if args.merge:
+        df = sanity.merge(args.merge)
+        if args.out:
+            df.to_csv(args.out, index=False)
+        sanity.summarize(df)
+        return 0
+    if args.encoder is None:
+        raise XLTError("synth-sanity needs --encoder DIR (a synth encoder folder), or --merge CSV ... to summarise runs")
     sanity.run(args.encoder, args.seeds, args.budget, args.out)
     return 0
 
@@ -114,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_bench)
 
     y = sub.add_parser("synth-sanity", help="the synth world's sanity-check table (zero-shot transfer, controls)")
-    y.add_argument("--encoder", required=True, help="synth encoder folder (e.g. a 00_pretrain run's encoder)")
+    y.add_argument("--encoder", default=None, help="synth encoder folder (e.g. a 00_pretrain run's encoder)")
     y.add_argument("--seeds", type=int, nargs="+", default=[13, 14, 15], help="fine-tuning seeds")
     y.add_argument("--budget", default="quick", help="smoke, quick (5k examples, 400 steps) or full (20k, 1500)")
-    y.add_argument("--out", default=None, help="write every score to this CSV")
+    y.add_argument("--out", default=None, help="write every score to this CSV (with --merge: the merged table)")
+    y.add_argument("--merge", nargs="+", default=None, metavar="CSV",
+                   help="no training: print the tables over these --out CSVs (e.g. one process per seed)")
     y.set_defaults(func=_cmd_synth_sanity)
 
     n = sub.add_parser("synth-negation", help="NLI zero-shot with only a language's negation word made `not`")

@@ -1,6 +1,6 @@
 """The synth world's sanity-check table (docs/synth-world.md, reference synthetic-world.md §2.7).
 
-``python -m xlt_utils synth-sanity --encoder DIR [--seeds 13 14 15] [--budget quick|full]`` fine-tunes the
+``python -m xlt_utils synth-sanity --encoder DIR [--seeds 13 14 15] [--budget quick|full] [--out CSV]`` fine-tunes the
 encoder on English NLI- and POS-like targets and evaluates zero-shot in languages at growing distance, with
 controls, and prints one table per check with mean ± sd over seeds:
 
@@ -15,7 +15,8 @@ controls, and prints one table per check with mean ± sd over seeds:
 
 Everything goes through the project's one training loop (:func:`xlt_utils.train.train`), evaluation
 (:func:`xlt_utils.evaluate.evaluate`) and task registry; nothing is tuned on test data. The result table is
-also written as CSV.
+also written as CSV; ``synth-sanity --merge A.csv B.csv ...`` prints the tables over several such CSVs (one
+process per seed runs the seeds in parallel).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ LANGS = ("en", "en_x", "sw1", "sw3", "sw5", "lx0", "fr_like", "hi_like", "ja_lik
 # the learning rate of the study grids' intermediate and target phases (studies/*.yaml, embedded profiles): at
 # 3e-4 the NLI-like task stayed at chance in English after 400 steps (loss 1.0985 throughout, synth-tiny)
 LR = 1.0e-3
+CHANCE = {"synth_xnli": 100 / 3, "synth_udpos": 100 / 13}  # uniform over 3 labels / 13 UPOS tags
 BUDGETS: dict[str, dict[str, int]] = {
     # n_train English examples, target steps, intermediate steps, eval examples per language
     "smoke": {"n_train": 64, "steps": 4, "inter_steps": 4, "n_eval": 32, "n_artefact": 200},
@@ -138,7 +140,6 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     """Run every check; returns the long table (check, condition, task, lang, seed, value) and prints summaries."""
     import pandas as pd
 
-    from xlt_utils import analysis
     from xlt_utils.errors import XLTError, unknown
     from xlt_utils.evaluate import evaluate
     from xlt_utils.models import load_tokenizer
@@ -159,9 +160,8 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     # the untrained control: same architecture and tokenizer, random weights
     untrained = init_encoder(AutoConfig.from_pretrained(str(encoder)), load_tokenizer(encoder),
                              Path(scratch.name) / "untrained", seed=0)
-    chance = {"synth_xnli": 100 / 3, "synth_udpos": 100 / 13}  # uniform over 3 labels / 13 UPOS tags
     all_langs = LANGS + tuple(c for c in CHAIN if c not in LANGS)
-    majority = {t: majority_baselines(t, all_langs, b["n_train"], b["n_eval"]) for t in chance}
+    majority = {t: majority_baselines(t, all_langs, b["n_train"], b["n_eval"]) for t in CHANCE}
     for seed in seeds:
         for task_name, lr in (("synth_xnli", LR), ("synth_udpos", LR)):
             for cond, enc in (("pretrained", encoder), ("untrained", untrained)):
@@ -199,23 +199,62 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     if out_csv:
         df.to_csv(out_csv, index=False)
 
+    summarize(df, log)
+    log(f"\n[sanity] {time.time() - t0:.0f}s; seeds {list(seeds)}; budget {budget} {b}")
+    return df
+
+
+
+def merge(csvs: Sequence[str | Path]) -> Any:
+    """The long tables of several ``synth-sanity --out`` runs (e.g. one process per seed) as one table.
+
+    Seed-free rows (retrieval, majority, artefacts) are computed identically by every run and kept once; the same
+    seed in two files is an error (it would count twice in the mean and sd).
+    """
+    import pandas as pd
+
+    from xlt_utils.errors import XLTError
+
+    missing = [str(p) for p in csvs if not Path(p).is_file()]
+    if missing:
+        raise XLTError(f"no sanity CSV at {', '.join(missing)} (write them with synth-sanity --out)")
+    frames = [pd.read_csv(p) for p in csvs]
+    seeded = [f[f["seed"].notna()] for f in frames]
+    seen: dict[float, str] = {}
+    for p, f in zip(csvs, seeded):
+        for seed in sorted(f["seed"].unique()):
+            if seed in seen:
+                raise XLTError(f"seed {int(seed)} is in both {seen[seed]} and {p}; merge each seed once")
+            seen[seed] = str(p)
+    free = pd.concat([f[f["seed"].isna()] for f in frames]).drop_duplicates(["check", "condition", "task", "lang"])
+    return pd.concat([*seeded, free], ignore_index=True)
+
+
+def summarize(df: Any, log: Any = print) -> Any:
+    """Print the checks' tables from the long table (one run's or :func:`merge`'s); returns the transfer table
+    (mean, sd, count over seeds, chance, English-majority, pass)."""
+    from xlt_utils import analysis
+
+    majority = {(r.task, r.lang): r.value for r in df[df["check"] == "majority"].itertuples()}
     summ = (df.groupby(["check", "condition", "task", "lang"], dropna=False)["value"]
             .agg(["mean", "std", "count"]).round(1).reset_index())
     tr = summ[summ["check"] == "transfer"].copy()
-    tr["chance"] = tr["task"].map(chance).round(1)
-    tr["majority"] = [round(majority[t][lg], 1) for t, lg in zip(tr["task"], tr["lang"])]
+    tr["chance"] = tr["task"].map(CHANCE).round(1)
+    tr["majority"] = [round(majority[(t, lg)], 1) for t, lg in zip(tr["task"], tr["lang"])]
     tr["pass"] = tr["mean"] >= tr[["chance", "majority"]].max(axis=1) + 10
-    log("\n[sanity] 1. zero-shot transfer (mean, sd over seeds; pass = >= 10 points above both uniform chance and "
-        "the English-majority label's accuracy in that language)")
+    seeds = sorted(int(x) for x in df["seed"].dropna().unique())
+    log(f"\n[sanity] 1. zero-shot transfer (mean, sd over seeds {seeds}; pass = >= 10 points above both uniform "
+        "chance and the English-majority label's accuracy in that language)")
     log(tr.to_string(index=False))
     log("\n[sanity] 2. graded decline along the chain (Spearman rho of score vs d_syn)")
     dist = analysis.distances_from_english("synth", "d_syn")
-    for task_name in ("synth_xnli", "synth_udpos"):
+    for task_name in CHANCE:
         sub = tr[(tr["task"] == task_name) & (tr["condition"] == "pretrained") & (tr["lang"].isin(CHAIN))]
+        if sub.empty:
+            continue
         c = analysis.correlation([dist[lg] for lg in sub["lang"]], list(sub["mean"]))
         log(f"  {task_name}: rho={c['spearman']:+.2f} [{c['spearman_lo']:+.2f}, {c['spearman_hi']:+.2f}] "
             f"(expected < 0) " + " ".join(f"{lg}={v:.1f}" for lg, v in zip(sub["lang"], sub["mean"])))
     log("\n[sanity] 3./4./5. retrieval, intermediate and artefact checks")
     log(summ[~summ["check"].isin(["transfer", "majority"])].to_string(index=False))
-    log(f"\n[sanity] {time.time() - t0:.0f}s; seeds {list(seeds)}; budget {budget} {b}")
-    return df
+    return tr
