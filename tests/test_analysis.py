@@ -50,6 +50,17 @@ def test_correlation_with_a_constant_side_is_nan_not_an_error():
     assert c["n"] == 4 and all(math.isnan(c[k]) for k in ("spearman", "spearman_lo", "spearman_hi", "pearson_hi"))
 
 
+def test_one_outlier_in_a_flat_arm_is_not_a_decided_correlation():
+    # rq5 embedded-full, hi_like source: chance (33.6) in 14 languages, 33.93 in the source language (distance 0).
+    # A resample misses that point with probability (14/15)^15 = 0.355 and then has no rank order: it counts as 0,
+    # so the interval reaches 0 (dropping those resamples gave [-0.79, -0.44], a false "supported").
+    d = [0.0, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.6, 0.6, 0.6, 0.6, 0.8]
+    v = [33.93] + [33.6] * 14
+    c = analysis.correlation(d, v)
+    assert c["spearman"] < -0.4
+    assert c["spearman_lo"] < -0.4 and c["spearman_hi"] == 0.0
+
+
 def _rows():
     rows = []
     for inter, shift in (("none", 0.0), ("synth_mnli", 5.0)):

@@ -67,7 +67,13 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def correlation(x: Sequence[float], y: Sequence[float], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Spearman's rho and Pearson's r with percentile bootstrap intervals over the (x, y) pairs."""
+    """Spearman's rho and Pearson's r with percentile bootstrap intervals over the (x, y) pairs.
+
+    A resample that is constant on a side (it missed every point that varies) has no rank order; it counts as 0
+    (no association), not dropped: dropping it would keep only the resamples that contain the few varying points,
+    so one outlier in an otherwise flat arm would look like a decided correlation. A sample that is itself constant
+    on a side has no estimate and no interval (nan).
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = ~(np.isnan(x) | np.isnan(y))
     x, y = x[keep], y[keep]
@@ -79,14 +85,13 @@ def correlation(x: Sequence[float], y: Sequence[float], n_boot: int = 2000, seed
             i = rng.integers(0, len(x), len(x))
             rhos.append(spearman(x[i], y[i]))
             rs.append(pearson(x[i], y[i]))
-        rhos, rs = np.array(rhos), np.array(rs)
-        rhos, rs = rhos[~np.isnan(rhos)], rs[~np.isnan(rs)]
+        rhos, rs = np.nan_to_num(np.array(rhos), nan=0.0), np.nan_to_num(np.array(rs), nan=0.0)
 
-        def q(v: np.ndarray, p: float) -> float:  # every resample constant on a side (a flat arm): no interval
-            return float(np.quantile(v, p)) if len(v) else float("nan")
+        def q(v: np.ndarray, est: float, p: float) -> float:  # a flat sample: no estimate, no interval
+            return float("nan") if math.isnan(est) else float(np.quantile(v, p))
 
-        out.update(spearman_lo=q(rhos, 0.025), spearman_hi=q(rhos, 0.975),
-                   pearson_lo=q(rs, 0.025), pearson_hi=q(rs, 0.975))
+        out.update(spearman_lo=q(rhos, out["spearman"], 0.025), spearman_hi=q(rhos, out["spearman"], 0.975),
+                   pearson_lo=q(rs, out["pearson"], 0.025), pearson_hi=q(rs, out["pearson"], 0.975))
     else:
         out.update(spearman_lo=float("nan"), spearman_hi=float("nan"), pearson_lo=float("nan"),
                    pearson_hi=float("nan"))
