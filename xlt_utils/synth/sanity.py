@@ -204,7 +204,6 @@ def run(encoder: str | Path, seeds: Sequence[int] = (13, 14, 15), budget: str = 
     return df
 
 
-
 def merge(csvs: Sequence[str | Path]) -> Any:
     """The long tables of several ``synth-sanity --out`` runs (e.g. one process per seed) as one table.
 
