@@ -161,6 +161,51 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
     return _save(fig, config, name)
 
 
+# Where a point's label may go, in points from the point: right-above first, then right-below, left-above,
+# left-below, then further up or down.
+_LABEL_SLOTS = ((3, 3), (3, -11), ("left", 3), ("left", -11), (3, 13), (3, -21))
+
+
+def label_offsets(xy: Sequence[tuple[float, float]], widths: Sequence[float], height: float,
+                  pad: float = 1.0) -> list[tuple[float, float]]:
+    """Offsets (in points) for point labels so that no two label boxes overlap: each label, taken in order of x,
+    goes to the first slot of ``_LABEL_SLOTS`` whose box (``widths[i]`` x ``height``, its lower-left corner at
+    the point plus the offset) misses every label already placed; the last slot if none does. ``xy`` are the
+    points' positions in points (display units), so the check is in the units the labels are drawn in."""
+    placed: list[tuple[float, float, float, float]] = []
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(xy)
+    for i in sorted(range(len(xy)), key=lambda k: (xy[k][0], xy[k][1])):
+        x, y = xy[i]
+        w = widths[i]
+        for slot in _LABEL_SLOTS:
+            dx = -3 - w if slot[0] == "left" else float(slot[0])
+            dy = float(slot[1])
+            box = (x + dx, y + dy, x + dx + w, y + dy + height)
+            if not any(box[0] < b[2] + pad and b[0] < box[2] + pad and box[1] < b[3] + pad and b[1] < box[3] + pad
+                       for b in placed):
+                break
+        placed.append(box)
+        out[i] = (dx, dy)
+    return out
+
+
+def _annotate_without_overlap(ax: Any, xy: Sequence[tuple[float, float]], texts: Sequence[str],
+                              fontsize: float = 7) -> None:
+    """Label points so that the labels do not overlap one another (see ``label_offsets``). Label widths are
+    estimated from the character count (0.6 em per character), which is close for the default sans-serif font."""
+    import numpy as np
+
+    if not xy:
+        return
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before reading the data transform
+    to_points = 72.0 / ax.figure.dpi
+    disp = ax.transData.transform(np.asarray(xy, dtype=float)) * to_points
+    widths = [0.6 * fontsize * len(t) for t in texts]
+    offsets = label_offsets([tuple(p) for p in disp], widths, height=1.2 * fontsize)
+    for (px, py), t, (dx, dy) in zip(xy, texts, offsets):
+        ax.annotate(t, (px, py), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points")
+
+
 def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_b1",
                   name: str = "budget.png") -> Path:
     """Mean zero-shot score against inference cost per evaluation variant (colour: intermediate condition; label:
@@ -179,10 +224,10 @@ def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_
             ax.set_axis_off()
             continue
         sns.scatterplot(data=s, x=cost, y="mean", hue="intermediate_task", style="intermediate_task", s=50, ax=ax)
-        for r in s.itertuples():
-            ax.annotate(r.variant, (getattr(r, cost), r.mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
         f = front[(front["model"] == m) & (front["target_task"] == t)].sort_values(cost)
         ax.plot(f[cost], f["mean"], color="0.3", linewidth=1, linestyle="--", label="Pareto front")
+        _annotate_without_overlap(ax, [(getattr(r, cost), r.mean) for r in s.itertuples()],
+                                  [str(r.variant) for r in s.itertuples()], fontsize=7)
         ax.set_xlabel({"latency_ms_b1": "latency per example, batch 1, p50 (ms)",
                        "gflops_per_example": "GFLOPs per example"}.get(cost, cost))
         ax.set_ylabel("mean zero-shot score")

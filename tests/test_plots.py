@@ -1,0 +1,41 @@
+"""Point labels in the budget figure: placement that keeps labels apart (hand-worked boxes)."""
+
+from xlt_utils.plots import label_offsets
+
+
+def _boxes(xy, widths, height, offsets):
+    return [(x + dx, y + dy, x + dx + w, y + dy + height) for (x, y), w, (dx, dy) in zip(xy, widths, offsets)]
+
+
+def _overlap(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_far_apart_points_keep_the_default_slot():
+    assert label_offsets([(0, 0), (100, 100)], [20, 20], 8.4) == [(3.0, 3.0), (3.0, 3.0)]
+
+
+def test_a_second_label_at_the_same_point_goes_below():
+    # First label: box (3, 3)-(23, 11.4). Second, same point: (3, 3) collides, (3, -11) gives (3, -11)-(23, -2.6),
+    # which clears the first by 5.6 points.
+    assert label_offsets([(0, 0), (0, 0)], [20, 20], 8.4) == [(3.0, 3.0), (3.0, -11.0)]
+
+
+def test_the_rq3_case_two_points_close_together_with_long_labels():
+    # "full" and "32 tokens" 3 points apart in x and 1 in y (the MNLI pair in the embedded rq3 figure): the
+    # right-hand label must not be drawn over the left-hand one.
+    xy = [(400.0, 200.0), (403.0, 201.0)]
+    widths = [0.6 * 7 * len("full"), 0.6 * 7 * len("32 tokens")]
+    offsets = label_offsets(xy, widths, 8.4)
+    a, b = _boxes(xy, widths, 8.4, offsets)
+    assert not _overlap(a, b)
+    assert offsets[0] == (3.0, 3.0)
+
+
+def test_a_crowd_of_labels_never_overlaps_while_slots_remain():
+    xy = [(0.0, 0.0), (1.0, 0.0), (2.0, 1.0), (0.0, 2.0)]
+    widths = [30.0, 30.0, 30.0, 30.0]
+    offsets = label_offsets(xy, widths, 8.4)
+    boxes = _boxes(xy, widths, 8.4, offsets)
+    assert all(not _overlap(boxes[i], boxes[j]) for i in range(4) for j in range(i + 1, 4))
+    assert len(set(offsets)) == 4
