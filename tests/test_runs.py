@@ -161,6 +161,7 @@ def test_interrupted_training_cell_resumes_from_its_checkpoint(tmp_path, monkeyp
     assert not runs.is_done(b_dir) and (b_dir / "train" / "checkpoint" / "trainer_state.json").exists()
     b = cell(tmp_path / "b")
     assert b.id == a.id and b.resolved["resumed_from_step"] == 6 and a.resolved["resumed_from_step"] == 0
+    assert json.loads((a.dir / runs.PARAMS).read_text())["protocol"] == runs.PROTOCOL["target"]
     assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
     wa, wb = load_file(str(a.dir / "model" / "model.safetensors")), load_file(str(b.dir / "model" / "model.safetensors"))
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
@@ -192,3 +193,37 @@ def test_train_model_reports_a_run_without_dev_selection(monkeypatch, capsys):
     run = SimpleNamespace(resolved={}, timings={}, dir=Path("/nonexistent"))
     assert phases.train_model(run, None, None) is result
     assert "final checkpoint kept: no dev selection" in capsys.readouterr().out
+
+
+def test_protocol_version_1_keeps_the_ids_of_runs_made_before_versions_existed():
+    # Pinned: the id this config had before PROTOCOL existed (computed with the code of fa2795c).
+    p = _params("target")
+    rid = runs.run_id("target", p, runs.lineage_of("target", p, None))
+    assert rid == "target/synth-tiny__base__synth_xnli__s13-f9ef5fe20c"
+    assert runs.params_hash("target", p, protocol=1) == "f9ef5fe20c"
+    assert runs.params_hash("target", p, protocol=2) != "f9ef5fe20c"
+    assert runs.params_hash("target", p, protocol=2) != runs.params_hash("target", p, protocol=3)
+
+
+def test_every_phase_has_a_protocol_version_and_every_bump_says_what_changed():
+    assert set(runs.PROTOCOL) == set(C.PHASES)
+    for phase, version in runs.PROTOCOL.items():
+        assert isinstance(version, int) and version >= 1
+        assert set(runs.PROTOCOL_CHANGES.get(phase, {})) == set(range(2, version + 1)), phase
+    with pytest.raises(XLTError, match=r"unknown phase 'tune'; choose from pretrain, "):
+        runs.protocol_version("tune")
+
+
+def test_bumping_a_phase_protocol_renews_its_runs_and_everything_downstream(monkeypatch):
+    from xlt_utils import grid
+
+    before = {c.run_id for c in grid.expand("paper", "smoke").cells}
+    monkeypatch.setitem(runs.PROTOCOL, "intermediate", 2)
+    after = {c.run_id for c in grid.expand("paper", "smoke").cells}
+    kept, renewed = before & after, before - after
+    phase = lambda rid: rid.split("/")[0]
+    assert {phase(r) for r in kept} >= {"pretrain"} and "intermediate" not in {phase(r) for r in kept}
+    # targets and evaluations below an intermediate run are renewed; those of the no-intermediate arm are kept
+    assert {phase(r) for r in renewed} == {"intermediate", "target", "eval"}
+    assert all("__none__" not in r and "__base__" not in r for r in renewed)
+    assert any(phase(r) == "target" for r in kept), "the no-intermediate arm does not depend on the bump"

@@ -152,8 +152,10 @@ def start(config: Any) -> Run:
 
 
 def _write_params(run: Run) -> None:
-    runs.write_json_atomic(run.dir / runs.PARAMS, {"run_id": run.id, "phase": run.phase, "params": run.params,
-                                                   "lineage": run.lineage, "resolved": run.resolved})
+    runs.write_json_atomic(run.dir / runs.PARAMS, {"run_id": run.id, "phase": run.phase,
+                                                   "protocol": runs.protocol_version(run.phase),
+                                                   "params": run.params, "lineage": run.lineage,
+                                                   "resolved": run.resolved})
 
 
 def finish(run: Run) -> dict[str, Any]:

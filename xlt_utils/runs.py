@@ -12,7 +12,8 @@ A run lives in ``outputs/runs/<phase>/<readable-id>-<hash>/``::
 
 The hash is over the phase and the validated parameters (JSON, sorted keys); the parameters include the upstream
 run id, which includes the upstream hash, so a run's id pins its whole history and a run shared by several
-studies is computed once. The readable part (``<model>__<intermediate>__<target>__s<seed>``) is for people.
+studies is computed once. A code change that alters a phase's results bumps that phase's ``PROTOCOL`` version,
+which enters the hash, so stale runs are recomputed rather than reused. The readable part (``<model>__<intermediate>__<target>__s<seed>``) is for people.
 """
 
 from __future__ import annotations
@@ -52,9 +53,33 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def params_hash(phase: str, params: Mapping[str, Any]) -> str:
-    """Stable hash of a phase's validated parameters (upstream run ids included)."""
-    return hashlib.sha256(canonical_json({"phase": phase, "params": dict(params)}).encode()).hexdigest()[:HASH_LEN]
+# The protocol version of each phase: bump a phase's number in the same commit as a code change that alters what
+# the phase computes for the same parameters (its scores, predictions or weights), e.g. a change to how int8
+# variants are batched at evaluation. Runs made under the older protocol then no longer match any cell: the next
+# grid recomputes them (and, through the upstream ids, everything downstream of them) instead of reusing stale
+# results, and leaves the old directories on disk. Version 1 is not hashed, so the ids of runs made before
+# versions existed stand. Record each bump in PROTOCOL_CHANGES.
+PROTOCOL: dict[str, int] = {"pretrain": 1, "intermediate": 1, "target": 1, "eval": 1, "baselines": 1}
+
+# phase -> {version: what changed}; read by people, and checked by the tests to cover every version above 1.
+PROTOCOL_CHANGES: dict[str, dict[int, str]] = {}
+
+
+def protocol_version(phase: str) -> int:
+    """The current protocol version of ``phase`` (one-line error naming the phases if unknown)."""
+    if phase not in PROTOCOL:
+        raise XLTError(f"unknown phase {phase!r}; choose from {', '.join(PROTOCOL)}")
+    return PROTOCOL[phase]
+
+
+def params_hash(phase: str, params: Mapping[str, Any], protocol: int | None = None) -> str:
+    """Stable hash of a phase's validated parameters (upstream run ids included) and, from version 2 on, of the
+    phase's protocol version (``PROTOCOL``; ``protocol`` overrides it, for tests)."""
+    version = protocol_version(phase) if protocol is None else protocol
+    payload: dict[str, Any] = {"phase": phase, "params": dict(params)}
+    if version != 1:
+        payload["protocol"] = version
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:HASH_LEN]
 
 
 def lineage_of(phase: str, params: Mapping[str, Any], upstream_lineage: Mapping[str, Any] | None) -> dict[str, Any]:
