@@ -86,6 +86,12 @@ def _cmd_synth_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_select_lr(args: argparse.Namespace) -> int:
+    from xlt_utils import tuning
+
+    return tuning.main(args.results)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -144,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--save-every", type=int, default=0, help="steps between snapshots (0: none)")
     c.add_argument("--sums", action="store_true", help="rewrite checkpoints/synth/SHA256SUMS and exit")
     c.set_defaults(func=_cmd_synth_checkpoint)
+
+    lr = sub.add_parser("select-lr", help="learning rates chosen on English dev (studies/tuning/learning_rate.yaml)")
+    lr.add_argument("--results", default=None, help="metrics.csv to read (default: outputs/results/metrics.csv)")
+    lr.set_defaults(func=_cmd_select_lr)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 
