@@ -261,18 +261,30 @@ def configure(namespace: Mapping[str, Any]) -> Any:
     return C.from_params("analysis", C.parameters_from_namespace(namespace))
 
 
+def read_metrics(path: Path | str | None = None) -> Any:
+    """The whole tidy ``metrics.csv`` (default ``outputs/results/metrics.csv``) as a DataFrame; empty cells are
+    NaN, languages, studies and profiles are strings.
+
+    Raises:
+        XLTError: the file does not exist (says which command makes it).
+    """
+    import pandas as pd
+
+    path = Path(path) if path is not None else results_csv()
+    if not path.exists():
+        raise XLTError(f"{path} does not exist; run `make reproduce` (or `python -m xlt_utils results`) first")
+    return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str, "profile": str},
+                       low_memory=False)
+
+
 def load(config: Any) -> Any:
     """The rows of one study and profile from ``outputs/results/metrics.csv``.
 
     Raises:
         XLTError: no results file, or no rows for the study and profile (says which command makes them).
     """
-    import pandas as pd
-
     path = results_csv()
-    if not path.exists():
-        raise XLTError(f"{path} does not exist; run `make reproduce` (or `python -m xlt_utils results`) first")
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str, "profile": str})
+    df = read_metrics(path)
     df["study"] = df["study"].fillna("")
     df["profile"] = df["profile"].fillna("")
     sel = df[(df["study"] == config.study) & (df["profile"] == config.profile)].copy()

@@ -13,7 +13,8 @@ A run lives in ``outputs/runs/<phase>/<readable-id>-<hash>/``::
 The hash is over the phase and the validated parameters (JSON, sorted keys); the parameters include the upstream
 run id, which includes the upstream hash, so a run's id pins its whole history and a run shared by several
 studies is computed once. A code change that alters a phase's results bumps that phase's ``PROTOCOL`` version,
-which enters the hash, so stale runs are recomputed rather than reused. The readable part (``<model>__<intermediate>__<target>__s<seed>``) is for people.
+which enters the hash, so stale runs are recomputed rather than reused. The readable part
+(``<model>__<intermediate>__<target>__s<seed>``) is for people.
 """
 
 from __future__ import annotations

@@ -72,14 +72,9 @@ def main(results_csv: str | None = None) -> int:
     """Print the dev table and the chosen learning rates (``python -m xlt_utils select-lr``)."""
     import pandas as pd
 
-    from xlt_utils.results import results_csv as default_csv
+    from xlt_utils.results import read_metrics
 
-    path = results_csv or default_csv()
-    try:
-        df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"lang": str}, low_memory=False)
-    except FileNotFoundError:
-        raise XLTError(f"{path} does not exist; run `python -m xlt_utils results` first") from None
-    table = dev_table(df)
+    table = dev_table(read_metrics(results_csv))
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 200):
         print("English dev score by learning rate (mean and sd over seeds):")
         print(table.round({"mean": 2, "sd": 2}).to_string(index=False))
