@@ -43,8 +43,8 @@ def test_negation_swap_leaves_a_language_that_already_says_not_unchanged(tmp_pat
     rows = diagnostics.negation_swap(tmp_path / "clf", ["sw0", "lx60"], max_examples=64)
     by = {r["lang"]: r for r in rows}
     assert by["sw0"]["negation"] == "not" and by["sw0"]["change"] == 0.0  # identical inputs, identical output
-    assert by["lx60"]["negation"] == "ser"
-    assert 0.0 <= by["lx60"]["as_generated"] <= 100.0 and 0.0 <= by["lx60"]["negation_not"] <= 100.0
+    assert by["lx60"]["negation"] == "ser" and by["lx60"]["form"] == "not"
+    assert 0.0 <= by["lx60"]["as_generated"] <= 100.0 and 0.0 <= by["lx60"]["swapped"] <= 100.0
 
 
 def test_negation_swap_rejects_bad_input_before_loading(tmp_path):
@@ -52,4 +52,54 @@ def test_negation_swap_rejects_bad_input_before_loading(tmp_path):
         diagnostics.negation_swap(tmp_path, ["xx"])
     with pytest.raises(XLTError, match="no model in"):
         diagnostics.negation_swap(tmp_path, ["lx60"])
+    for bad in ("", " not", "does  not"):
+        with pytest.raises(XLTError, match="--form must be one or more words"):
+            diagnostics.negation_swap(tmp_path, ["lx60"], form=bad)
+    with pytest.raises(XLTError, match="no model in"):
+        diagnostics.nli_breakdown(tmp_path, ["sw0"])
+    with pytest.raises(XLTError, match="--max-examples must be at least 1"):
+        diagnostics.nli_breakdown(tmp_path, ["sw0"], max_examples=0)
+
+
+def test_a_multiword_form_replaces_the_negation_word_only():
+    before = load_records("synth_xnli", "test", "sw0", max_examples=200)
+    with diagnostics.lexicon_override({"sw0": {"f:not": "does not"}}):
+        inside = load_records("synth_xnli", "test", "sw0", max_examples=200)
+    assert _words(inside) == [x for w in _words(before) for x in (["does", "not"] if w == "not" else [w])]
+
+
+def test_constructions_follow_the_nli_item_table():
+    """From nli_item's table: entailment toggles polarity only in the copular (s, not a); neutral and
+    contradiction toggle it in both clause kinds; every label also has same-polarity items of both kinds."""
+    from xlt_utils.synth.builders import items
+
+    seen: dict[str, set[str]] = {}
+    for p, h, label in items("nli", "test"):
+        seen.setdefault(label, set()).add(diagnostics.construction(p, h))
+    both = {"verbal, same polarity", "copular, same polarity", "verbal, negation toggled",
+            "copular, negation toggled"}
+    assert seen == {"entailment": both - {"verbal, negation toggled"}, "neutral": both, "contradiction": both}
+
+
+def test_breakdown_adds_up_to_the_overall_accuracy(tmp_path):
+    from xlt_utils.evaluate import evaluate
+    from xlt_utils.models import build_model, load_tokenizer
+    from xlt_utils.tasks import get_task
+
+    encoder = tmp_path / "encoder"
+    checkpoints.copy_to("synth-tiny", encoder)
+    model = build_model(get_task("synth_xnli"), encoder)
+    model.save_pretrained(tmp_path / "clf")
+    tok = load_tokenizer(encoder)
+    tok.save_pretrained(tmp_path / "clf")
+    rows = diagnostics.nli_breakdown(tmp_path / "clf", ["sw0"], max_examples=120)
+    assert sum(r["n"] for r in rows) == 120 and {r["lang"] for r in rows} == {"sw0"}
+    for r in rows:
+        assert abs(r["pred_entailment"] + r["pred_neutral"] + r["pred_contradiction"] - 100.0) < 1e-9
+        assert r["accuracy"] == r[f"pred_{r['label']}"]
+    overall = next(x["value"] for x in evaluate(model.eval(), tok, "synth_xnli", split="test", languages=["sw0"],
+                                               max_examples=120, seed=0) if x["metric"] == "accuracy")
+    assert abs(sum(r["n"] * r["accuracy"] for r in rows) / 120 - overall) < 1e-9
+    # sw0 already writes `not`: the same inputs with form="not", so the same table
+    assert diagnostics.nli_breakdown(tmp_path / "clf", ["sw0"], max_examples=120, form="not") == rows
 

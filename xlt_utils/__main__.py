@@ -64,7 +64,7 @@ def _cmd_synth_sanity(args: argparse.Namespace) -> int:
 def _cmd_synth_negation(args: argparse.Namespace) -> int:
     from xlt_utils.synth import diagnostics
 
-    diagnostics.main(args.model, args.languages, args.max_examples)
+    diagnostics.main(args.model, args.languages, args.max_examples, form=args.form, breakdown=args.breakdown)
     return 0
 
 
@@ -136,10 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no training: print the tables over these --out CSVs (e.g. one process per seed)")
     y.set_defaults(func=_cmd_synth_sanity)
 
-    n = sub.add_parser("synth-negation", help="NLI zero-shot with only a language's negation word made `not`")
+    n = sub.add_parser("synth-negation", help="NLI zero-shot with only a language's negation word made `not` "
+                       "(or --form)")
     n.add_argument("--model", required=True, help="a fine-tuned NLI-like classifier (e.g. a target run's model/)")
     n.add_argument("--languages", nargs="+", default=["lx60", "lx0"], help="synth languages (default lx60 lx0)")
     n.add_argument("--max-examples", type=int, default=1000, help="test examples per language (default 1000)")
+    n.add_argument("--form", default="not", help="the word(s) put in place of the negation word (default not)")
+    n.add_argument("--breakdown", action="store_true",
+                   help="accuracy and predicted labels per gold label and construction, as generated and with --form")
     n.set_defaults(func=_cmd_synth_negation)
 
     c = sub.add_parser("synth-checkpoint", help="regenerate a committed synth encoder from its recipe")
