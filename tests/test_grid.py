@@ -309,6 +309,77 @@ def test_estimate_extrapolates_measured_rates_by_world_and_phase():
     assert G.estimate_seconds([G.CellResult(t, "failed", 5.0)], [t]) is None
 
 
+def test_wall_estimate_does_not_share_the_machine_for_timed_evaluations():
+    """Target cells 12 s each (10 s work + 2 s fixed) share 2 jobs; a timed eval (paper smoke's synth_xnli eval
+    has efficiency_batch_sizes) adds its whole time: 2 targets + 1 timed eval = 24 / 2 + eval alone."""
+    g = G.expand("paper", "smoke")
+    t = next(c for c in g.cells if c.phase == "target")
+    timed = next(c for c in g.cells if G.runs_alone(c))
+    plain = next(c for c in g.cells if c.phase == "eval" and not G.runs_alone(c))
+    assert timed.params["efficiency_batch_sizes"] and not G.runs_alone(t)
+    ran = [G.CellResult(t, "done", 12.0, timings={"work": 10.0})]
+    alone = G.estimate_seconds(ran, [timed])
+    assert G.wall_seconds(ran, [t, t, timed], jobs=2) == pytest.approx(12.0 + alone)
+    assert G.wall_seconds(ran, [t, t, plain], jobs=2) == pytest.approx(G.estimate_seconds(ran, [t, t, plain]) / 2)
+    assert G.wall_seconds([], [t], jobs=2) is None
+
+
+def test_timed_evaluations_run_with_nothing_beside_them(tmp_path, monkeypatch):
+    """rq3's embedded grid at 2 jobs with a fake runner: every timed evaluation starts on an idle machine and
+    nothing starts while it runs, with every core's threads (4 cores: 4 threads, the others 2 each); the other
+    cells still run two at a time; afterwards the thread variables are unset again."""
+    import os
+    import threading
+    import time
+
+    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(G.paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for var in G.THREADS_ENV:
+        monkeypatch.delenv(var, raising=False)
+    threads: dict[str, str] = {}
+    g = G.expand("rq3_efficiency", "embedded")
+    assert sum(G.runs_alone(c) for c in g.cells) >= 2
+    lock = threading.Lock()
+    active: list[G.Cell] = []
+    seen = {"max": 0, "beside_timed": []}
+
+    def fake(cell):
+        with lock:
+            threads[cell.run_id] = os.environ["OMP_NUM_THREADS"] + "/" + os.environ["MKL_NUM_THREADS"]
+            if any(G.runs_alone(c) for c in active) or (G.runs_alone(cell) and active):
+                seen["beside_timed"].append(cell.run_id)
+            active.append(cell)
+            seen["max"] = max(seen["max"], len(active))
+        time.sleep(0.02)
+        with lock:
+            active.remove(cell)
+        return G.CellResult(cell, "done", 0.02)
+
+    rep = G.execute(g, jobs=2, out=lambda s: None, runner=fake)
+    assert all(r.status == "done" for r in rep.results)
+    assert seen["beside_timed"] == [] and seen["max"] == 2
+    assert threads == {c.run_id: "4/4" if G.runs_alone(c) else "2/2" for c in g.cells}
+    assert not any(var in os.environ for var in G.THREADS_ENV)
+
+
+def test_a_thread_count_the_user_set_is_kept_for_every_cell(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(G.paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    seen = set()
+
+    def fake(cell):
+        seen.add((os.environ["OMP_NUM_THREADS"], os.environ.get("MKL_NUM_THREADS")))
+        return G.CellResult(cell, "done", 0.0)
+
+    G.execute(G.expand("rq3_efficiency", "embedded"), jobs=2, out=lambda s: None, runner=fake)
+    assert seen == {("3", None)} and os.environ["OMP_NUM_THREADS"] == "3"
+
+
 def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch):
     import json
 
