@@ -67,7 +67,8 @@ def test_no_tuning_rows_is_a_one_line_error_naming_the_grid():
         tuning.dev_table(_frame().drop(columns=["learning_rate"]))
 
 
-@pytest.mark.parametrize("profile, model", [("tiny", "synth-tiny"), ("small", "synth-small"), ("smoke", "synth-tiny")])
+@pytest.mark.parametrize("profile, model", [("tiny", "synth-tiny"), ("small", "synth-small"), ("medium", "synth-medium"),
+                                            ("smoke", "synth-tiny")])
 def test_the_tuning_grid_sweeps_each_phase_on_its_own(profile, model):
     from collections import Counter
 
