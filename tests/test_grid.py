@@ -326,8 +326,9 @@ def test_wall_estimate_does_not_share_the_machine_for_timed_evaluations():
 
 def test_timed_evaluations_run_with_nothing_beside_them(tmp_path, monkeypatch):
     """rq3's embedded grid at 2 jobs with a fake runner: every timed evaluation starts on an idle machine and
-    nothing starts while it runs, with every core's threads (4 cores: 4 threads, the others 2 each); the other
-    cells still run two at a time; afterwards the thread variables are unset again."""
+    nothing starts while it runs, with every core's threads (4 cores: 4 threads, the others 2 each) and told so
+    (XLT_CELL_ALONE=1, recorded in efficiency.csv); the other cells still run two at a time; afterwards the
+    variables are unset again."""
     import os
     import threading
     import time
@@ -346,7 +347,7 @@ def test_timed_evaluations_run_with_nothing_beside_them(tmp_path, monkeypatch):
 
     def fake(cell):
         with lock:
-            threads[cell.run_id] = os.environ["OMP_NUM_THREADS"] + "/" + os.environ["MKL_NUM_THREADS"]
+            threads[cell.run_id] = "/".join(os.environ[v] for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", G.ALONE_ENV))
             if any(G.runs_alone(c) for c in active) or (G.runs_alone(cell) and active):
                 seen["beside_timed"].append(cell.run_id)
             active.append(cell)
@@ -359,8 +360,8 @@ def test_timed_evaluations_run_with_nothing_beside_them(tmp_path, monkeypatch):
     rep = G.execute(g, jobs=2, out=lambda s: None, runner=fake)
     assert all(r.status == "done" for r in rep.results)
     assert seen["beside_timed"] == [] and seen["max"] == 2
-    assert threads == {c.run_id: "4/4" if G.runs_alone(c) else "2/2" for c in g.cells}
-    assert not any(var in os.environ for var in G.THREADS_ENV)
+    assert threads == {c.run_id: "4/4/1" if G.runs_alone(c) else "2/2/0" for c in g.cells}
+    assert not any(var in os.environ for var in (*G.THREADS_ENV, G.ALONE_ENV))
 
 
 def test_a_thread_count_the_user_set_is_kept_for_every_cell(tmp_path, monkeypatch):

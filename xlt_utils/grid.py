@@ -70,6 +70,8 @@ STRUCTURAL = {
 # Parameters of a fresh kernel: torch threads per concurrent cell (an execution resource, like the GPU; recorded
 # in env.json, not a run parameter).
 THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# "1" in the kernel of a cell the local executor runs alone, "0" beside others (efficiency.csv: measured_alone).
+ALONE_ENV = "XLT_CELL_ALONE"
 
 
 # ---------------------------------------------------------------------------------------------- study files
@@ -859,6 +861,7 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         sys.stdout.flush()
         os._exit(130)
     pool.shutdown(wait=True)
+    os.environ.pop(ALONE_ENV, None)
     if set_threads:  # as before: a later grid in this process manages them again
         for var in THREADS_ENV:
             os.environ.pop(var, None)
@@ -900,6 +903,7 @@ def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Futur
                     continue  # waits for an idle machine; ready cells after it may start meanwhile
                 pending.remove(c)
                 progress("start", c, " (alone: it times inference)" if runs_alone(c) and jobs > 1 else "")
+                os.environ[ALONE_ENV] = "1" if runs_alone(c) or jobs == 1 else "0"
                 if set_threads:
                     set_threads(runs_alone(c))
                 running[pool.submit(runner, c)] = c
