@@ -776,8 +776,10 @@ class Progress:
     """Progress lines of a grid run: ``[done/total] verb run-id | elapsed | left ~ETA`` (the ETA extrapolates the
     finished cells' work per unit, by phase). Shared by the local and the Ray executor."""
 
-    def __init__(self, grid: Grid, results: dict[str, CellResult], jobs: int, out: Callable[[str], None] = print):
+    def __init__(self, grid: Grid, results: dict[str, CellResult], jobs: int, out: Callable[[str], None] = print,
+                 timed_alone: bool = True):
         self.grid, self.results, self.jobs, self.out = grid, results, jobs, out
+        self.timed_alone = timed_alone  # the local executor runs timed evaluations alone; Ray does not
         self.total = len(grid.cells)
         self.t_start = time.perf_counter()
         self.lock = threading.Lock()
@@ -789,7 +791,12 @@ class Progress:
         left = [c for c in self.grid.cells if c.run_id not in self.results]
         if not left:
             return "0m00s"
-        est = wall_seconds([r for r in self.results.values() if r.status == "done"], left, self.jobs)
+        done = [r for r in self.results.values() if r.status == "done"]
+        if self.timed_alone:
+            est = wall_seconds(done, left, self.jobs)
+        else:
+            est = estimate_seconds(done, left)
+            est = None if est is None else est / self.jobs
         return "?" if est is None else "~" + _fmt(est)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:

@@ -221,7 +221,7 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
     todo = [c for c in grid.cells if c.run_id not in results]
     header = (f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells, {len(results)} already done, "
               f"{len(todo)} to run")
-    progress = G.Progress(grid, results, jobs, out)
+    progress = G.Progress(grid, results, jobs, out, timed_alone=False)
     if not todo:
         out(header + " (executor ray)")
         return G.GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
