@@ -17,6 +17,9 @@ directory, its ``metrics.csv`` and the collected results are the same whichever 
   from the cell's last training checkpoint. A notebook that *raises* is a deterministic failure and is not
   retried. Every attempt after the first is printed (``retry``), and the summary lists the cells that needed
   more than one.
+* **Timing**: unlike the local executor, Ray does not hold other cells back while an evaluation times inference
+  (:func:`xlt_utils.grid.runs_alone`); such a run's ``efficiency.csv`` leaves ``measured_alone`` empty. Time
+  budgets on a node of their own, or with the local executor.
 * **Where**: by default a local Ray instance is started for the run (``num_cpus`` = jobs x threads per cell,
   no dashboard, a 200 MB object store: results are small) and stopped at the end. ``--ray-address auto`` (or
   ``host:port``) joins a running cluster instead; its nodes need this checkout and environment at the same
