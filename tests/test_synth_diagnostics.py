@@ -31,6 +31,19 @@ def test_override_names_bad_concept_keys():
         pass
 
 
+def test_override_refuses_english_keys_that_would_change_nothing():
+    """English realises verbs (do-support included) and nouns by morphology: overriding them is an error, not a
+    silent no-op; its function words can be overridden."""
+    for key in ("f:do", "f:be", "v:see"):
+        with pytest.raises(XLTError, match=f"en realises nouns and verbs .* overriding {key} would change nothing"), \
+                diagnostics.lexicon_override({"en": {key: "fu"}}):
+            pass
+    before = load_records("synth_xnli", "test", "en", max_examples=100)
+    with diagnostics.lexicon_override({"en": {"f:not": "ser"}}):
+        inside = load_records("synth_xnli", "test", "en", max_examples=100)
+    assert "not" in _words(before) and "not" not in _words(inside) and "ser" in _words(inside)
+
+
 def test_negation_swap_leaves_a_language_that_already_says_not_unchanged(tmp_path):
     from xlt_utils.models import build_model, load_tokenizer
     from xlt_utils.tasks import get_task

@@ -18,6 +18,9 @@ from typing import Any
 
 from xlt_utils.errors import XLTError
 
+# Concept keys an English-lexicon language does not look up (its verb forms come from English morphology).
+ENGLISH_MORPHOLOGY = ("f:be", "f:do")
+
 
 @contextmanager
 def lexicon_override(overrides: Mapping[str, Mapping[str, str]]) -> Iterator[None]:
@@ -31,10 +34,15 @@ def lexicon_override(overrides: Mapping[str, Mapping[str, str]]) -> Iterator[Non
 
     keys = languages.concept_keys()
     for lang, o in overrides.items():
-        languages.get_language(lang)
+        spec = languages.get_language(lang)
         bad = sorted(set(o) - set(keys))
         if bad:
             raise XLTError(f"unknown concept key(s) {', '.join(bad)}; e.g. f:not, f:and, v:see")
+        inert = sorted(k for k in o if spec.lexicon == "english" and (k[:2] in ("n:", "v:") or k in ENGLISH_MORPHOLOGY))
+        if inert:
+            raise XLTError(f"{lang} realises nouns and verbs (do-support included) by English morphology, not from "
+                           f"its lexicon, so overriding {', '.join(inert)} would change nothing; function words "
+                           f"such as f:not, f:the, f:and can be overridden")
     original = grammar.lexicon
 
     def patched(spec):  # the Realiser's only source of word forms
