@@ -878,7 +878,8 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
 
 def _thread_setter(jobs: int) -> Callable[[bool], None]:
     """Sets the thread variables for the next kernel: ``threads_per_cell(jobs)``, or every core for a cell that
-    runs alone. Only called when no kernel is starting (a lone cell starts with nothing else running)."""
+    runs alone. Safe while other kernels start: a shared cell sets the value they all have, and a lone cell
+    starts only when nothing else is running."""
     def apply(alone: bool) -> None:
         n = str(threads_per_cell(1 if alone else jobs))
         for var in THREADS_ENV:
