@@ -171,28 +171,3 @@ def test_evaluation_phase_uses_the_batch_invariant_batch_size(monkeypatch, local
     run = SimpleNamespace(config=cfg, resolved={}, dir=tmp_path, timer=lambda name: contextlib.nullcontext())
     phases.evaluate_languages(run, (None, None))
     assert seen["batch_size"] == expected and run.resolved["eval_batch_size"] == expected
-
-
-@pytest.mark.parametrize("env,expected", [("1", "True"), ("0", "False"), (None, "")])
-def test_timings_record_whether_the_cell_ran_alone(monkeypatch, local_tasks, tmp_path, env, expected):
-    """The grid tells a kernel whether it runs alone (XLT_CELL_ALONE); efficiency.csv keeps it (empty: no grid)."""
-    import contextlib
-
-    from xlt_utils import phases
-    from xlt_utils.formats import pipelines
-
-    if env is None:
-        monkeypatch.delenv("XLT_CELL_ALONE", raising=False)
-    else:
-        monkeypatch.setenv("XLT_CELL_ALONE", env)
-    monkeypatch.setattr(phases, "records", lambda *a, **k: [])
-    monkeypatch.setattr(pipelines, "get_pipeline", lambda *a, **k: SimpleNamespace(featurize=lambda recs: []))
-    monkeypatch.setattr(efficiency, "inference_profile", lambda *a, **k: [{"batch_size": 1, "latency_p50_ms": 2.0}])
-    task = get_task(local_tasks["pair_classification"])
-    cfg = SimpleNamespace(target_task=task.name, split=None, languages=["en"], max_eval_samples=None,
-                          max_seq_length=64, sample_seed=0, efficiency_batch_sizes=[1], num_layers=None,
-                          inference_dtype="float32")
-    run = SimpleNamespace(config=cfg, resolved={}, dir=tmp_path, timer=lambda name: contextlib.nullcontext())
-    phases.measure_efficiency(run, (None, None))
-    header, row = (tmp_path / "efficiency.csv").read_text().splitlines()
-    assert dict(zip(header.split(","), row.split(",")))["measured_alone"] == expected

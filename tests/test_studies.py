@@ -203,27 +203,26 @@ def test_rq3_variants_and_claims_by_hand():
 
 def test_rq3_budget_table_joins_the_timings_by_hand():
     """Timings of two seeds per arm: batch-1 latency is their mean (full none 20 and 24 -> 22; 6 layers 10 and 12
-    -> 11), so the claimed speed-up is 2.00x; weights in MB; timed_alone only where every timing ran alone."""
+    -> 11), so the claimed speed-up is 2.00x; weights in MB."""
     full = {"none": {"en": 80, "a": 60}, "synth_mnli": {"en": 80, "a": 62}}
     cut = {"none": {"en": 70, "a": 50}, "synth_mnli": {"en": 70, "a": 51}}
     df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
                       + _rows(cut, num_layers=6, inference_dtype="float32", max_seq_length=64))
     eff = []
     for it in ("none", "synth_mnli"):
-        for layers, lat, alone in ((None, (20.0, 24.0), (True, True)), (6, (10.0, 12.0), (True, None))):
-            for seed, ms, a in zip((13, 14), lat, alone):
+        for layers, lat in ((None, (20.0, 24.0)), (6, (10.0, 12.0))):
+            for seed, ms in zip((13, 14), lat):
                 for bs, mult in ((1, 1), (8, 4)):
                     eff.append({"model": "synth-tiny", "target_task": "synth_xnli", "intermediate_task": it,
                                 "seed": seed, "num_layers": layers, "inference_dtype": "float32",
                                 "max_seq_length": 64, "batch_size": bs, "latency_p50_ms": ms * mult,
                                 "throughput_ex_s": 1000.0 * bs / (ms * mult), "flops_per_example": 2e9,
-                                "weight_mb": 4.0 if layers is None else 2.5, "measured_alone": a})
+                                "weight_mb": 4.0 if layers is None else 2.5})
     budget = studies.budget_table(df, pd.DataFrame(eff)).set_index(["intermediate_task", "variant"])
     assert budget.loc[("none", "full"), "latency_ms_b1"] == 22.0
     assert budget.loc[("none", "6 layers"), "latency_ms_b1"] == 11.0
     assert budget.loc[("none", "full"), "weights_mb"] == 4.0 and budget.loc[("none", "6 layers"), "weights_mb"] == 2.5
     assert budget.loc[("none", "full"), "gflops_per_example"] == 2.0
-    assert bool(budget.loc[("none", "full"), "timed_alone"]) and not bool(budget.loc[("none", "6 layers"), "timed_alone"])
     claims = studies.rq3_claims(df, budget.reset_index())
     assert "batch-1 speed-up 2.00x" in claims[claims["claim"].str.startswith("6 layers costs")].iloc[0]["note"]
 

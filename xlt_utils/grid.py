@@ -32,8 +32,6 @@ hashes its parameters including the upstream run id, so cells shared by several 
 Execution: a cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a time) as soon as their
 upstream cell is done, each in a fresh kernel through papermill, with cwd = the project root. A failed cell stops
 its descendants only; the rest of the grid still runs, and the command then fails with one line per failure.
-An evaluation that times inference (``efficiency_batch_sizes``) runs alone, on an otherwise idle machine with
-every core (:func:`runs_alone`; the local executor).
 ``--executor ray`` runs the same cells as Ray tasks, on a local instance or a cluster (:mod:`xlt_utils.ray_executor`).
 """
 
@@ -70,8 +68,6 @@ STRUCTURAL = {
 # Parameters of a fresh kernel: torch threads per concurrent cell (an execution resource, like the GPU; recorded
 # in env.json, not a run parameter).
 THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
-# "1" in the kernel of a cell the local executor runs alone, "0" beside others (efficiency.csv: measured_alone).
-ALONE_ENV = "XLT_CELL_ALONE"
 
 
 # ---------------------------------------------------------------------------------------------- study files
@@ -720,22 +716,9 @@ def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None)
         return ("[grid] no CPU estimate: no finished run here to measure rates from (run the smoke or embedded "
                 "profile first)")
     worlds = sorted({r.cell.params["world"] for r in ran})
-    alone = [c for c in todo if runs_alone(c)]
-    wall = wall_seconds(ran, todo, jobs)
-    note = f"; {len(alone)} timed evaluations run alone" if alone and jobs > 1 else ""
-    return (f"[grid] CPU estimate for {len(todo)} cells: ~{_fmt(est)} of cell time, ~{_fmt(wall)} wall at "
-            f"{jobs} cells at a time{note} (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
+    return (f"[grid] CPU estimate for {len(todo)} cells: ~{_fmt(est)} of cell time, ~{_fmt(est / jobs)} wall at "
+            f"{jobs} cells at a time (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
             f"training steps x tokens x model size; a rough guide, often off by 2x)")
-
-
-def wall_seconds(ran: Sequence[CellResult], todo: Sequence[Cell], jobs: int) -> float | None:
-    """Wall-clock estimate for ``todo`` at ``jobs`` cells at a time: the cells that share the machine divide by
-    ``jobs``; those that :func:`runs_alone` add their whole time."""
-    shared = estimate_seconds(ran, [c for c in todo if not runs_alone(c)]) or 0.0
-    alone = estimate_seconds(ran, [c for c in todo if runs_alone(c)]) or 0.0
-    if not shared and not alone:
-        return estimate_seconds(ran, todo)
-    return shared / jobs + alone
 
 
 def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None) -> None:
@@ -776,10 +759,8 @@ class Progress:
     """Progress lines of a grid run: ``[done/total] verb run-id | elapsed | left ~ETA`` (the ETA extrapolates the
     finished cells' work per unit, by phase). Shared by the local and the Ray executor."""
 
-    def __init__(self, grid: Grid, results: dict[str, CellResult], jobs: int, out: Callable[[str], None] = print,
-                 timed_alone: bool = True):
+    def __init__(self, grid: Grid, results: dict[str, CellResult], jobs: int, out: Callable[[str], None] = print):
         self.grid, self.results, self.jobs, self.out = grid, results, jobs, out
-        self.timed_alone = timed_alone  # the local executor runs timed evaluations alone; Ray does not
         self.total = len(grid.cells)
         self.t_start = time.perf_counter()
         self.lock = threading.Lock()
@@ -791,13 +772,8 @@ class Progress:
         left = [c for c in self.grid.cells if c.run_id not in self.results]
         if not left:
             return "0m00s"
-        done = [r for r in self.results.values() if r.status == "done"]
-        if self.timed_alone:
-            est = wall_seconds(done, left, self.jobs)
-        else:
-            est = estimate_seconds(done, left)
-            est = None if est is None else est / self.jobs
-        return "?" if est is None else "~" + _fmt(est)
+        est = estimate_seconds([r for r in self.results.values() if r.status == "done"], left)
+        return "?" if est is None else "~" + _fmt(est / self.jobs)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
         n = len(self.results)
@@ -820,29 +796,17 @@ class Progress:
             self("FAILED", c, f": {r.error}")
 
 
-def runs_alone(cell: Cell) -> bool:
-    """An evaluation that times inference (``efficiency_batch_sizes``): the local executor runs it with no other
-    cell beside it and with every core's torch threads, so its latencies and throughput are measured neither
-    against a neighbour's training nor with a share of the cores that depends on ``--jobs`` (before, at two
-    jobs, the same architecture on the same inputs timed 8.1 and 12.5 ms per example in two cells)."""
-    return cell.phase == "eval" and bool(cell.params.get("efficiency_batch_sizes"))
-
-
 def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
             runner: Callable[[Cell], CellResult] = run_cell) -> GridReport:
     """Run every unfinished cell of a grid, upstream first, ``jobs`` at a time, with progress lines.
 
-    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``). Timed
-    evaluations (:func:`runs_alone`) wait until nothing else runs and start nothing beside them.
+    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``).
     """
     if jobs < 1:
         raise XLTError(f"--jobs must be >= 1, got {jobs}")
-    # Torch threads per kernel (inherited from this process's environment when papermill starts it): the cores
-    # shared out among `jobs` cells, all of them for a cell that runs alone; a value the user set is kept throughout.
-    user_set = {var: os.environ[var] for var in THREADS_ENV if var in os.environ}
-    set_threads = None if user_set else _thread_setter(jobs)
-    if set_threads:
-        set_threads(False)
+    threads = str(threads_per_cell(jobs))
+    for var in THREADS_ENV:
+        os.environ.setdefault(var, threads)
     write_manifest(grid)
     total = len(grid.cells)
     results: dict[str, CellResult] = {}
@@ -860,7 +824,7 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
     running: dict[Future, Cell] = {}
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        _schedule(pool, pending, running, results, jobs, progress, runner, set_threads)
+        _schedule(pool, pending, running, results, jobs, progress, runner)
     except KeyboardInterrupt:
         # Running cells are left unfinished (no DONE): the next run redoes them from their checkpoints. Their kernels
         # exit with this process; waiting for the worker threads would wait for the cells to finish.
@@ -868,31 +832,14 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         sys.stdout.flush()
         os._exit(130)
     pool.shutdown(wait=True)
-    os.environ.pop(ALONE_ENV, None)
-    if set_threads:  # as before: a later grid in this process manages them again
-        for var in THREADS_ENV:
-            os.environ.pop(var, None)
     report = GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
     return report
 
 
-def _thread_setter(jobs: int) -> Callable[[bool], None]:
-    """Sets the thread variables for the next kernel: ``threads_per_cell(jobs)``, or every core for a cell that
-    runs alone. Safe while other kernels start: a shared cell sets the value they all have, and a lone cell
-    starts only when nothing else is running."""
-    def apply(alone: bool) -> None:
-        n = str(threads_per_cell(1 if alone else jobs))
-        for var in THREADS_ENV:
-            os.environ[var] = n
-    return apply
-
-
 def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Future, Cell],
               results: dict[str, CellResult], jobs: int, progress: Progress,
-              runner: Callable[[Cell], CellResult], set_threads: Callable[[bool], None] | None = None) -> None:
-    """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running; a cell that
-    :func:`runs_alone` starts only on an idle machine, and nothing starts while it runs. The timed evaluations are
-    leaves with short critical paths, so in practice they run one after another once the rest is done."""
+              runner: Callable[[Cell], CellResult]) -> None:
+    """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running."""
     while pending or running:
         # block descendants of failed cells; launch ready ones
         for c in list(pending):
@@ -903,20 +850,13 @@ def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Futur
                                                f"{results[up.run_id].status}")
                 progress("blocked", c)
         for c in list(pending):
-            if len(running) >= jobs or any(runs_alone(r) for r in running.values()):
+            if len(running) >= jobs:
                 break
             up = c.upstream
             if up is None or (results.get(up.run_id) and results[up.run_id].status in ("done", "skipped")):
-                if runs_alone(c) and running:
-                    continue  # waits for an idle machine; ready cells after it may start meanwhile
                 pending.remove(c)
-                progress("start", c, " (alone: it times inference)" if runs_alone(c) and jobs > 1 else "")
-                os.environ[ALONE_ENV] = "1" if runs_alone(c) or jobs == 1 else "0"
-                if set_threads:
-                    set_threads(runs_alone(c))
+                progress("start", c)
                 running[pool.submit(runner, c)] = c
-                if runs_alone(c):
-                    break
         if not running:
             if pending:  # nothing can start: upstream of every pending cell is unresolved (cannot happen)
                 raise XLTError("grid deadlock: pending cells whose upstream is not in the grid")

@@ -611,8 +611,7 @@ def load_eval_model(run: Run) -> tuple[Any, Any]:
 
 def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
     """Latency, throughput and FLOPs of the evaluated model at ``efficiency_batch_sizes`` on the task's eval
-    inputs (the first evaluated language), written to the run's ``efficiency.csv`` with the torch threads and
-    ``measured_alone`` (whether the grid ran this cell with nothing beside it); None when not asked for."""
+    inputs (the first evaluated language), written to the run's ``efficiency.csv``; None when not asked for."""
     import pandas as pd
     import torch
 
@@ -636,10 +635,8 @@ def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
         rows = efficiency.inference_profile(model, pipe, feats, batch_sizes=cfg.efficiency_batch_sizes, device=dev,
                                             num_labels=len(task.labels or ()) if task.format in
                                             ("classification", "pair_classification") else 0)
-    # set by the grid's local executor: True when no other cell ran beside this one (None: run outside a grid)
-    alone = {"1": True, "0": False}.get(os.environ.get("XLT_CELL_ALONE", ""))
     df = pd.DataFrame([{"task": task.name, "split": split, "lang": lang, "device": str(dev),
-                        "threads": torch.get_num_threads(), "measured_alone": alone, "num_layers": cfg.num_layers,
+                        "threads": torch.get_num_threads(), "num_layers": cfg.num_layers,
                         "inference_dtype": cfg.inference_dtype, "max_seq_length": cfg.max_seq_length, **r}
                        for r in rows])
     tmp = run.dir / "efficiency.csv.tmp"

@@ -17,9 +17,6 @@ directory, its ``metrics.csv`` and the collected results are the same whichever 
   from the cell's last training checkpoint. A notebook that *raises* is a deterministic failure and is not
   retried. Every attempt after the first is printed (``retry``), and the summary lists the cells that needed
   more than one.
-* **Timing**: unlike the local executor, Ray does not hold other cells back while an evaluation times inference
-  (:func:`xlt_utils.grid.runs_alone`); such a run's ``efficiency.csv`` leaves ``measured_alone`` empty. Time
-  budgets on a node of their own, or with the local executor.
 * **Where**: by default a local Ray instance is started for the run (``num_cpus`` = jobs x threads per cell,
   no dashboard, a 200 MB object store: results are small) and stopped at the end. ``--ray-address auto`` (or
   ``host:port``) joins a running cluster instead; its nodes need this checkout and environment at the same
@@ -224,7 +221,7 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
     todo = [c for c in grid.cells if c.run_id not in results]
     header = (f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells, {len(results)} already done, "
               f"{len(todo)} to run")
-    progress = G.Progress(grid, results, jobs, out, timed_alone=False)
+    progress = G.Progress(grid, results, jobs, out)
     if not todo:
         out(header + " (executor ray)")
         return G.GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)

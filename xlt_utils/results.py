@@ -244,7 +244,7 @@ def efficiency_table(eff: Any) -> Any:
     if eff.empty:
         return eff
     cols = ["world", "model", "intermediate_task", "intermediate_batch_size", "target_task", "inference_dtype",
-            "num_layers", "max_seq_length", "device", "threads", "measured_alone", "batch_size"]
+            "num_layers", "max_seq_length", "device", "threads", "batch_size"]
     cols = [c for c in cols if c in eff.columns]
     out = eff[cols].copy()
     out["latency_p50_ms"] = eff["latency_p50_ms"].round(1)

@@ -416,8 +416,7 @@ def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
 def budget_table(df: Any, efficiency: Any) -> Any:
     """Per evaluation variant and intermediate condition: mean zero-shot score with its interval, joined with
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
-    example, weight MB) and ``timed_alone``: whether every timing behind it ran with no other cell beside it
-    (False where any did not or where that was not recorded, as in runs made before it was)."""
+    example, weight MB)."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
     acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
@@ -435,9 +434,6 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     out = acc.join(b1, on=keys).join(bmax, on=keys).join(fl, on=keys)
     if "weight_mb" in e.columns:
         out = out.join(e.groupby(keys)["weight_mb"].mean().rename("weights_mb"), on=keys)
-    alone = e["measured_alone"] if "measured_alone" in e.columns else None
-    e["timed_alone"] = False if alone is None else alone.map(lambda v: v is True or str(v) == "True")
-    out = out.join(e.groupby(keys)["timed_alone"].all(), on=keys)
     return out.round(3)
 
 
