@@ -21,7 +21,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help setup test test-fast smoke reproduce report results clean bench lint
+.PHONY: help setup test test-fast smoke reproduce report results clean bench bench-gpu lint
 
 help: ## List the targets
 	@echo "xlt — zero-shot cross-lingual transfer study.  Usage: make <target> [PROFILE=embedded|embedded-full|xtreme-r] [STUDY=<name>|all]"
@@ -49,6 +49,9 @@ test-fast: setup ## Unit tests only (skips the slow end-to-end tier)
 
 bench: setup ## Training/evaluation throughput: our loop vs the Hugging Face Trainer
 	$(PY) -m xlt_utils bench train
+
+bench-gpu: setup ## The GPU checks (XLM-R large/XL, random weights; needs CUDA): JSON under outputs/bench/gpu
+	PYB=$(PY) bash configs/bench-gpu.sh
 
 reproduce: setup ## Run a study end to end, offline: grid -> results -> report (PROFILE, STUDY, JOBS)
 	$(PY) -m xlt_utils reproduce --study $(STUDY) --profile $(PROFILE) --jobs $(JOBS)

@@ -58,7 +58,7 @@ def test_unknown_bench_model_names_the_valid_ones(tmp_path):
     from xlt_utils.errors import XLTError
 
     with pytest.raises(XLTError, match=r"unknown bench model 'xlmr-huge'; valid: tiny, xlmr-base-random, "
-                                       r"xlmr-large-random, e5-small"):
+                                       r"xlmr-large-random, xlmr-xl-random, e5-small"):
         bench._setup("xlmr-huge", 8, 16, tmp_path)
 
 

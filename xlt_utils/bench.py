@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
@@ -49,7 +50,7 @@ PRESETS = {
     "tiny": {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 512},
 }
 # The zoo's architectures, randomly initialised (full vocabulary: its AdamW update is part of the real cost).
-ZOO_RANDOM = {"xlmr-base-random": "xlmr-base", "xlmr-large-random": "xlmr-large"}
+ZOO_RANDOM = {"xlmr-base-random": "xlmr-base", "xlmr-large-random": "xlmr-large", "xlmr-xl-random": "xlmr-xl"}
 # Real pretrained encoders available offline (built by `make setup`): the bench loads them from the cache.
 REAL_MODELS = ("e5-small",)
 BENCH_TASK = Task(name="bench_classification", format="classification", world="local", languages=("en",),
@@ -167,6 +168,7 @@ def _sync(dev: torch.device) -> None:
 
 
 def _peak_memory_reset(dev: torch.device) -> None:
+    gc.collect()  # the previous side's model and optimizer (a Trainer holds them in reference cycles)
     if dev.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(dev)
@@ -280,7 +282,7 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
         enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
-        model = _fresh_model(enc).to(dev)
+        model = _fresh_model(enc, device=dev).to(dev)
         predict_features(model, pipe, feats[:batch_size], batch_size=batch_size, device=dev)  # warm-up
         out: dict[str, dict[str, Any]] = {"sorted": {"speeds": []}, "unsorted": {"speeds": []}}
         for _ in range(repeats):  # interleaved, median reported (see bench_train)
