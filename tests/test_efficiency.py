@@ -99,6 +99,45 @@ def test_inference_profile_contract(classifier):
     assert rows[0]["flops_per_example"] == pytest.approx(want)
 
 
+def test_inference_profile_keeps_each_batchs_fastest_round(classifier, monkeypatch):
+    """Each timed batch runs once per round, batch sizes interleaved; its time is its fastest round."""
+    task, model, _, pipe, feats = classifier
+    assert len(feats) >= 6  # batch 2: a warm-up batch and two timed ones (max_batches=2)
+    clock = {"now": 0.0}
+    seen: list[int] = []
+    # forward calls in order: a warm-up per batch size, then per round two batch-1 and two batch-2 batches
+    costs = iter([9.0, 9.0,                      # warm-ups (batch 1, batch 2): not timed
+                  0.030, 0.050, 0.200, 0.400,    # round 1: batch 1 (two batches), batch 2 (two batches)
+                  0.010, 0.060, 0.100, 0.500,    # round 2
+                  0.020, 0.040, 0.300, 0.300])   # round 3
+
+    def hook(module, args, kwargs, output):
+        seen.append(int(kwargs["input_ids"].shape[0]))
+        clock["now"] += next(costs)
+
+    handle = model.register_forward_hook(hook, with_kwargs=True)
+    monkeypatch.setattr(efficiency.time, "perf_counter", lambda: clock["now"])
+    try:
+        one, two = efficiency.inference_profile(model, pipe, feats, batch_sizes=(1, 2), max_batches=2, rounds=3,
+                                                num_labels=len(task.labels))
+    finally:
+        handle.remove()
+    assert seen == [1, 2] + [1, 1, 2, 2] * 3
+    assert one["rounds"] == two["rounds"] == 3 and one["n_batches"] == two["n_batches"] == 2
+    # batch 1: fastest rounds 10 and 40 ms -> p50 25 ms, p95 10 + 0.95 * 30 = 38.5 ms; 2 examples in 50 ms
+    assert one["latency_p50_ms"] == pytest.approx(25.0)
+    assert one["latency_p95_ms"] == pytest.approx(38.5)
+    assert one["throughput_ex_s"] == pytest.approx(40.0)
+    # batch 2: fastest rounds 100 and 300 ms -> p50 200 ms; 4 examples in 400 ms
+    assert two["latency_p50_ms"] == pytest.approx(200.0) and two["throughput_ex_s"] == pytest.approx(10.0)
+
+
+def test_inference_profile_rejects_bad_rounds(classifier):
+    _, model, _, pipe, feats = classifier
+    with pytest.raises(XLTError, match="rounds must be at least 1, got 0"):
+        efficiency.inference_profile(model, pipe, feats, batch_sizes=(1,), rounds=0)
+
+
 def test_pareto_front():
     df = pd.DataFrame({"cost": [1, 2, 3, 4, 2], "acc": [50, 60, 55, 70, 60], "g": ["a"] * 5})
     front = efficiency.pareto_front(df, "cost", "acc")

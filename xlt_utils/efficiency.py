@@ -19,6 +19,7 @@ attention score/value products of every kept layer are counted, embeddings looku
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -142,13 +143,19 @@ def weight_bytes(model: Any) -> int:
 
 def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, Any]],
                       batch_sizes: Sequence[int] = (1, 8, 32), device: Any = "cpu", max_batches: int = 20,
-                      warmup: int = 1, num_labels: int = 0) -> list[dict[str, Any]]:
+                      warmup: int = 1, num_labels: int = 0, rounds: int = 5) -> list[dict[str, Any]]:
     """Latency (p50/p95 per batch), throughput and memory of the model's forward pass at several batch sizes.
 
     Works for every format: batches are collated by the task's pipeline
     (:func:`xlt_utils.formats.pipelines.get_pipeline`) from consecutive eval features, in the given order (as
     requests would come, so with the padding that order implies), without labels. Each batch size runs
     ``warmup`` untimed batches, then up to ``max_batches`` timed ones.
+
+    The timed batches run ``rounds`` times, the batch sizes interleaved within each round, and each batch's
+    time is its fastest round: a forward pass cannot run faster than the machine allows, but it can be slowed
+    by anything else running (another cell, the OS), so the minimum over rounds is the estimate that such
+    interference biases least (as ``timeit`` does). Latency percentiles and throughput are computed over
+    these per-batch times. (On a busy 2-core CPU, the batch-1 p50 of one round of one model ranged 22-55 ms.)
 
     Args:
         model: the model evaluated (head model, or a bare encoder for retrieval), already in its dtype.
@@ -157,14 +164,15 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         batch_sizes: batch sizes to measure.
         device: where to run.
         max_batches: timed batches per batch size.
-        warmup: untimed batches first (allocator and kernel selection).
+        warmup: untimed batches first (allocator and kernel selection), in the first round.
         num_labels: classes of a sequence-classification head, for the FLOPs count.
+        rounds: how many times each timed batch runs (its fastest is kept).
 
     Returns:
-        One dict per batch size: ``batch_size``, ``n_batches``, ``latency_p50_ms``, ``latency_p95_ms``,
-        ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real lengths; a
-        multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb`` (CUDA: peak
-        allocated; CPU: None, not measurable in-process), ``weight_mb``.
+        One dict per batch size: ``batch_size``, ``n_batches``, ``rounds``, ``latency_p50_ms``,
+        ``latency_p95_ms``, ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real
+        lengths; a multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb``
+        (CUDA: peak allocated; CPU: None, not measurable in-process), ``weight_mb``.
     """
     import torch
 
@@ -172,50 +180,72 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
 
     if not features:
         raise XLTError("inference_profile needs at least one feature")
+    bad = [bs for bs in batch_sizes if bs < 1]
+    if bad:
+        raise XLTError(f"batch sizes must be positive, got {bad[0]}")
+    if rounds < 1:
+        raise XLTError(f"rounds must be at least 1, got {rounds}")
     dev = torch.device(device)
     model.to(dev)
     model.eval()
     cfg = encoder_of(model).config
     drop = ("labels", "start_positions", "end_positions")
-    out = []
+
+    def forward(batch: dict[str, Any]) -> float:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model(**batch)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - t0
+
+    batches: dict[int, list[dict[str, Any]]] = {}
+    stats: dict[int, dict[str, Any]] = {}
     for bs in batch_sizes:
-        if bs < 1:
-            raise XLTError(f"batch sizes must be positive, got {bs}")
         n = min((warmup + max_batches) * bs, max(len(features), (warmup + 1) * bs))
         pool = [features[i % len(features)] for i in range(n)]
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        times, n_ex, n_tok, n_pad, flops = [], 0, 0, 0, 0.0
-        for b, start in enumerate(range(0, len(pool) - bs + 1, bs)):
-            batch = pipeline.collate([{k: v for k, v in f.items() if k not in drop} for f in pool[start:start + bs]])
-            batch = {k: v.to(dev) for k, v in batch.items()}
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                model(**batch)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
-            dt = time.perf_counter() - t0
-            if b < warmup:
-                continue
-            times.append(dt)
+        collated = [pipeline.collate([{k: v for k, v in f.items() if k not in drop} for f in pool[s:s + bs]])
+                    for s in range(0, len(pool) - bs + 1, bs)]
+        batches[bs] = [{k: v.to(dev) for k, v in b.items()} for b in collated[warmup:]]
+        if not batches[bs]:
+            raise XLTError(f"batch size {bs}: not enough features ({len(features)}) for a timed batch after warmup")
+        n_ex = n_tok = n_pad = 0
+        flops = 0.0
+        for batch in batches[bs]:
             mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1])
             lengths = mask.sum(1).tolist()
-            n_batch = int(batch["input_ids"].shape[0])
-            n_ex += n_batch
+            n_ex += int(batch["input_ids"].shape[0])
             n_tok += int(sum(lengths))
             n_pad += int(mask.numel() - sum(lengths))
-            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * n_batch
-        if not times:
-            raise XLTError(f"batch size {bs}: not enough features ({len(features)}) for a timed batch after warmup")
-        ms = np.array(times) * 1000
-        total = float(np.sum(times))
+            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * int(
+                batch["input_ids"].shape[0])
+        stats[bs] = {"n_ex": n_ex, "n_tok": n_tok, "n_pad": n_pad, "flops": flops, "peak": 0.0,
+                     "best": [math.inf] * len(batches[bs])}
+        for b in collated[:warmup]:
+            forward({k: v.to(dev) for k, v in b.items()})
+    for _ in range(rounds):
+        for bs in batch_sizes:
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+            best = stats[bs]["best"]
+            for i, batch in enumerate(batches[bs]):
+                best[i] = min(best[i], forward(batch))
+            if dev.type == "cuda":
+                stats[bs]["peak"] = max(stats[bs]["peak"], torch.cuda.max_memory_allocated(dev) / 2**20)
+    out = []
+    for bs in batch_sizes:
+        st = stats[bs]
+        ms = np.array(st["best"]) * 1000
+        total = float(np.sum(st["best"]))
         out.append({
-            "batch_size": bs, "n_batches": len(times), "latency_p50_ms": float(np.percentile(ms, 50)),
-            "latency_p95_ms": float(np.percentile(ms, 95)), "throughput_ex_s": n_ex / total,
-            "tokens_s": n_tok / total, "flops_per_example": flops / n_ex, "padding_fraction": n_pad / (n_pad + n_tok),
-            "peak_memory_mb": (torch.cuda.max_memory_allocated(dev) / 2**20) if dev.type == "cuda" else None,
+            "batch_size": bs, "n_batches": len(st["best"]), "rounds": rounds,
+            "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p95_ms": float(np.percentile(ms, 95)),
+            "throughput_ex_s": st["n_ex"] / total, "tokens_s": st["n_tok"] / total,
+            "flops_per_example": st["flops"] / st["n_ex"],
+            "padding_fraction": st["n_pad"] / (st["n_pad"] + st["n_tok"]),
+            "peak_memory_mb": st["peak"] if dev.type == "cuda" else None,
             "weight_mb": weight_bytes(model) / 2**20,
         })
     return out
