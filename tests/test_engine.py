@@ -60,6 +60,16 @@ def test_encoder_transfer_keeps_encoder_and_gives_a_fresh_head(local_tasks, tiny
     tagger2 = build_model(tag_task, out)
     assert not torch.equal(tagger.classifier.weight, tagger2.classifier.weight)
     assert json.loads((out / "provenance.json").read_text())["task"] == cls_task.name
+    # A span-QA head on an encoder saved after a task of more than 2 labels: start and end logits, and its
+    # forward runs (it used to take num_labels from the saved config and fail: "too many values to unpack").
+    assert len(tag_task.labels) > 2
+    tagged = save_encoder(tagger, tok, tmp_path / "enc_tagger")
+    qa_task = get_task(local_tasks["span_qa"])
+    qa = build_model(qa_task, tagged)
+    assert qa.qa_outputs.out_features == 2
+    qa_pipe = get_pipeline(qa_task, tok, max_seq_length=64)
+    batch = qa_pipe.collate(qa_pipe.featurize(load_records(qa_task, "train", "en"), train=True)[:4])
+    assert torch.isfinite(qa(**batch).loss)
 
 
 def _train_run(task, encoder, tok, out_dir, crash_at=None, steps=8):

@@ -176,6 +176,10 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
         labels = list(task.labels or ())
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
                       label2id={lab: i for i, lab in enumerate(labels)})
+    if task.format == "span_qa":
+        # start and end logits; without this the head takes num_labels from the encoder's saved config, which
+        # after an intermediate classification task is that task's label count (MNLI: 3 -> the QA forward fails)
+        kwargs.update(num_labels=2, id2label={0: "LABEL_0", 1: "LABEL_1"}, label2id={"LABEL_0": 0, "LABEL_1": 1})
     if task.format == "retrieval":
         kwargs["add_pooling_layer"] = False
     try:
