@@ -72,3 +72,29 @@ def test_pretrain_smoke(tmp_path):
     prov = json.loads((tmp_path / "enc" / "provenance.json").read_text())
     assert prov["steps"] == 4 and "en_x" in prov["language_cards"] and (tmp_path / "enc" / "model.safetensors").exists()
     assert 0.0 <= res["probe"]["en_x"] <= 1.0 and res["final_loss"] > 0
+
+
+def test_generator_options_name_the_language_only_for_per_language_items():
+    from xlt_utils.worlds.synth import generator_options
+
+    assert generator_options({"n_train": 5, "seed": 3, "topic": "x", "shuffle_labels": True}, "fr_like") == {
+        "n_train": 5, "seed": 3, "topic": "x"}
+    assert generator_options({"seed": 3, "per_language_items": True}, "fr_like") == {"seed": "3:fr_like"}
+    assert generator_options({"per_language_items": True}, "en") == {"seed": "0:en"}
+
+
+def test_generator_options_give_the_items_behind_each_languages_records():
+    """Diagnostics read an item's logical form by record id: per-language samples need the language's seed."""
+    from xlt_utils.synth.builders import items
+    from xlt_utils.tasks import get_task
+    from xlt_utils.worlds.synth import generator_options
+
+    t = get_task("synth_mnli_multi")
+    langs = list(t.languages_for("train"))[:2]
+    labels = {}
+    for lang in langs:
+        lfs = items("nli", "train", **generator_options(t.options, lang))
+        recs = load_records(t, "train", lang)[:200]
+        labels[lang] = [r["label"] for r in recs]
+        assert [lfs[int(r["id"].rsplit("-", 1)[1])][2] for r in recs] == labels[lang]
+    assert labels[langs[0]] != labels[langs[1]]  # different samples, not translations

@@ -132,18 +132,18 @@ def nli_breakdown(model_dir: str | Path, languages: Sequence[str], task: str = "
     from xlt_utils.formats.pipelines import get_pipeline
     from xlt_utils.synth.builders import NLI_LABELS, items
     from xlt_utils.worlds import load_records
+    from xlt_utils.worlds.synth import generator_options
 
     if form is not None:
         form = _check_form(form)
     t, model, tok = _classifier(model_dir, languages, task, max_examples)
     if t.source.get("kind") != "nli":
         raise XLTError(f"{task} is not an NLI-like synth task; e.g. synth_xnli")
-    gen = {k: t.options[k] for k in ("n_train", "n_dev", "n_test", "seed", "topic") if k in t.options}
-    lfs = items("nli", "test", **gen)
     pipeline = get_pipeline(t, tok)
     counts: dict[tuple[str, str, str], dict[str, int]] = {}
     with lexicon_override({lang: {"f:not": form} for lang in languages} if form is not None else {}):
         for lang in languages:
+            lfs = items("nli", "test", **generator_options(t.options, lang))  # the items the records were built from
             records = load_records(t, "test", lang, max_examples=max_examples, seed=0)
             preds = predict_records(model, pipeline, records)
             for rec, pred in zip(records, preds):

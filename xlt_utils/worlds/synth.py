@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -93,13 +94,21 @@ def config_hash(task: Task) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def generator_options(options: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The item-generator options of a synth task in one language (for ``builders.items`` and
+    ``builders.build_records``): its sizes, seed and topic; with ``per_language_items`` the seed names the
+    language (a different sample per language, not translations)."""
+    gen = {k: options[k] for k in ("n_train", "n_dev", "n_test", "seed", "topic") if k in options}
+    if options.get("per_language_items"):
+        gen["seed"] = f"{gen.get('seed', 0)}:{lang}"
+    return gen
+
+
 @lru_cache(maxsize=256)
 def _records(name: str, kind: str, split: str, lang: str, opts: str) -> tuple[dict, ...]:
     o = json.loads(opts)
-    gen = {k: o[k] for k in ("n_train", "n_dev", "n_test", "seed", "topic") if k in o}
-    if o.get("per_language_items"):
-        gen["seed"] = f"{gen.get('seed', 0)}:{lang}"  # a different sample per language, not translations
-    return tuple(build_records(kind, split, lang, prefix=name, shuffle_labels=bool(o.get("shuffle_labels")), **gen))
+    return tuple(build_records(kind, split, lang, prefix=name, shuffle_labels=bool(o.get("shuffle_labels")),
+                               **generator_options(o, lang)))
 
 
 def load(task: Task, split: str, lang: str) -> list[dict[str, Any]]:
