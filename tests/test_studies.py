@@ -143,6 +143,7 @@ def test_rq4_diminishing_returns_by_hand():
     more = claims[claims["claim"].str.startswith("More English")].iloc[0]
     dim = claims[claims["claim"].str.startswith("Returns")].iloc[0]
     assert more["ours"] == "+4.00 points" and dim["ours"] == "+1.00 points per doubling"
+    assert dim["note"] == "per doubling: first +1.50, last +0.50"
     fit = studies.log_fit(studies.data_table(pd.DataFrame(rows)))
     # least squares over (log2 n, mean effect) = (9.97, 0), (11.97, 3), (13.97, 4): slope 1.0 per doubling
     assert fit.iloc[0]["gain_per_doubling"] == 1.0

@@ -520,11 +520,15 @@ def rq4_claims(df: Any) -> Any:
             a, b, c = sizes[0], sizes[len(sizes) // 2], sizes[-1]
             first = _per_lang(at[b]) - _per_lang(at[a])
             last = _per_lang(at[c]) - _per_lang(at[b])
-            diff = (first / math.log2(b / a) - last / math.log2(c / b)).dropna()
+            first, last = first / math.log2(b / a), last / math.log2(c / b)
+            diff = (first - last).dropna()
             lo, hi = bootstrap_ci(diff.to_numpy())
+            # the two gains themselves: a rise that flattens and a rise that turns down both "diminish"
             rows.append(claim(f"Returns of {english} data diminish on {t}: gain per doubling {int(a)}->{int(b)} "
                               f"exceeds {int(b)}->{int(c)}", "question (rq4)", float(diff.mean()), lo, hi,
-                              unit="points per doubling"))
+                              unit="points per doubling",
+                              note=f"per doubling: first {first[diff.index].mean():+.2f}, "
+                                   f"last {last[diff.index].mean():+.2f}"))
         for m in multi:
             mu = eff[(eff["intermediate_task"] == m) & (eff["target_task"] == t)]
             if mu.empty or not sizes:
