@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     b.add_argument("--model", default="tiny",
                    help="tiny (a small XLM-R; ours vs the Trainer), xlmr-base-random / xlmr-large-random / "
-                        "xlmr-xl-random (the real architectures with random weights: MFU and tokens/s on a GPU) or e5-small (the converted "
-                        "real encoder; frozen vs trainable word embeddings)")
+                        "xlmr-xl-random (the real architectures with random weights: MFU and tokens/s on a GPU) or "
+                        "e5-small (the converted real encoder; frozen vs trainable word embeddings)")
     b.add_argument("--examples", type=int, default=None, help="training examples per side (default 1024)")
     b.add_argument("--repeats", type=int, default=3, help="interleaved repetitions per side (median reported)")
     b.add_argument("--seq-len", type=int, default=None,

@@ -216,11 +216,11 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         for batch in batches[bs]:
             mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1])
             lengths = mask.sum(1).tolist()
-            n_ex += int(batch["input_ids"].shape[0])
+            n_batch = int(batch["input_ids"].shape[0])
+            n_ex += n_batch
             n_tok += int(sum(lengths))
             n_pad += int(mask.numel() - sum(lengths))
-            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * int(
-                batch["input_ids"].shape[0])
+            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * n_batch
         stats[bs] = {"n_ex": n_ex, "n_tok": n_tok, "n_pad": n_pad, "flops": flops, "peak": 0.0,
                      "best": [math.inf] * len(batches[bs])}
         for b in collated[:warmup]:
