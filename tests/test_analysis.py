@@ -35,6 +35,27 @@ def test_bootstrap_ci_brackets_the_mean_and_is_seeded():
     assert all(math.isnan(v) for v in analysis.bootstrap_ci([1.0]))
 
 
+def test_crossed_bootstrap_by_hand():
+    langs = ["a", "b", "c", "d"]
+    # one seed (or none): exactly the bootstrap over the languages' values
+    assert analysis.bootstrap_ci_crossed([1.0, 5.0, 2.0, 8.0], langs, [13] * 4, seed=3) == \
+        analysis.bootstrap_ci([1.0, 5.0, 2.0, 8.0], seed=3)
+    assert analysis.bootstrap_ci_crossed([1.0, 5.0, 2.0, 8.0], langs) == analysis.bootstrap_ci([1.0, 5.0, 2.0, 8.0])
+    # two seeds, +10 in every language with one and -10 with the other: the languages agree (a bootstrap over
+    # them alone gives [0, 0]); resampling seeds draws (1,1) -> +10, (2,2) -> -10, one of each -> 0, each with
+    # probability >= 1/4, so the 95% interval is [-10, +10]
+    v = [10.0] * 4 + [-10.0] * 4
+    assert analysis.bootstrap_ci_crossed(v, langs * 2, [1] * 4 + [2] * 4) == (-10.0, 10.0)
+    assert analysis.bootstrap_ci([0.0] * 4) == (0.0, 0.0)
+    # repeats of one (language, seed) are averaged; a missing (language, seed) is skipped in that language's mean
+    lo, hi = analysis.bootstrap_ci_crossed([4.0, 6.0, 5.0, 5.0, 5.0], ["a", "a", "b", "a", "b"], [1, 1, 1, 2, 2])
+    assert (lo, hi) == (5.0, 5.0)
+    # "b" lacks seed 2: seeds (1,1) give 5 (p 1/4); seeds (2,2) leave "a" alone at 7 (p 1/4 x 3/4 that "a" is
+    # drawn); a resample with no language left is dropped
+    assert analysis.bootstrap_ci_crossed([5.0, 5.0, 7.0], ["a", "b", "a"], [1, 1, 2]) == (5.0, 7.0)
+    assert all(math.isnan(x) for x in analysis.bootstrap_ci_crossed([1.0, 2.0], ["a", "a"], [1, 2]))
+
+
 def test_correlation_interval_contains_estimate():
     rng = np.random.default_rng(0)
     d = np.linspace(0, 1, 30)

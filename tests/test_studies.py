@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -143,10 +144,43 @@ def test_rq4_diminishing_returns_by_hand():
     more = claims[claims["claim"].str.startswith("More English")].iloc[0]
     dim = claims[claims["claim"].str.startswith("Returns")].iloc[0]
     assert more["ours"] == "+4.00 points" and dim["ours"] == "+1.00 points per doubling"
-    assert dim["note"] == "per doubling: first +1.50, last +0.50"
+    # the first step's gains (2, 1): a two-language bootstrap's 2.5% / 97.5% quantiles are 1 and 2
+    assert dim["note"] == "per doubling: first +1.50 [+1.00, +2.00], last +0.50"
+    assert dim["verdict"] == "supported"
     fit = studies.log_fit(studies.data_table(pd.DataFrame(rows)))
     # least squares over (log2 n, mean effect) = (9.97, 0), (11.97, 3), (13.97, 4): slope 1.0 per doubling
     assert fit.iloc[0]["gain_per_doubling"] == 1.0
+
+
+def test_rq4_returns_that_never_rose_do_not_diminish():
+    """Effects a: 0 / 0 / -4, b: 0 / 2 / -2 at 1k / 4k / 16k: gain per doubling first (0, 1), last (-2, -2), so
+    first minus last (2, 3) lies above 0, but the first step's gain is not shown positive (its interval reaches
+    0): a curve that is flat and then falls is not one of diminishing returns."""
+    rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
+    for n, (va, vb) in {1000: (30, 30), 4000: (30, 32), 16000: (26, 28)}.items():
+        rows += _rows({"synth_mnli": {"en": 50, "a": va, "b": vb}}, intermediate_max_train_samples=n)
+    dim = studies.rq4_claims(pd.DataFrame(rows)).set_index("claim").filter(like="Returns", axis=0).iloc[0]
+    assert dim["ours"] == "+2.50 points per doubling" and dim["95% interval"] == "[+2.00, +3.00]"
+    assert dim["verdict"] == "inconclusive"
+    assert dim["note"] == ("per doubling: first +0.50 [+0.00, +1.00], last -2.00; the first step's gain is not "
+                           "shown to be positive")
+
+
+def test_paired_difference_pairs_by_seed_and_resamples_seeds():
+    """Two seeds whose runs differ by 20 points everywhere, with the same +3 advantage of ``a`` in every
+    (seed, language): paired by seed the difference is exactly 3 with no spread; a seed effect that is not
+    shared (``c``: +13 with seed 1, -7 with seed 2, the same in every language) gives an interval reaching
+    both seeds' values, which a bootstrap over languages alone (every language's seed mean is +3) would hide."""
+    langs = ["x", "y", "z", "w"]
+    b = pd.DataFrame([{"lang": lang, "seed": s, "delta": base + i}
+                      for s, base in ((1, 0.0), (2, 20.0)) for i, lang in enumerate(langs)])
+    a = b.assign(delta=b["delta"] + 3)
+    d = studies.paired_difference(a, b)
+    assert (d["estimate"], d["ci_lo"], d["ci_hi"], d["n_languages"]) == (3.0, 3.0, 3.0, 4)
+    c = b.assign(delta=b["delta"] + np.where(b["seed"] == 1, 13.0, -7.0))
+    d = studies.paired_difference(c, b)
+    # seeds drawn (1,1): +13, (2,2): -7, one of each: +3; each pair has probability >= 1/4 > 2.5%
+    assert (d["estimate"], d["ci_lo"], d["ci_hi"]) == (3.0, -7.0, 13.0)
 
 
 def test_rq5_nearest_source_vs_english_by_hand():

@@ -41,6 +41,46 @@ def bootstrap_ci(values: Sequence[float], stat: Callable[[np.ndarray], float] = 
     return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
 
 
+def bootstrap_ci_crossed(values: Sequence[float], units: Sequence[Any], seeds: Sequence[Any] | None = None,
+                         n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean over ``units`` (languages) of each unit's mean over ``seeds``,
+    resampling units and seeds independently, both with replacement (the "pigeonhole" bootstrap for a crossed
+    design, Owen 2007, Annals of Applied Statistics 1(1)). Seed-to-seed spread of training widens the interval
+    as much as the spread between languages does; the interval is conservative (it counts the language x seed
+    interaction more than once), never narrower than the right one.
+
+    ``values[i]`` is the value of unit ``units[i]`` trained with seed ``seeds[i]`` (repeats are averaged). With one
+    seed, no seeds, or seeds that are all missing, it is :func:`bootstrap_ci` over the per-unit means, the same
+    numbers. A missing (unit, seed) cell is skipped in that unit's mean; a resample where a unit has none of the
+    drawn seeds leaves that unit out.
+
+    Returns ``(nan, nan)`` for fewer than two units."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"v": np.asarray(values, dtype=float), "u": list(units),
+                          "s": list(seeds) if seeds is not None else [0] * len(units)})
+    frame = frame.dropna(subset=["v"])
+    frame["s"] = frame["s"].astype(object).where(frame["s"].notna(), "-")
+    m = frame.pivot_table(index="s", columns="u", values="v", aggfunc="mean").to_numpy(dtype=float)
+    if m.shape[0] <= 1:
+        return bootstrap_ci(np.nanmean(m, axis=0) if m.size else [], n_boot=n_boot, level=level, seed=seed)
+    if m.shape[1] < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    n_s, n_u = m.shape
+    rs = rng.integers(0, n_s, (n_boot, n_s))
+    ru = rng.integers(0, n_u, (n_boot, n_u))
+    sub = m[rs[:, :, None], ru[:, None, :]]  # (boot, seeds, units)
+    present = ~np.isnan(sub)
+    count = present.sum(axis=1)
+    unit_mean = np.where(count > 0, np.where(present, sub, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
+    have = ~np.isnan(unit_mean)
+    stats = np.where(have, unit_mean, 0.0).sum(axis=1) / np.maximum(have.sum(axis=1), 1)
+    stats = stats[have.any(axis=1)]
+    a = (1 - level) / 2
+    return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
+
+
 def _ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (ties share the mean rank), as Spearman's rho needs."""
     order = np.argsort(x, kind="mergesort")

@@ -5,11 +5,13 @@ Every function reads the tidy results (``outputs/results/metrics.csv`` rows as :
 returns them; training and inference timings from ``training.csv`` / ``efficiency.csv``) and returns a pandas
 frame, so an analysis notebook cell is one call.
 
-**The unit of an interval is the language.** Zero-shot transfer is a claim about languages a model was not
-trained on, so intervals are percentile bootstraps over the evaluation languages of the per-language paired
-difference (each language's score with the intermediate task minus its score without it, averaged over seeds;
-the same target run, seed and evaluation variant on both sides). With several seeds the seed standard deviation of
-the mean is reported beside it. A claim's verdict (:func:`xlt_utils.analysis.verdict`) is *supported* when the
+**Intervals resample languages and seeds.** Zero-shot transfer is a claim about languages a model was not
+trained on, and about training runs that vary with their seed, so an estimate is the mean over the evaluation
+languages of the per-language paired difference (each language's score with the intermediate task minus its score
+without it, averaged over seeds; the same target run, seed and evaluation variant on both sides), and its interval
+is a percentile bootstrap that resamples languages and seeds independently
+(:func:`xlt_utils.analysis.bootstrap_ci_crossed`; with one seed, a bootstrap over languages). The seed standard
+deviation of the mean is reported beside it. A claim's verdict (:func:`xlt_utils.analysis.verdict`) is *supported* when the
 interval lies on the claimed side of 0, *not supported* when it lies on the other side, *inconclusive* otherwise.
 """
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from xlt_utils.analysis import bootstrap_ci, verdict
+from xlt_utils.analysis import bootstrap_ci_crossed, verdict
 from xlt_utils.errors import XLTError
 
 # Columns that distinguish conditions in the studies (the cell's own or its ancestors' parameters).
@@ -122,7 +124,7 @@ def paired_effects(df: Any, by: Sequence[str] = ()) -> Any:
 
 def summarize(effects: Any, by: Sequence[str], value: str = "delta", seed: int = 0) -> Any:
     """Per group: the mean over non-English languages of ``value`` (seed-averaged per language) with its 95%
-    bootstrap interval over languages, the seed sd of that mean, the English value, and the counts."""
+    bootstrap interval over languages and seeds, the seed sd of that mean, the English value, and the counts."""
     import pandas as pd
 
     rows = []
@@ -131,7 +133,7 @@ def summarize(effects: Any, by: Sequence[str], value: str = "delta", seed: int =
         zs = g[g["lang"] != "en"]
         per_lang = zs.groupby("lang")[value].mean()
         per_seed = zs.groupby("seed", dropna=False)[value].mean()
-        lo, hi = bootstrap_ci(per_lang.to_numpy(), seed=seed)
+        lo, hi = _crossed(zs, value, seed=seed)
         en = g[g["lang"] == "en"][value]
         rows.append({**dict(zip(by, key)), "mean": float(per_lang.mean()) if len(per_lang) else math.nan,
                      "ci_lo": lo, "ci_hi": hi, "seed_sd": float(per_seed.std()) if len(per_seed) > 1 else math.nan,
@@ -140,14 +142,33 @@ def summarize(effects: Any, by: Sequence[str], value: str = "delta", seed: int =
     return pd.DataFrame(rows).round(2)
 
 
+def _crossed(frame: Any, value: str, unit: str | Sequence[str] = "lang", seed: int = 0) -> tuple[float, float]:
+    """The bootstrap interval over ``unit`` (languages) and seeds of the mean of ``value`` in ``frame``'s rows."""
+    units = frame[unit] if isinstance(unit, str) else list(zip(*(frame[c] for c in unit)))
+    seeds = frame["seed"] if "seed" in frame.columns else None
+    return bootstrap_ci_crossed(frame[value].to_numpy(), list(units), seeds, seed=seed)
+
+
+def by_seed_lang(frame: Any, value: str = "delta") -> Any:
+    """``value`` averaged per (seed, language) over the non-English rows (seed ``-`` where a frame has none)."""
+    zs = frame[frame["lang"] != "en"]
+    seed = zs["seed"].astype(object).where(zs["seed"].notna(), "-") if "seed" in zs.columns else "-"
+    return zs.assign(seed=seed).groupby(["seed", "lang"])[value].mean()
+
+
 def paired_difference(a: Any, b: Any, value: str = "delta", seed: int = 0) -> dict[str, float]:
-    """Mean over the non-English languages both frames have of (``a`` − ``b``) in ``value`` (each seed-averaged
-    per language), with its bootstrap interval over languages."""
-    pa = a[a["lang"] != "en"].groupby("lang")[value].mean()
-    pb = b[b["lang"] != "en"].groupby("lang")[value].mean()
-    d = (pa - pb).dropna()
-    lo, hi = bootstrap_ci(d.to_numpy(), seed=seed)
-    return {"estimate": float(d.mean()) if len(d) else math.nan, "ci_lo": lo, "ci_hi": hi, "n_languages": len(d)}
+    """Mean over the non-English languages both frames have of (``a`` − ``b``) in ``value``, paired by seed where
+    both sides have the same seeds (otherwise each language's seed means), with its bootstrap interval over
+    languages and seeds."""
+    d = (by_seed_lang(a, value) - by_seed_lang(b, value)).dropna().rename("d").reset_index()
+    if d.empty:  # no shared seeds (e.g. one side seed-free): compare each language's seed means
+        pa = a[a["lang"] != "en"].groupby("lang")[value].mean()
+        pb = b[b["lang"] != "en"].groupby("lang")[value].mean()
+        d = (pa - pb).dropna().rename("d").reset_index().assign(seed="-")
+    per_lang = d.groupby("lang")["d"].mean()
+    lo, hi = bootstrap_ci_crossed(d["d"].to_numpy(), d["lang"].tolist(), d["seed"].tolist(), seed=seed)
+    return {"estimate": float(per_lang.mean()) if len(per_lang) else math.nan, "ci_lo": lo, "ci_hi": hi,
+            "n_languages": len(per_lang)}
 
 
 # ---------------------------------------------------------------------------------------------- claims
@@ -265,12 +286,13 @@ def paper_claims(df: Any) -> Any:
                           best["mean"], best["ci_lo"], best["ci_hi"],
                           note="best of the tasks tried: an upward-biased pick"))
     for (m, it), g in eff.groupby(["model", "intermediate_task"]):
-        lang_mean = g[g["lang"] != "en"].groupby(["target_task", "lang"])["delta"].mean().reset_index()
-        lo, hi = bootstrap_ci(lang_mean["delta"].to_numpy())
+        zs = g[g["lang"] != "en"]
+        lang_mean = zs.groupby(["target_task", "lang"])["delta"].mean().reset_index()
+        lo, hi = _crossed(zs, "delta", unit=["target_task", "lang"])
         n_t = lang_mean["target_task"].nunique()
         rows.append(claim(f"{it} improves zero-shot transfer of {m} averaged over its {n_t} target(s)",
                           "paper: MNLI/SQuAD/HellaSwag best", float(lang_mean["delta"].mean()), lo, hi,
-                          note="(target, language) pairs resampled"))
+                          note="(target, language) pairs and seeds resampled"))
     means = eff.groupby("intermediate_task")["delta"].mean().sort_values(ascending=False)
     short = {t: t.removeprefix("synth_").removesuffix("_v1") for t in means.index}
     if len(means) > 1 and any(v not in PAPER_BEST for v in short.values()):
@@ -288,10 +310,10 @@ def paper_claims(df: Any) -> Any:
     en = trained[trained["lang"] == "en"].groupby(["target_task", "intermediate_task", "seed"],
                                                   dropna=False)["value"].mean().rename("en")
     gap = trained[trained["lang"] != "en"].join(en, on=["target_task", "intermediate_task", "seed"])
-    gap = (gap["en"] - gap["value"]).groupby(gap["lang"]).mean()
-    lo, hi = bootstrap_ci(gap.to_numpy())
+    gap = gap.assign(gap=gap["en"] - gap["value"])
+    lo, hi = _crossed(gap, "gap")
     rows.append(claim("Zero-shot scores stay below English (a transfer gap remains)", "paper: gap on every task",
-                      float(gap.mean()), lo, hi))
+                      float(gap.groupby("lang")["gap"].mean().mean()), lo, hi))
     return claims_frame(rows)
 
 
@@ -504,7 +526,7 @@ MULTILINGUAL_INTERMEDIATE = {"synth_mnli_multi": ("en", "sw1", "sw3", "fr_like",
 
 def rq4_claims(df: Any) -> Any:
     """Per English intermediate task and target: more English data helps; the returns diminish (gain per
-    doubling, first vs last step); the small multilingual set against the largest English set, on all languages
+    doubling, first vs last step; *supported* only where the first step's gain is itself shown positive); the small multilingual set against the largest English set, on all languages
     and on those it does not contain."""
     eff = paired_effects(df, ["intermediate_max_train_samples"])
     multi = [m for m in MULTILINGUAL_INTERMEDIATE if m in set(eff["intermediate_task"])]
@@ -518,17 +540,22 @@ def rq4_claims(df: Any) -> Any:
                               f"improves zero-shot {t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"]))
         if len(sizes) >= 3:
             a, b, c = sizes[0], sizes[len(sizes) // 2], sizes[-1]
-            first = _per_lang(at[b]) - _per_lang(at[a])
-            last = _per_lang(at[c]) - _per_lang(at[b])
-            first, last = first / math.log2(b / a), last / math.log2(c / b)
-            diff = (first - last).dropna()
-            lo, hi = bootstrap_ci(diff.to_numpy())
-            # the two gains themselves: a rise that flattens and a rise that turns down both "diminish"
-            rows.append(claim(f"Returns of {english} data diminish on {t}: gain per doubling {int(a)}->{int(b)} "
-                              f"exceeds {int(b)}->{int(c)}", "question (rq4)", float(diff.mean()), lo, hi,
-                              unit="points per doubling",
-                              note=f"per doubling: first {first[diff.index].mean():+.2f}, "
-                                   f"last {last[diff.index].mean():+.2f}"))
+            first = (by_seed_lang(at[b]) - by_seed_lang(at[a])) / math.log2(b / a)
+            last = (by_seed_lang(at[c]) - by_seed_lang(at[b])) / math.log2(c / b)
+            diff = (first - last).dropna().rename("d").reset_index()
+            lo, hi = bootstrap_ci_crossed(diff["d"], diff["lang"], diff["seed"])
+            f = first.dropna().rename("d").reset_index()
+            f_lo, f_hi = bootstrap_ci_crossed(f["d"], f["lang"], f["seed"])
+            est = float(diff.groupby("lang")["d"].mean().mean()) if len(diff) else math.nan
+            g1, g2 = (float(x.dropna().groupby(level="lang").mean().mean()) for x in (first, last))
+            row = claim(f"Returns of {english} data diminish on {t}: gain per doubling {int(a)}->{int(b)} "
+                        f"exceeds {int(b)}->{int(c)}", "question (rq4)", est, lo, hi, unit="points per doubling",
+                        note=f"per doubling: first {g1:+.2f} [{f_lo:+.2f}, {f_hi:+.2f}], last {g2:+.2f}")
+            # returns diminish only where there are returns: a curve that is flat then falls is not "diminishing"
+            if row["verdict"] == "supported" and not f_lo > 0:
+                row["verdict"] = "inconclusive"
+                row["note"] += "; the first step's gain is not shown to be positive"
+            rows.append(row)
         for m in multi:
             mu = eff[(eff["intermediate_task"] == m) & (eff["target_task"] == t)]
             if mu.empty or not sizes:
@@ -541,10 +568,6 @@ def rq4_claims(df: Any) -> Any:
             rows.append(claim(f"... also on the languages {m} does not contain ({t})", "question (rq4)",
                               d["estimate"], d["ci_lo"], d["ci_hi"], note=f"without {', '.join(langs)}"))
     return claims_frame(rows)
-
-
-def _per_lang(g: Any) -> Any:
-    return g[g["lang"] != "en"].groupby("lang")["delta"].mean()
 
 
 def log_fit(table: Any) -> Any:
@@ -624,11 +647,15 @@ def rq5_distance(df: Any) -> str:
 
 def rq5_claims(df: Any, kind: str) -> Any:
     """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
-    the nearest non-English source minus that of English; (2) per source, the score falls with the language's
-    distance from that source (Spearman's rho over its languages, bootstrap interval)."""
+    the nearest non-English source minus that of English (paired by seed; languages and seeds resampled); (2) per
+    source, the score falls with the language's distance from that source (Spearman's rho over its languages of
+    the seed-averaged score, bootstrap interval over languages)."""
+    import pandas as pd
+
     from xlt_utils.analysis import correlation
 
     sd = source_distance(df, kind)
+    eff = paired_effects(df, ["intermediate_train_language"])
     rows = []
     sources = sorted(set(sd["intermediate_train_language"]))
     others = [s for s in sources if s != "en"]
@@ -640,16 +667,17 @@ def rq5_claims(df: Any, kind: str) -> Any:
             continue
         cut = far["distance_from_en"].quantile(2 / 3)
         far_langs = sorted(far[far["distance_from_en"] >= cut]["lang"])
-        diffs = []
+        near, eng = [], []
         for lang in far_langs:
             cand = g[(g["lang"] == lang) & (g["intermediate_train_language"].isin(others))]
-            near = cand.sort_values("distance_from_source").iloc[0]
-            eng = g[(g["lang"] == lang) & (g["intermediate_train_language"] == "en")].iloc[0]
-            diffs.append(near["delta"] - eng["delta"])
-        lo, hi = bootstrap_ci(diffs)
+            src = cand.sort_values("distance_from_source").iloc[0]["intermediate_train_language"]
+            at = eff[(eff["target_task"] == t) & (eff["lang"] == lang)]
+            near.append(at[at["intermediate_train_language"] == src])
+            eng.append(at[at["intermediate_train_language"] == "en"])
+        d = paired_difference(pd.concat(near), pd.concat(eng))
         rows.append(claim(f"For the targets most distant from English ({', '.join(far_langs)}), intermediate "
                           f"training in the nearest non-English source beats English on {t}", "question (rq5)",
-                          float(np.mean(diffs)), lo, hi, note=f"distance: {kind}"))
+                          d["estimate"], d["ci_lo"], d["ci_hi"], note=f"distance: {kind}"))
         for src in sources:  # one rho per source: pooled pairs would mix the sources' levels with distance
             arm = g[g["intermediate_train_language"] == src]
             c = correlation(arm["distance_from_source"], arm["value"])
