@@ -56,6 +56,43 @@ def test_embedded_spans_both_worlds_as_a_union_of_profiles():
     assert all(c.params["freeze_word_embeddings"] for c in inter)
 
 
+def test_linked_sweep_parameters_move_together(tmp_path):
+    """``<phase>.<a>+<b>: [[a1, b1], [a2, b2]]`` is one axis of two points (not four); a child's axis replaces an
+    inherited one that sets any of its parameters; a parameter in two axes, or a point of the wrong length, is a
+    one-line error."""
+    study = tmp_path / "linked.yaml"
+    base = """
+profiles:
+  p: {world: synth, models: [synth-tiny], seeds: [1], intermediate_tasks: [synth_mnli], target_tasks: [synth_xnli],
+      params: {pretrain: {steps: 2}},
+      sweep: {intermediate.per_device_train_batch_size+eval_every: [[8, 20], [32, 5]], target.learning_rate: [0.1, 0.2]}}
+  q: {extends: p, sweep: {intermediate.per_device_train_batch_size: [16]}}
+"""
+    study.write_text(base)
+
+    def inter(profile):
+        cells = [c for c in G.expand(study, profile).cells if c.phase == "intermediate"]
+        return sorted((c.params["per_device_train_batch_size"], c.params["eval_every"]) for c in cells)
+
+    assert inter("p") == [(8, 20), (32, 5)]
+    targets = [c for c in G.expand(study, "p").cells if c.phase == "target"]
+    assert len(targets) == 2 * 2  # the linked axis (2 points) times the target's plain axis (2)
+    default_eval_every = dict(G._defaults("intermediate"))["eval_every"]
+    assert inter("q") == [(16, default_eval_every)]  # the inherited linked axis is replaced, not multiplied
+    for extra, msg in (
+            ("  r: {extends: p, sweep: {intermediate.per_device_train_batch_size+eval_every: [[8, 20, 1]]}}\n",
+             ("links 2 parameters, so each value must be a list of 2 (per_device_train_batch_size, eval_every); "
+              "got [8, 20, 1]")),
+            (("  r: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli], sweep: "
+              "{intermediate.eval_every: [1], intermediate.eval_every+max_steps: [[1, 2]]}}\n"),
+             "sweep sets intermediate.eval_every in two axes"),
+            ("  r: {extends: p, sweep: {intermediate.per_device_train_batch_size+: [[8, 1]]}}\n",
+             "must be '<phase>.<parameter>' (or '<phase>.<a>+<b>' for linked parameters)")):
+        study.write_text(base + extra)
+        with pytest.raises(XLTError, match=re.escape(msg)):
+            G.expand(study, "r")
+
+
 def test_include_profiles_are_validated(tmp_path):
     study = tmp_path / "inc.yaml"
     base = """
@@ -327,3 +364,15 @@ def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch)
     assert r.seconds == 90.0 and r.timings["work"] == 80.0 and r.cell.phase == "target"
     line = G.cpu_estimate(g, jobs=2)
     assert line.startswith(f"[grid] CPU estimate for {len(g.cells)} cells") and "from 1 finished runs here, synth" in line
+
+
+@pytest.mark.parametrize("profile", ["embedded", "embedded-full", "xtreme-r"])
+def test_rq1_evaluates_dev_after_the_same_examples_at_every_batch_size(profile):
+    """Model selection in the batch-size study: examples between English-dev evaluations (batch x eval_every) are
+    the same at every batch size of a model, so a small batch gets no more chances to pick a lucky checkpoint."""
+    per_model: dict[str, set[int]] = {}
+    for c in G.expand("rq1_batch_size", profile).cells:
+        if c.phase == "intermediate":
+            p = c.params
+            per_model.setdefault(p["model"], set()).add(p["per_device_train_batch_size"] * p["eval_every"])
+    assert per_model and all(len(v) == 1 for v in per_model.values()), per_model

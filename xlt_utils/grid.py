@@ -19,6 +19,8 @@ A study file has one section per *profile* (``smoke``, ``embedded``, ``embedded-
           synth_xquad: {target: {max_seq_length: 128}}
         sweep:                         # axes that multiply the cells of a phase
           intermediate.per_device_train_batch_size: [8, 32]
+          # linked parameters move together (one axis): the batch size with the steps between dev evaluations
+          # intermediate.per_device_train_batch_size+eval_every: [[8, 200], [32, 50]]
       embedded-full:
         extends: embedded              # inherit, then override
         seeds: [13, 14, 15, 16, 17]
@@ -123,6 +125,22 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
     return out
 
 
+def _sweep_params(key: Any) -> set[str]:
+    """The parameters a sweep key sets: ``{"intermediate.a", "intermediate.b"}`` for ``intermediate.a+b``."""
+    ph, _, pname = str(key).partition(".")
+    return {f"{ph}.{n}" for n in pname.split("+")}
+
+
+def _inherit(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """``child`` over ``parent`` (deep merge), where a child's sweep axis replaces every inherited axis that sets
+    one of its parameters (a linked axis ``a+b`` over an inherited ``a``)."""
+    parent = dict(parent)
+    if isinstance(parent.get("sweep"), Mapping) and isinstance(child.get("sweep"), Mapping):
+        mine = set().union(*(_sweep_params(k) for k in child["sweep"]))
+        parent["sweep"] = {k: v for k, v in parent["sweep"].items() if not _sweep_params(k) & mine}
+    return _deep_merge(parent, child)
+
+
 def profile_spec(doc: Mapping[str, Any], profile: str, name: str) -> dict[str, Any]:
     """A profile's grid with ``extends`` resolved (one-line error naming the study's profiles)."""
     profiles = doc["profiles"]
@@ -141,7 +159,7 @@ def profile_spec(doc: Mapping[str, Any], profile: str, name: str) -> dict[str, A
         if isinstance(profiles[parent], dict) and "include" in profiles[parent]:
             raise XLTError(f"{name}: profile {seen[-2]!r} extends {parent!r}, a union of profiles (include); "
                            f"extend one of its parts: {', '.join(map(str, profiles[parent]['include']))}")
-        spec = _deep_merge(profiles[parent], {k: v for k, v in spec.items() if k != "extends"})
+        spec = _inherit(profiles[parent], {k: v for k, v in spec.items() if k != "extends"})
     bad = sorted(set(spec) - set(PROFILE_KEYS))
     if bad:
         raise XLTError(f"{name}, profile {profile}: unknown key {bad[0]!r}; valid: {', '.join(PROFILE_KEYS)}")
@@ -313,15 +331,29 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
         for ph in by_phase or {}:
             if ph not in C.PHASES:
                 raise unknown(f"phase under per_task.{task_name} in {where}:", ph, C.PHASES)
-    axes: dict[str, list[tuple[str, list[Any]]]] = {}
+    # phase -> axes; an axis is (parameter names, one tuple of values per point): one name for a plain axis, several
+    # for linked parameters ("<phase>.<a>+<b>": [[a1, b1], [a2, b2]]), which move together instead of multiplying
+    axes: dict[str, list[tuple[tuple[str, ...], list[tuple[Any, ...]]]]] = {}
     for key, values in sweep.items():
         ph, _, pname = str(key).partition(".")
-        if ph not in C.PHASES or not pname:
-            raise XLTError(f"{where}: sweep key {key!r} must be '<phase>.<parameter>' with phase in "
-                           f"{', '.join(C.PHASES)}")
+        names = tuple(pname.split("+"))
+        if ph not in C.PHASES or not all(names):
+            raise XLTError(f"{where}: sweep key {key!r} must be '<phase>.<parameter>' (or '<phase>.<a>+<b>' for "
+                           f"linked parameters) with phase in {', '.join(C.PHASES)}")
         if not isinstance(values, list) or not values:
             raise XLTError(f"{where}: sweep {key} must be a non-empty list")
-        axes.setdefault(ph, []).append((pname, values))
+        twice = sorted(set(names) & {n for axis, _ in axes.get(ph, []) for n in axis})
+        if twice:
+            raise XLTError(f"{where}: sweep sets {ph}.{twice[0]} in two axes; link them in one "
+                           f"('{ph}.<a>+<b>': [[a1, b1], ...]) or keep one")
+        if len(names) > 1:
+            bad = next((v for v in values if not isinstance(v, list) or len(v) != len(names)), None)
+            if bad is not None:
+                raise XLTError(f"{where}: sweep {key} links {len(names)} parameters, so each value must be a list of "
+                               f"{len(names)} ({', '.join(names)}); got {bad!r}")
+            axes.setdefault(ph, []).append((names, [tuple(v) for v in values]))
+        else:
+            axes.setdefault(ph, []).append((names, [(v,) for v in values]))
 
     grid = Grid(study=doc["study"], profile=profile, path=path)
     by_id: dict[str, Cell] = {}
@@ -358,7 +390,8 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
 
     def points(phase: str) -> list[dict[str, Any]]:
         ax = axes.get(phase, [])
-        return [dict(zip([a for a, _ in ax], combo)) for combo in itertools.product(*[v for _, v in ax])]
+        return [{n: v for (names, _), vals in zip(ax, combo) for n, v in zip(names, vals)}
+                for combo in itertools.product(*[v for _, v in ax])]
 
     for model in models:
         base = {"world": world, "model": model}
