@@ -152,6 +152,29 @@ def test_rq4_diminishing_returns_by_hand():
     assert fit.iloc[0]["gain_per_doubling"] == 1.0
 
 
+def test_rq4_multilingual_set_against_the_largest_and_an_equal_english_set():
+    """synth_mnli_multi capped at 20,000 per language has 2,000 items in each of 5 languages: 10,000 distinct
+    examples, so it is compared with English 20,000 (the largest) and English 10,000 (the same size). Effects by
+    hand, languages a / b: English 10k (+1, +1), 20k (+2, +4), multilingual (+3, +5)."""
+    rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
+    for n, (va, vb) in {2500: (30, 30), 10000: (31, 31), 20000: (32, 34)}.items():
+        rows += _rows({"synth_mnli": {"en": 50, "a": va, "b": vb}}, intermediate_max_train_samples=n)
+    rows += _rows({"synth_mnli_multi": {"en": 50, "a": 33, "b": 35}}, intermediate_max_train_samples=20000)
+    df = pd.DataFrame(rows)
+    assert studies.train_set_size("synth_mnli_multi", 20000) == 10000.0
+    assert studies.train_set_size("synth_mnli", 1e9) == 20000.0  # bounded by what the task has
+    assert math.isnan(studies.train_set_size("mnli", None))  # a Hub set used whole: unknown here
+    table = studies.data_table(df)
+    assert dict(zip(table["intermediate_task"] + "@" + table["intermediate_max_train_samples"].astype(int).astype(str),
+                    table["n_train_examples"])) == {"synth_mnli@2500": 2500, "synth_mnli@10000": 10000,
+                                                    "synth_mnli@20000": 20000, "synth_mnli_multi@20000": 10000}
+    claims = studies.rq4_claims(df).set_index("claim")["ours"]
+    assert claims["The small multilingual synth_mnli_multi beats 20000 English synth_mnli examples on synth_xnli"] \
+        == "+1.00 points"  # (3 - 2 + 5 - 4) / 2
+    assert claims["The multilingual synth_mnli_multi beats as many English synth_mnli examples (10000) on "
+                  "synth_xnli"] == "+3.00 points"  # (3 - 1 + 5 - 1) / 2
+
+
 def test_rq4_returns_that_never_rose_do_not_diminish():
     """Effects a: 0 / 0 / -4, b: 0 / 2 / -2 at 1k / 4k / 16k: gain per doubling first (0, 1), last (-2, -2), so
     first minus last (2, 3) lies above 0, but the first step's gain is not shown positive (its interval reaches

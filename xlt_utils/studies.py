@@ -514,9 +514,27 @@ def pareto(budget: Any, cost: str = "latency_ms_b1") -> Any:
 
 
 def data_table(df: Any) -> Any:
-    """Per intermediate task and training-set size: the zero-shot effect per target with its interval."""
-    return summarize(paired_effects(df, ["intermediate_max_train_samples"]),
-                     ["target_task", "intermediate_task", "intermediate_max_train_samples"])
+    """Per intermediate task and training-set size: the zero-shot effect per target with its interval, and the
+    number of distinct training examples (``n_train_examples``, :func:`train_set_size`: a multilingual set's cap
+    applies per language)."""
+    table = summarize(paired_effects(df, ["intermediate_max_train_samples"]),
+                      ["target_task", "intermediate_task", "intermediate_max_train_samples"])
+    table.insert(3, "n_train_examples", [train_set_size(t, n) for t, n in
+                                         zip(table["intermediate_task"], table["intermediate_max_train_samples"])])
+    return table
+
+
+def train_set_size(task_name: str, max_train_samples: float | None) -> float:
+    """Distinct training examples of an intermediate run: per training language the cap ``max_train_samples``
+    bounded by the examples the language has (the registry's ``n_train`` where it knows it: the synth world), summed
+    over the languages trained on (:func:`xlt_utils.phases.train_languages`). NaN when neither is known (a Hub set
+    used whole)."""
+    from xlt_utils.phases import train_languages
+    from xlt_utils.tasks import get_task
+
+    task = get_task(task_name)
+    known = [float(c) for c in (max_train_samples, task.options.get("n_train")) if c is not None and not math.isnan(float(c))]
+    return min(known) * len(train_languages(task)) if known else math.nan
 
 
 # Multilingual intermediate sets and their languages (the rest of a data study's intermediate tasks are English).
@@ -526,8 +544,9 @@ MULTILINGUAL_INTERMEDIATE = {"synth_mnli_multi": ("en", "sw1", "sw3", "fr_like",
 
 def rq4_claims(df: Any) -> Any:
     """Per English intermediate task and target: more English data helps; the returns diminish (gain per
-    doubling, first vs last step; *supported* only where the first step's gain is itself shown positive); the small multilingual set against the largest English set, on all languages
-    and on those it does not contain."""
+    doubling, first vs last step; *supported* only where the first step's gain is itself shown positive); the small
+    multilingual set against the largest English set, on all languages and on those it does not contain, and
+    against the English set of its own size where the grid has one."""
     eff = paired_effects(df, ["intermediate_max_train_samples"])
     multi = [m for m in MULTILINGUAL_INTERMEDIATE if m in set(eff["intermediate_task"])]
     rows = []
@@ -567,6 +586,14 @@ def rq4_claims(df: Any) -> Any:
             d = paired_difference(mu[~mu["lang"].isin(langs)], at[sizes[-1]][~at[sizes[-1]]["lang"].isin(langs)])
             rows.append(claim(f"... also on the languages {m} does not contain ({t})", "question (rq4)",
                               d["estimate"], d["ci_lo"], d["ci_hi"], note=f"without {', '.join(langs)}"))
+            # the same number of examples: multilingual data against as much English data
+            n_multi = train_set_size(m, mu["intermediate_max_train_samples"].dropna().max())
+            same = [n for n in sizes[:-1] if train_set_size(english, n) == n_multi]
+            if same:
+                d = paired_difference(mu, at[same[0]])
+                rows.append(claim(f"The multilingual {m} beats as many English {english} examples "
+                                  f"({int(n_multi)}) on {t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"],
+                                  note="all languages; same number of distinct examples"))
     return claims_frame(rows)
 
 
