@@ -289,12 +289,42 @@ def test_rq1_and_rq2_claims_by_hand():
     rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
     rows += _rows({"synth_mnli": {"en": 50, "a": 31, "b": 32}}, intermediate_batch_size=8)
     rows += _rows({"synth_mnli": {"en": 50, "a": 35, "b": 34}}, intermediate_batch_size=128)
-    training = pd.DataFrame([{"phase": "intermediate", "intermediate_task": "synth_mnli", "batch_size": b,
-                              "steps": s, "train_seconds": t, "tokens_per_s": 1.0, "peak_rss_mb": 1.0}
+    training = pd.DataFrame([{"phase": "intermediate", "model": "synth-tiny", "intermediate_task": "synth_mnli",
+                              "batch_size": b, "steps": s, "train_seconds": t, "tokens_per_s": 1.0, "peak_rss_mb": 1.0}
                              for b, s, t in ((8, 320, 90.0), (128, 20, 30.0))])
     claims = studies.rq1_claims(pd.DataFrame(rows), training, None)
     assert claims.iloc[0]["ours"] == "+3.00 points"  # batch 128 minus batch 8: a 5 - 1, b 4 - 2 -> mean 3
     assert claims.iloc[1]["ours"] == "3.00x" and claims.iloc[1]["verdict"] == "supported"
+
+
+def test_rq1_never_pools_models():
+    """Two models (as embedded-full has: e5-small and synth-small) with different costs: each model's training-time
+    ratio and inference-cost ratio are its own. Pooled, the FLOPs ratio would be e5's over synth's (10x,
+    "not supported") and the time ratios would mix the models."""
+    rows = []
+    for m in ("multilingual-e5-small", "synth-small"):
+        rows += _rows({"none": {"en": 50, "a": 30, "b": 30}}, model=m)
+        rows += _rows({"synth_mnli": {"en": 50, "a": 31, "b": 31}}, model=m, intermediate_batch_size=8)
+        rows += _rows({"synth_mnli": {"en": 50, "a": 33, "b": 33}}, model=m, intermediate_batch_size=128)
+    training = pd.DataFrame([{"phase": "intermediate", "model": m, "intermediate_task": "synth_mnli", "batch_size": b,
+                              "steps": 1, "train_seconds": t, "tokens_per_s": 1.0, "peak_rss_mb": 1.0}
+                             for m, b, t in (("multilingual-e5-small", 8, 400.0), ("multilingual-e5-small", 128, 100.0),
+                                             ("synth-small", 8, 40.0), ("synth-small", 128, 20.0))])
+    efficiency = pd.DataFrame([{"model": m, "intermediate_task": "synth_mnli", "intermediate_batch_size": b,
+                                "batch_size": 1, "flops_per_example": f, "latency_p50_ms": f / 1e8}
+                               for m, f in (("multilingual-e5-small", 1e10), ("synth-small", 1e9)) for b in (8, 128)])
+    claims = studies.rq1_claims(pd.DataFrame(rows), training, efficiency).set_index("claim")
+    time = "A larger intermediate batch (128 vs 8) shortens synth_mnli training of {} (time ratio small/large)"
+    assert claims.loc[time.format("multilingual-e5-small"), "ours"] == "4.00x"
+    assert claims.loc[time.format("synth-small"), "ours"] == "2.00x"
+    unchanged = claims[claims.index.str.startswith("The intermediate batch size leaves")]
+    assert list(unchanged["ours"]) == ["1.00x", "1.00x"] and set(unchanged["verdict"]) == {"supported"}
+    effects = claims[claims.index.str.startswith("A larger intermediate batch (128 vs 8, same examples)")]
+    assert len(effects) == 2 and set(effects["ours"]) == {"+2.00 points"}
+    table = studies.batch_size_table(pd.DataFrame(rows), training)
+    assert sorted(zip(table["model"], table["intermediate_batch_size"], table["train_seconds"])) == [
+        ("multilingual-e5-small", 8, 400.0), ("multilingual-e5-small", 128, 100.0), ("synth-small", 8, 40.0),
+        ("synth-small", 128, 20.0)]
     rows = (_rows({"none": {"en": 50, "a": 30, "b": 30}, "synth_mnli": {"en": 50, "a": 31, "b": 31}})
             + _rows({"none": {"en": 60, "a": 40, "b": 40}, "synth_mnli": {"en": 60, "a": 44, "b": 46}},
                     model="synth-small"))

@@ -112,11 +112,12 @@ def _save(fig: Any, config: Any, name: str) -> Path:
 
 def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log_x: bool = False,
                   hue: str = "intermediate_task", extra: Any = None, extra_y: str | None = None,
-                  extra_label: str = "", order: Sequence[str] | None = None) -> Path:
+                  extra_label: str = "", order: Sequence[str] | None = None,
+                  extra_hue: str | Sequence[str] | None = None) -> Path:
     """The intermediate-task effect (mean zero-shot change vs no intermediate task, 95% bootstrap interval over
     languages) against a condition ``x``, one panel per target task; optionally a second row with a cost
-    (``extra[extra_y]`` against ``x``). A categorical ``x`` is drawn in ``order`` (e.g. models by size) when
-    given. Saved as ``name``."""
+    (``extra[extra_y]`` against ``x``, one line per ``extra_hue``, default ``hue``). A categorical ``x`` is drawn in
+    ``order`` (e.g. models by size) when given. Saved as ``name``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -150,9 +151,11 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
             ax.set_axis_off()
         ax = axes[1][0]
         ax.set_axis_on()
-        for key, g in extra.groupby(hue, dropna=False):
+        by = extra_hue or hue
+        for key, g in extra.groupby(list(by) if not isinstance(by, str) else by, dropna=False):
             g = g.sort_values(x)
-            ax.plot(g[x].astype(float), g[extra_y], marker="s", label=str(key))
+            ax.plot(g[x].astype(float), g[extra_y], marker="s",
+                    label=" / ".join(map(str, key)) if isinstance(key, tuple) else str(key))
         if log_x:
             ax.set_xscale("log", base=2)
         ax.set_xlabel(xlabel)

@@ -321,12 +321,12 @@ def paper_claims(df: Any) -> Any:
 
 
 def batch_size_table(df: Any, training: Any) -> Any:
-    """Per intermediate batch size: the zero-shot effect (mean, interval, seed sd) per target, with the
+    """Per model and intermediate batch size: the zero-shot effect (mean, interval, seed sd) per target, with the
     intermediate run's optimizer steps, training-loop seconds, tokens/s and peak memory."""
     eff = summarize(paired_effects(df, ["intermediate_batch_size"]),
-                    ["target_task", "intermediate_task", "intermediate_batch_size"])
+                    ["model", "target_task", "intermediate_task", "intermediate_batch_size"])
     cost = intermediate_cost(training)
-    return eff.merge(cost, on=["intermediate_task", "intermediate_batch_size"], how="left")
+    return eff.merge(cost, on=["model", "intermediate_task", "intermediate_batch_size"], how="left")
 
 
 def training_cost(training: Any) -> Any:
@@ -340,46 +340,51 @@ def training_cost(training: Any) -> Any:
 
 
 def intermediate_cost(training: Any) -> Any:
-    """Mean cost of the intermediate runs per (task, batch size): steps, seconds, tokens/s, peak RSS."""
+    """Mean cost of the intermediate runs per (model, task, batch size): steps, seconds, tokens/s, peak RSS."""
     import pandas as pd
 
     cols = ["steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
     if training is None or training.empty:
-        return pd.DataFrame(columns=["intermediate_task", "intermediate_batch_size", *cols])
+        return pd.DataFrame(columns=["model", "intermediate_task", "intermediate_batch_size", *cols])
     tr = training[training["phase"] == "intermediate"]  # an intermediate run's batch_size is its own
-    return (tr.groupby(["intermediate_task", "batch_size"], dropna=False)[cols].mean().reset_index()
+    return (tr.groupby(["model", "intermediate_task", "batch_size"], dropna=False)[cols].mean().reset_index()
             .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
 def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
+    """Per model, target and intermediate task: the largest against the smallest intermediate batch (same
+    examples); per model and task, the training-time ratio; per model, whether inference cost is unchanged (the
+    architecture does not depend on the training batch size). Models are never pooled: their costs differ."""
     eff = paired_effects(df, ["intermediate_batch_size"])
     rows = []
-    for (t, it), g in eff.groupby(["target_task", "intermediate_task"]):
+    for (m, t, it), g in eff.groupby(["model", "target_task", "intermediate_task"]):
         sizes = sorted(g["intermediate_batch_size"].dropna().unique())
         if len(sizes) < 2:
             continue
         small, large = sizes[0], sizes[-1]
         d = paired_difference(g[g["intermediate_batch_size"] == large], g[g["intermediate_batch_size"] == small])
         rows.append(claim(f"A larger intermediate batch ({int(large)} vs {int(small)}, same examples) improves "
-                          f"zero-shot transfer on {t} after {it}", "question (rq1)", d["estimate"], d["ci_lo"],
+                          f"zero-shot transfer on {t} after {it} ({m})", "question (rq1)", d["estimate"], d["ci_lo"],
                           d["ci_hi"]))
     cost = intermediate_cost(training)
-    for it, g in cost.groupby("intermediate_task"):
+    for (m, it), g in cost.groupby(["model", "intermediate_task"]):
         g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
         if len(g) >= 2:
             r = g["train_seconds"].iloc[0] / g["train_seconds"].iloc[-1]
             rows.append(ratio_claim(f"A larger intermediate batch ({int(g['intermediate_batch_size'].iloc[-1])} vs "
-                                    f"{int(g['intermediate_batch_size'].iloc[0])}) shortens {it} training "
+                                    f"{int(g['intermediate_batch_size'].iloc[0])}) shortens {it} training of {m} "
                                     "(time ratio small/large)", "question (rq1)", r))
     if efficiency is not None and not efficiency.empty and "intermediate_batch_size" in efficiency:
         e = efficiency[efficiency["intermediate_task"] != "none"]
-        flops = e.groupby("intermediate_batch_size")["flops_per_example"].mean()
-        lat = e[e["batch_size"] == e["batch_size"].min()].groupby("intermediate_batch_size")["latency_p50_ms"].mean()
-        if len(flops) >= 2:
-            rows.append(ratio_claim("The intermediate batch size leaves inference cost unchanged (max/min forward "
-                                    "FLOPs per example over the models)", "architecture unchanged",
-                                    float(flops.max() / flops.min()), expected_above_one=False,
-                                    note=f"batch-1 latency max/min {lat.max() / lat.min():.2f}x (timing noise)"))
+        for m, em in e.groupby("model"):
+            flops = em.groupby("intermediate_batch_size")["flops_per_example"].mean()
+            b1 = em[em["batch_size"] == em["batch_size"].min()]
+            lat = b1.groupby("intermediate_batch_size")["latency_p50_ms"].mean()
+            if len(flops) >= 2:
+                rows.append(ratio_claim(f"The intermediate batch size leaves inference cost of {m} unchanged "
+                                        "(max/min forward FLOPs per example over its models)", "architecture unchanged",
+                                        float(flops.max() / flops.min()), expected_above_one=False,
+                                        note=f"batch-1 latency max/min {lat.max() / lat.min():.2f}x (timing noise)"))
     return claims_frame(rows)
 
 
