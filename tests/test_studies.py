@@ -380,3 +380,21 @@ def test_a_seed_free_baseline_pairs_with_every_seed():
                                                                      (14, "b", 0)]
     s = studies.summarize(eff, ["intermediate_task"]).iloc[0]
     assert s["mean"] == 0.75 and s["n_seeds"] == 2 and s["seed_sd"] == 0.35  # sd of the seed means 0.5 and 1.0
+
+
+def test_paper_ranks_the_intermediate_tasks_per_model():
+    """The best-task ranking is per model (e5 and synth-small are trained on different sets of tasks): here MNLI
+    is best for one model and QQP for the other (pooled, QQP's +6 on one model would decide for both)."""
+    rows = []
+    for m, effects in (("multilingual-e5-small", {"synth_mnli": 2, "synth_sst2": 1}),
+                       ("synth-small", {"synth_mnli": 1, "synth_qqp": 6})):
+        rows += _rows({"none": {"en": 50, "a": 30, "b": 30}}, model=m)
+        for it, e in effects.items():
+            rows += _rows({it: {"en": 50, "a": 30 + e, "b": 30 + e}}, model=m)
+    claims = studies.paper_claims(pd.DataFrame(rows)).set_index("claim")
+    best = claims[claims.index.str.startswith("The best intermediate tasks")]
+    assert dict(zip(best.index, zip(best["ours"], best["verdict"]))) == {
+        "The best intermediate tasks are MNLI, SQuAD and HellaSwag (multilingual-e5-small)":
+            ("best: synth_mnli (+2.00)", "supported"),
+        "The best intermediate tasks are MNLI, SQuAD and HellaSwag (synth-small)":
+            ("best: synth_qqp (+6.00)", "not supported")}
