@@ -385,7 +385,7 @@ def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
             lat = b1.groupby("intermediate_batch_size")["latency_p50_ms"].mean()
             if len(flops) >= 2:
                 rows.append(ratio_claim(f"The intermediate batch size leaves inference cost of {m} unchanged "
-                                        "(max/min forward FLOPs per example over its models)", "architecture unchanged",
+                                        "(max/min forward FLOPs per example)", "architecture unchanged",
                                         float(flops.max() / flops.min()), expected_above_one=False,
                                         note=f"batch-1 latency max/min {lat.max() / lat.min():.2f}x (timing noise)"))
     return claims_frame(rows)
