@@ -160,13 +160,22 @@ def paired_difference(a: Any, b: Any, value: str = "delta", seed: int = 0) -> di
     """Mean over the non-English languages both frames have of (``a`` − ``b``) in ``value``, paired by seed where
     both sides have the same seeds (otherwise each language's seed means), with its bootstrap interval over
     languages and seeds."""
-    d = (by_seed_lang(a, value) - by_seed_lang(b, value)).dropna().rename("d").reset_index()
+    d = (by_seed_lang(a, value) - by_seed_lang(b, value)).dropna()
     if d.empty:  # no shared seeds (e.g. one side seed-free): compare each language's seed means
         pa = a[a["lang"] != "en"].groupby("lang")[value].mean()
         pb = b[b["lang"] != "en"].groupby("lang")[value].mean()
-        d = (pa - pb).dropna().rename("d").reset_index().assign(seed="-")
-    per_lang = d.groupby("lang")["d"].mean()
-    lo, hi = bootstrap_ci_crossed(d["d"].to_numpy(), d["lang"].tolist(), d["seed"].tolist(), seed=seed)
+        d = (pa - pb).dropna()
+        d.index = [("-", lang) for lang in d.index]
+    return seed_lang_summary(d, seed=seed)
+
+
+def seed_lang_summary(d: Any, seed: int = 0) -> dict[str, float]:
+    """Mean over languages of each language's seed mean of ``d`` (a series indexed by (seed, language), as
+    :func:`by_seed_lang` returns), with its bootstrap interval over languages and seeds."""
+    d = d.dropna()
+    seeds, langs = zip(*d.index) if len(d) else ((), ())
+    per_lang = d.groupby(list(langs)).mean() if len(d) else d
+    lo, hi = bootstrap_ci_crossed(d.to_numpy(), list(langs), list(seeds), seed=seed)
     return {"estimate": float(per_lang.mean()) if len(per_lang) else math.nan, "ci_lo": lo, "ci_hi": hi,
             "n_languages": len(per_lang)}
 
@@ -569,17 +578,14 @@ def rq4_claims(df: Any) -> Any:
             a, b, c = sizes[0], sizes[len(sizes) // 2], sizes[-1]
             first = (by_seed_lang(at[b]) - by_seed_lang(at[a])) / math.log2(b / a)
             last = (by_seed_lang(at[c]) - by_seed_lang(at[b])) / math.log2(c / b)
-            diff = (first - last).dropna().rename("d").reset_index()
-            lo, hi = bootstrap_ci_crossed(diff["d"], diff["lang"], diff["seed"])
-            f = first.dropna().rename("d").reset_index()
-            f_lo, f_hi = bootstrap_ci_crossed(f["d"], f["lang"], f["seed"])
-            est = float(diff.groupby("lang")["d"].mean().mean()) if len(diff) else math.nan
-            g1, g2 = (float(x.dropna().groupby(level="lang").mean().mean()) for x in (first, last))
+            diff, f, g = (seed_lang_summary(x) for x in (first - last, first, last))
             row = claim(f"Returns of {english} data diminish on {t}: gain per doubling {int(a)}->{int(b)} "
-                        f"exceeds {int(b)}->{int(c)}", "question (rq4)", est, lo, hi, unit="points per doubling",
-                        note=f"per doubling: first {g1:+.2f} [{f_lo:+.2f}, {f_hi:+.2f}], last {g2:+.2f}")
+                        f"exceeds {int(b)}->{int(c)}", "question (rq4)", diff["estimate"], diff["ci_lo"],
+                        diff["ci_hi"], unit="points per doubling",
+                        note=f"per doubling: first {f['estimate']:+.2f} [{f['ci_lo']:+.2f}, {f['ci_hi']:+.2f}], "
+                             f"last {g['estimate']:+.2f}")
             # returns diminish only where there are returns: a curve that is flat then falls is not "diminishing"
-            if row["verdict"] == "supported" and not f_lo > 0:
+            if row["verdict"] == "supported" and not f["ci_lo"] > 0:
                 row["verdict"] = "inconclusive"
                 row["note"] += "; the first step's gain is not shown to be positive"
             rows.append(row)
