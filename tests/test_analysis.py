@@ -66,6 +66,24 @@ def test_correlation_interval_contains_estimate():
     assert c["pearson_lo"] <= c["pearson"] <= c["pearson_hi"]
 
 
+def test_resampled_ranks_and_rowwise_pearson_match_the_one_sample_functions():
+    """The bootstrap ranks and correlates all resamples at once; each row must equal _ranks / pearson of that
+    resample, ties (average ranks) and constant resamples (nan) included."""
+    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0])
+    y = np.array([1.0, 2.0, 2.0, 5.0, 4.0])
+    idx = np.array([[0, 1, 2, 3, 4], [0, 0, 2, 4, 4], [1, 1, 1, 1, 1], [3, 1, 3, 0, 2]])
+    ranks = analysis._resampled_ranks(x, idx)
+    assert ranks[0].tolist() == [3.0, 0.0, 3.0, 1.0, 3.0]  # 0-based: the three 3s share ranks 2, 3, 4
+    assert ranks[1].tolist() == [2.0] * 5 and ranks[2].tolist() == [2.0] * 5
+    for b in range(len(idx)):
+        assert ranks[b].tolist() == analysis._ranks(x[idx[b]]).tolist()
+    r = analysis._rowwise_pearson(x[idx], y[idx])
+    for b in range(len(idx)):
+        want = analysis.pearson(x[idx[b]], y[idx[b]])
+        assert (math.isnan(r[b]) and math.isnan(want)) or r[b] == pytest.approx(want, abs=1e-12)
+    assert math.isnan(r[1]) and math.isnan(r[2])  # x is constant in those resamples
+
+
 def test_correlation_with_a_constant_side_is_nan_not_an_error():
     c = analysis.correlation([0.0, 0.1, 0.3, 0.5], [33.3, 33.3, 33.3, 33.3])
     assert c["n"] == 4 and all(math.isnan(c[k]) for k in ("spearman", "spearman_lo", "spearman_hi", "pearson_hi"))

@@ -106,6 +106,28 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return pearson(_ranks(np.asarray(x, dtype=float)), _ranks(np.asarray(y, dtype=float)))
 
 
+def _resampled_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Average ranks of every resample ``x[idx[b]]`` at once (what :func:`_ranks` gives row by row): a value's
+    rank is the number of smaller values in its resample plus the mean position among its ties."""
+    values, code = np.unique(x, return_inverse=True)
+    k, b = len(values), idx.shape[0]
+    codes = code[idx]  # (b, n): each drawn element's position among the distinct values
+    counts = np.bincount((np.arange(b)[:, None] * k + codes).ravel(), minlength=b * k).reshape(b, k)
+    below = np.cumsum(counts, axis=1) - counts
+    avg = below + (counts - 1) / 2.0  # 0-based average rank (as _ranks) of each distinct value in each resample
+    return np.take_along_axis(avg, codes, axis=1)
+
+
+def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair (nan where a row is constant on either side), as :func:`pearson` per row."""
+    xc, yc = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+    sx, sy = np.sqrt((xc * xc).sum(axis=1)), np.sqrt((yc * yc).sum(axis=1))
+    flat = (x.std(axis=1) == 0) | (y.std(axis=1) == 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (xc * yc).sum(axis=1) / (sx * sy)
+    return np.where(flat, np.nan, r)
+
+
 def correlation(x: Sequence[float], y: Sequence[float], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Spearman's rho and Pearson's r with percentile bootstrap intervals over the (x, y) pairs.
 
@@ -119,13 +141,10 @@ def correlation(x: Sequence[float], y: Sequence[float], n_boot: int = 2000, seed
     x, y = x[keep], y[keep]
     out: dict[str, Any] = {"n": len(x), "spearman": spearman(x, y), "pearson": pearson(x, y)}
     if len(x) >= 3:
-        rng = np.random.default_rng(seed)
-        rhos, rs = [], []
-        for _ in range(n_boot):
-            i = rng.integers(0, len(x), len(x))
-            rhos.append(spearman(x[i], y[i]))
-            rs.append(pearson(x[i], y[i]))
-        rhos, rs = np.nan_to_num(np.array(rhos), nan=0.0), np.nan_to_num(np.array(rs), nan=0.0)
+        idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))  # one resample per row
+        rhos = _rowwise_pearson(_resampled_ranks(x, idx), _resampled_ranks(y, idx))
+        rs = _rowwise_pearson(x[idx], y[idx])
+        rhos, rs = np.nan_to_num(rhos, nan=0.0), np.nan_to_num(rs, nan=0.0)
 
         def q(v: np.ndarray, est: float, p: float) -> float:  # a flat sample: no estimate, no interval
             return float("nan") if math.isnan(est) else float(np.quantile(v, p))
