@@ -156,6 +156,39 @@ profiles:
     assert [c.phase for c in g.cells] == ["pretrain", "eval"]
 
 
+def test_a_layer_budget_of_the_whole_encoder_is_the_full_model(tmp_path):
+    """num_layers equal to the encoder's depth is the full-budget cell (computed once, not twice); more layers than
+    the encoder has fail at expansion, naming the valid range."""
+    study = tmp_path / "layers.yaml"
+    study.write_text("""
+profiles:
+  p:
+    world: synth
+    models: [synth-tiny, synth-small]
+    seeds: [1]
+    intermediate_tasks: [none]
+    target_tasks: [synth_xnli]
+    sweep:
+      eval.num_layers: [null, 2, 1]
+  too-deep:
+    extends: p
+    sweep:
+      eval.num_layers: [null, 3]
+""")
+    g = G.expand(study, "p")
+    layers = {m: sorted((c.params["num_layers"] or 0) for c in g.cells
+                        if c.phase == "eval" and c.params["model"] == m) for m in ("synth-tiny", "synth-small")}
+    assert layers == {"synth-tiny": [0, 1], "synth-small": [0, 1, 2]}  # tiny has 2 layers, small 4
+    with pytest.raises(XLTError, match=r"eval num_layers 3 exceeds the 2 layers of synth-tiny; valid: 1\.\.2, or null"):
+        G.expand(study, "too-deep")
+    assert (G.model_depth("xtreme", "xlmr-base"), G.model_depth("xtreme", "xlmr-large")) == (12, 24)
+    # the real study's layer axis [null, 12, 6]: 12 layers is the whole of XLM-R base, so base has two budgets
+    real = G.expand("rq3_efficiency", "xtreme-r")
+    base = {c.params["num_layers"] for c in real.cells if c.phase == "eval" and c.params["model"] == "xlmr-base"}
+    large = {c.params["num_layers"] for c in real.cells if c.phase == "eval" and c.params["model"] == "xlmr-large"}
+    assert base == {None, 6} and large == {None, 12, 6}
+
+
 def _cli(capsys, *argv):
     code = main(list(argv))
     err = capsys.readouterr().err.strip().splitlines()

@@ -237,6 +237,41 @@ def _length_limit(world: str, upstream: Cell | None) -> int | None:
     return int(upstream.params["max_len"]) if upstream is not None else 128
 
 
+E5_SMALL_LAYERS = 12  # multilingual-e5-small (checked against the converted encoder in tests/test_offline_encoder.py)
+
+
+def model_depth(world: str, model: str) -> int | None:
+    """Transformer layers of a world's model (None when the grid cannot know it: the local test world)."""
+    if world == "synth":
+        from xlt_utils.synth.pretrain import SIZES
+
+        return SIZES[model.removeprefix("synth-")][0]
+    if world == "offline-real":
+        return E5_SMALL_LAYERS
+    if world == "xtreme":
+        from xlt_utils.zoo import get_model
+
+        return get_model(model).num_layers
+    return None
+
+
+def _check_layers(p: dict[str, Any], world: str, where: str) -> bool:
+    """An eval cell's ``num_layers`` against its encoder's depth: more layers than the encoder has is an error;
+    all of them is the full model, so the cell becomes the full-budget cell (``num_layers: null``) and is not
+    computed twice. Returns whether ``p`` was changed."""
+    n = p.get("num_layers")
+    depth = model_depth(world, p["model"]) if n is not None else None
+    if depth is None:
+        return False
+    if n > depth:
+        raise XLTError(f"{where}: eval num_layers {n} exceeds the {depth} layers of {p['model']}; "
+                       f"valid: 1..{depth}, or null for all of them")
+    if n == depth:
+        p["num_layers"] = None
+        return True
+    return False
+
+
 def expand(study: str | Path, profile: str) -> Grid:
     """Expand a study's profile into validated cells (nothing runs; every error is raised here).
 
@@ -376,6 +411,8 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
             p.pop("upstream")
         cfg = C.from_params(phase, p, where=where)
         full = cfg.to_params()
+        if phase == "eval" and _check_layers(full, world, where):
+            full = C.from_params(phase, full, where=where).to_params()
         limit = _length_limit(world, upstream)
         if limit is not None and full.get("max_seq_length", 0) > limit:
             raise XLTError(f"{where}: {phase} max_seq_length {full['max_seq_length']} exceeds the "
