@@ -1,4 +1,4 @@
-"""Point labels in the budget figure: placement that keeps labels apart (hand-worked boxes)."""
+"""Figures: point labels in the budget figure (kept apart; hand-worked boxes) and the panel layout."""
 
 from xlt_utils.plots import label_offsets
 
@@ -39,3 +39,24 @@ def test_a_crowd_of_labels_never_overlaps_while_slots_remain():
     boxes = _boxes(xy, widths, 8.4, offsets)
     assert all(not _overlap(boxes[i], boxes[j]) for i in range(4) for j in range(i + 1, 4))
     assert len(set(offsets)) == 4
+
+
+def test_panels_wrap_at_four_per_row_with_extra_rows_below():
+    """The real study has up to 11 targets: 11 panels are 3 rows of 4 (one cell hidden), plus a cost row."""
+    import matplotlib.pyplot as plt
+
+    from xlt_utils.plots import panel_axes
+
+    fig, panels, below = panel_axes(11, 4.0, 3.0, extra_rows=1)
+    try:
+        assert len(panels) == 11 and len(below) == 1 and len(below[0]) == 4
+        assert tuple(fig.get_size_inches()) == (16.0, 12.0)  # 4 columns x (3 panel rows + 1 extra row)
+        hidden = [ax for ax in fig.axes if not ax.axison]
+        assert len(hidden) == 1 and hidden[0] not in panels
+    finally:
+        plt.close(fig)
+    fig, panels, below = panel_axes(2, 4.0, 3.0)
+    try:
+        assert len(panels) == 2 and below == [] and tuple(fig.get_size_inches()) == (8.0, 3.0)
+    finally:
+        plt.close(fig)

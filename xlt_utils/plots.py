@@ -61,6 +61,25 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
     return out
 
 
+MAX_COLUMNS = 4  # panels per figure row: the real study has up to 11 targets, which in one row is unreadable
+
+
+def panel_axes(n: int, width: float, height: float, extra_rows: int = 0) -> tuple[Any, list[Any], list[Any]]:
+    """A figure of ``n`` panels (``width`` x ``height`` inches each) wrapped at :data:`MAX_COLUMNS` per row, the
+    unused cells hidden, and ``extra_rows`` whole rows below. Returns the figure, the ``n`` panel axes in reading
+    order, and each extra row's axes."""
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(n, MAX_COLUMNS))
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows + extra_rows, cols, figsize=(width * cols, height * (rows + extra_rows)),
+                             squeeze=False)
+    flat = [ax for row in axes[:rows] for ax in row]
+    for ax in flat[n:]:
+        ax.set_axis_off()
+    return fig, flat[:n], [list(axes[rows + i]) for i in range(extra_rows)]
+
+
 def show(path: Path) -> Any:
     """Display a saved figure inline (notebooks)."""
     from IPython.display import Image
@@ -77,8 +96,8 @@ def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distan
 
     sns.set_theme(style="whitegrid", context="paper")
     panels = list(per.groupby(["task", "distance"], sort=True).groups)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8), squeeze=False)
-    for ax, (task, kind) in zip(axes[0], panels):
+    fig, axes, _ = panel_axes(len(panels), 4.2, 3.8)
+    for ax, (task, kind) in zip(axes, panels):
         sub = per[(per["task"] == task) & (per["distance"] == kind)]
         sns.regplot(data=sub, x="distance_value", y="gap", scatter=False, ci=None, color="0.6", ax=ax,
                     line_kws={"linewidth": 1})
@@ -118,14 +137,13 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
     languages and seeds) against a condition ``x``, one panel per target task; optionally a second row with a cost
     (``extra[extra_y]`` against ``x``, one line per ``extra_hue``, default ``hue``). A categorical ``x`` is drawn in
     ``order`` (e.g. models by size) when given. Saved as ``name``."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
     targets = sorted(summary["target_task"].unique())
     rows = 2 if extra is not None and extra_y is not None and not extra.empty else 1
-    fig, axes = plt.subplots(rows, len(targets), figsize=(4.4 * len(targets), 3.4 * rows), squeeze=False)
-    for ax, t in zip(axes[0], targets):
+    fig, axes, below = panel_axes(len(targets), 4.4, 3.4, extra_rows=rows - 1)
+    for ax, t in zip(axes, targets):
         s = summary[summary["target_task"] == t].copy()
         for key, g in s.groupby(hue, dropna=False):
             if order is not None:
@@ -147,10 +165,9 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
         ax.set_ylabel("Δ zero-shot vs no intermediate task")
         ax.legend(fontsize=7, title=None)
     if rows == 2:
-        for ax in axes[1]:
+        for ax in below[0][1:]:
             ax.set_axis_off()
-        ax = axes[1][0]
-        ax.set_axis_on()
+        ax = below[0][0]
         by = extra_hue or hue
         for key, g in extra.groupby(list(by) if not isinstance(by, str) else by, dropna=False):
             g = g.sort_values(x)
@@ -213,14 +230,13 @@ def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_
                   name: str = "budget.png") -> Path:
     """Mean zero-shot score against inference cost per evaluation variant (colour: intermediate condition; label:
     the variant), with the Pareto front as a line; one panel per (model, target). Saved as ``name``."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
     b = budget.dropna(subset=[cost]) if cost in budget.columns else budget.iloc[0:0]
     panels = sorted(set(zip(b["model"], b["target_task"]))) or [("", "")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4), squeeze=False)
-    for ax, (m, t) in zip(axes[0], panels):
+    fig, axes, _ = panel_axes(len(panels), 5.2, 4)
+    for ax, (m, t) in zip(axes, panels):
         s = b[(b["model"] == m) & (b["target_task"] == t)]
         if s.empty:
             ax.text(0.5, 0.5, "no timed evaluation in this profile", ha="center", va="center")
