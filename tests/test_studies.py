@@ -398,3 +398,44 @@ def test_paper_ranks_the_intermediate_tasks_per_model():
             ("best: synth_mnli (+2.00)", "supported"),
         "The best intermediate tasks are MNLI, SQuAD and HellaSwag (synth-small)":
             ("best: synth_qqp (+6.00)", "not supported")}
+
+
+def test_paper_comparison_chooses_the_x_stilts_task_on_english_dev_by_hand():
+    """XNLI, two languages, two seeds: the task score averages English too; qqp is best on test but mnli on English
+    dev, so mnli is the X-STILTs task; its gain is +4.00 and the published +1.2 lies outside [2, 6]."""
+    spec = {13: {"none": {"en": 80, "de": 70}, "mnli": {"en": 84, "de": 76}, "qqp": {"en": 90, "de": 80}},
+            14: {"none": {"en": 80, "de": 70}, "mnli": {"en": 82, "de": 74}, "qqp": {"en": 90, "de": 80}}}
+    rows = [r for seed, s in spec.items()
+            for r in _rows(s, task="xnli", model="xlmr-large", world="xtreme", seed=seed)]
+    dev = [{"phase": "target", "split": "dev", "world": "xtreme", "model": "xlmr-large", "target_task": "xnli",
+            "task": "xnli", "intermediate_task": it, "seed": seed, "lang": "en", "metric": "accuracy", "value": v}
+           for it, v in (("mnli", 85), ("qqp", 80)) for seed in (13, 14)]
+    c = studies.paper_comparison(pd.DataFrame(rows + dev)).iloc[0]
+    assert (c["X-STILTs task (ours)"], c["chosen on"]) == ("mnli", "English dev")
+    assert (c["XLM-R ours"], c["X-STILTs ours"], c["gain ours"]) == (75.0, 79.0, 4.0)
+    assert (c["X-STILTs published"], c["XLM-R published"], c["gain published"]) == (80.4, 79.2, 1.2)
+    lo, hi = (float(v) for v in c["gain 95% interval"].strip("[]").split(","))
+    assert 2.0 <= lo <= 4.0 <= hi <= 6.0 and not c["published gain in interval"]
+    assert (c["n_languages"], c["n_seeds"]) == (2, 2)
+    # without dev rows the best test score is taken, and the table says so
+    c = studies.paper_comparison(pd.DataFrame(rows)).iloc[0]
+    assert c["X-STILTs task (ours)"] == "qqp" and c["chosen on"].startswith("test")
+    # the embedded worlds' tasks are analogs: nothing to compare
+    assert studies.paper_comparison(pd.DataFrame(_rows({"none": {"en": 1}, "synth_mnli": {"en": 2}}))).empty
+
+
+def test_rq4_size_of_a_set_used_whole_is_what_its_runs_loaded():
+    """A Hub set used whole (tydiqa_mul, no cap) has no size before the run; the table takes the records its
+    intermediate runs loaded (training.csv's n_train_records), and a capped English set keeps its cap."""
+    kw = {"task": "xnli", "model": "xlmr-large", "world": "xtreme"}
+    rows = _rows({"none": {"en": 80, "de": 70}}, **kw)
+    rows += _rows({"mnli": {"en": 82, "de": 73}}, intermediate_max_train_samples=5000, **kw)
+    rows += _rows({"tydiqa_mul": {"en": 81, "de": 74}}, intermediate_max_train_samples=None, **kw)
+    df = pd.DataFrame(rows)
+    assert math.isnan(studies.data_table(df).set_index("intermediate_task").loc["tydiqa_mul", "n_train_examples"])
+    training = pd.DataFrame([
+        {"phase": "intermediate", "intermediate_task": "tydiqa_mul", "max_train_samples": None, "n_train_records": 49881},
+        {"phase": "intermediate", "intermediate_task": "mnli", "max_train_samples": 5000, "n_train_records": 5000},
+        {"phase": "target", "intermediate_task": "mnli", "max_train_samples": None, "n_train_records": 392702}])
+    sizes = studies.data_table(df, training).set_index("intermediate_task")["n_train_examples"]
+    assert sizes.to_dict() == {"mnli": 5000.0, "tydiqa_mul": 49881.0}

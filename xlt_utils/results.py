@@ -179,7 +179,7 @@ def training_rows(rid: str) -> dict[str, Any] | None:
         return None
     (base,) = run_rows(rid, with_metrics=False)
     tokens, examples = res.get("train_tokens"), res.get("train_examples")
-    return {**base, "steps": res["global_step"], "train_examples": examples,
+    return {**base, "steps": res["global_step"], "n_train_records": res.get("n_train_records"), "train_examples": examples,
             "train_tokens": tokens, "padding_fraction": res.get("padding_fraction"),
             "train_seconds": round(seconds, 3),
             "examples_per_s": round(examples / seconds, 2) if examples else None,
