@@ -227,3 +227,14 @@ def test_bumping_a_phase_protocol_renews_its_runs_and_everything_downstream(monk
     assert {phase(r) for r in renewed} == {"intermediate", "target", "eval"}
     assert all("__none__" not in r and "__base__" not in r for r in renewed)
     assert any(phase(r) == "target" for r in kept), "the no-intermediate arm does not depend on the bump"
+
+
+def test_cpu_description_names_the_model_and_the_kernel_relevant_extensions():
+    """env.json's processor: platform.processor() is empty on Linux; the CPU model and the vector extensions that
+    change float and int8 kernels (two CPUs gave different synth-small and int8 results) come from /proc/cpuinfo."""
+    from xlt_utils.runs import cpu_description
+
+    info = ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse2 avx avx2 avx512f amx_tile\n"
+            "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse2 avx avx2 avx512f amx_tile\n")
+    assert cpu_description(info) == "Intel(R) Xeon(R) Processor [avx2 avx512f amx_tile]"
+    assert cpu_description("model name\t: Old CPU\nflags\t: fpu sse2\n") == "Old CPU"

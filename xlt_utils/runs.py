@@ -236,6 +236,28 @@ def git_revision() -> str:
         return ""
 
 
+def cpu_description(cpuinfo: str | None = None) -> str:
+    """The CPU model and the vector extensions that change float and int8 kernels (AVX2, AVX-512, AMX, VNNI), e.g.
+    ``Intel(R) Xeon(R) Processor [avx2 avx512f amx_tile]``; results of the same run can differ between CPUs with
+    different extensions. ``platform.processor()`` is often empty on Linux; ``/proc/cpuinfo`` is read instead."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return platform.processor() or platform.machine()
+    model, flags = "", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not model:
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    wanted = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+              if f in flags]
+    model = model or platform.processor() or platform.machine()
+    return f"{model} [{' '.join(wanted)}]" if wanted else model
+
+
 def environment() -> dict[str, Any]:
     """Versions, hardware and revision for ``env.json``."""
     import torch
@@ -246,7 +268,7 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "platform": platform.platform(),
-        "processor": platform.processor(),
+        "processor": cpu_description(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
