@@ -450,3 +450,24 @@ def test_paper_transfer_gap_is_claimed_per_model():
     gap = "Zero-shot scores stay below English (a transfer gap remains)"
     assert claims[f"{gap} (synth-tiny)"] == "+20.00 points" and claims[f"{gap} (synth-small)"] == "+5.00 points"
     assert gap not in claims.index
+
+
+def test_paper_comparison_averages_the_published_languages_by_hand():
+    """PAN-X: the published 64.7 / 65.4 average XTREME's 40 languages; XTREME-R adds eight (pl among them). With
+    en, de (XTREME) and pl (added): published-language scores are none (80+70)/2 = 75, mnli (82+74)/2 = 78, gain
+    +3; over all three run, none 190/3 = 63.33, mnli 216/3 = 72, gain +8.67. The label names what is averaged and
+    the 38 published languages these runs lack."""
+    rows = _rows({"none": {"en": 80, "de": 70, "pl": 40}, "mnli": {"en": 82, "de": 74, "pl": 60}},
+                 task="panx", model="xlmr-large", world="xtreme", metric="f1")
+    c = studies.paper_comparison(pd.DataFrame(rows)).iloc[0]
+    assert (c["XLM-R ours"], c["X-STILTs ours"], c["gain ours"], c["n_languages"]) == (75.0, 78.0, 3.0, 2)
+    assert c["languages"].startswith("XTREME's 40; missing 38 published (af, ar, bg, bn, el, es and 32 more): not comparable")
+    a = studies.paper_comparison(pd.DataFrame(rows), languages="all").iloc[0]
+    assert (a["XLM-R ours"], a["X-STILTs ours"], a["gain ours"], a["n_languages"]) == (63.33, 72.0, 8.67, 3)
+    assert a["languages"] == "all 3 run"
+    # a task whose languages are the same in both benchmarks (XNLI) averages all of them under either option
+    x = _rows({"none": {"en": 80, "de": 70}, "mnli": {"en": 84, "de": 76}}, task="xnli", model="xlmr-large",
+              world="xtreme")
+    assert studies.paper_comparison(pd.DataFrame(x)).iloc[0]["languages"] == "all 2 run"
+    with pytest.raises(XLTError, match="unknown languages 'xtreme-r'.*valid: published, all"):
+        studies.paper_comparison(pd.DataFrame(rows), languages="xtreme-r")
