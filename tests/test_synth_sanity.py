@@ -19,6 +19,9 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "valid: full, quick, smoke" in err[0]
     assert main(["synth-sanity", "--encoder", str(tmp_path / "none")]) == 2
     assert "no encoder at" in capsys.readouterr().err
+    assert main(["synth-sanity", "--encoder", str(tmp_path), "--lr", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "learning rate must be a number in (0, 1)" in err[0]
 
 
 

@@ -57,7 +57,7 @@ def _cmd_synth_sanity(args: argparse.Namespace) -> int:
         return 0
     if args.encoder is None:
         raise XLTError("synth-sanity needs --encoder DIR (a synth encoder folder), or --merge CSV ... to summarise runs")
-    sanity.run(args.encoder, args.seeds, args.budget, args.out)
+    sanity.run(args.encoder, args.seeds, args.budget, args.out, lr=sanity.LR if args.lr is None else args.lr)
     return 0
 
 
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     y.add_argument("--encoder", default=None, help="synth encoder folder (e.g. a 00_pretrain run's encoder)")
     y.add_argument("--seeds", type=int, nargs="+", default=[13, 14, 15], help="fine-tuning seeds")
     y.add_argument("--budget", default="quick", help="smoke, quick (5k examples, 400 steps) or full (20k, 1500)")
+    y.add_argument("--lr", type=float, default=None,
+                   help="fine-tuning learning rate (default 1e-3, the docs' tables; the study grids train at 3e-4)")
     y.add_argument("--out", default=None, help="write every score to this CSV (with --merge: the merged table)")
     y.add_argument("--merge", nargs="+", default=None, metavar="CSV",
                    help="no training: print the tables over these --out CSVs (e.g. one process per seed)")
