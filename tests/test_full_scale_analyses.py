@@ -76,6 +76,7 @@ def test_every_analysis_notebook_runs_on_full_scale_results(tmp_path, monkeypatc
     langs = dict(zip(comparison["target_task"], comparison["languages"]))
     assert (langs["panx"], langs["xquad"], langs["xnli"]) == ("XTREME's 40 (of 48 run)", "XTREME's 11 (of 12 run)",
                                                               "all 15 run")
+    assert "xtreme#95" in comparison.set_index("target_task").loc["tydiqa", "note"]
 
     for profile in PROFILES:
         r = subprocess.run([sys.executable, "-m", "xlt_utils", "report", "--profile", profile, "--jobs", "2"], cwd=ROOT,

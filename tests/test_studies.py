@@ -469,5 +469,10 @@ def test_paper_comparison_averages_the_published_languages_by_hand():
     x = _rows({"none": {"en": 80, "de": 70}, "mnli": {"en": 84, "de": 76}}, task="xnli", model="xlmr-large",
               world="xtreme")
     assert studies.paper_comparison(pd.DataFrame(x)).iloc[0]["languages"] == "all 2 run"
+    assert studies.paper_comparison(pd.DataFrame(x)).iloc[0]["note"] == ""
+    # TyDiQA's published gain carries the all-language training-file caveat
+    t = _rows({"none": {"en": 70, "sw": 60}, "mnli": {"en": 71, "sw": 62}}, task="tydiqa", model="xlmr-large",
+              world="xtreme", metric="f1")
+    assert "xtreme#95" in studies.paper_comparison(pd.DataFrame(t)).iloc[0]["note"]
     with pytest.raises(XLTError, match="unknown languages 'xtreme-r'.*valid: published, all"):
         studies.paper_comparison(pd.DataFrame(rows), languages="xtreme-r")

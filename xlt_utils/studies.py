@@ -284,7 +284,13 @@ PAPER_TASK_SCORES = {"xnli": (80.4, 79.2), "pawsx": (87.7, 86.4), "panx": (64.7,
                      "mlqa": (72.3, 71.6), "tydiqa": (76.0, 65.1)}
 COMPARISON_COLUMNS = ["model", "target_task", "X-STILTs task (ours)", "chosen on", "X-STILTs published",
                       "X-STILTs ours", "XLM-R published", "XLM-R ours", "gain published", "gain ours",
-                      "gain 95% interval", "published gain in interval", "languages", "n_languages", "n_seeds"]
+                      "gain 95% interval", "published gain in interval", "languages", "n_languages", "n_seeds",
+                      "note"]
+# What a reader must know before comparing a row (reference/benchmark-facts.md, protocol risks)
+PAPER_TASK_NOTES = {
+    "tydiqa": "the published +10.9 may not be English-only transfer: jiant's downloader wrote the all-language "
+              "GoldP train file for every TyDiQA language (xtreme#95); ours trains on English only",
+}
 COMPARISON_LANGUAGES = ("published", "all")
 
 
@@ -364,7 +370,8 @@ def paper_comparison(df: Any, languages: str = "published") -> Any:
                      "gain 95% interval": f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi))
                      else "n/a",
                      "published gain in interval": bool(lo <= pub_x - pub_r <= hi) if not math.isnan(lo) else None,
-                     "languages": label, "n_languages": int(g["lang"].nunique()), "n_seeds": int(g["seed"].nunique())})
+                     "languages": label, "n_languages": int(g["lang"].nunique()),
+                     "n_seeds": int(g["seed"].nunique()), "note": PAPER_TASK_NOTES.get(t, "")})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
