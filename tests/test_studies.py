@@ -294,6 +294,14 @@ def test_rq1_and_rq2_claims_by_hand():
                              for b, s, t in ((8, 320, 90.0), (128, 20, 30.0))])
     claims = studies.rq1_claims(pd.DataFrame(rows), training, None)
     assert claims.iloc[0]["ours"] == "+3.00 points"  # batch 128 minus batch 8: a 5 - 1, b 4 - 2 -> mean 3
+    # each end's effect against no intermediate task: batch 8 (1 + 2) / 2 = +1.5, batch 128 (5 + 4) / 2 = +4.5
+    assert claims.iloc[0]["note"] == "synth_mnli vs no intermediate task: +1.50 at batch 8, +4.50 at 128; helps at both"
+    # a task that hurts at every batch size: the larger batch "improves" transfer by hurting less
+    worse = [dict(r, value=r["value"] - 10) if r["intermediate_task"] != "none" and r["lang"] != "en" else r
+             for r in rows]
+    note = studies.rq1_claims(pd.DataFrame(worse), training, None).iloc[0]["note"]
+    assert note == ("synth_mnli vs no intermediate task: -8.50 at batch 8, -5.50 at 128; harmful at both, the larger "
+                    "batch hurts less")
     assert claims.iloc[1]["ours"] == "3.00x" and claims.iloc[1]["verdict"] == "supported"
 
 

@@ -461,6 +461,19 @@ def intermediate_cost(training: Any) -> Any:
             .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
+def _batch_ends_note(at_small: float, at_large: float, small: int, large: int, task: str) -> str:
+    """What the intermediate task does at each end of the batch sweep (mean zero-shot effect against no intermediate
+    task): a larger batch can "improve transfer" by hurting less than a small one, which the difference alone hides."""
+    if math.isnan(at_small) or math.isnan(at_large):
+        return ""
+    ends = f"{task} vs no intermediate task: {at_small:+.2f} at batch {small}, {at_large:+.2f} at {large}"
+    if at_small < 0 and at_large < 0:
+        return ends + f"; harmful at both, the larger batch hurts {'less' if at_large > at_small else 'more'}"
+    if at_small > 0 and at_large > 0:
+        return ends + "; helps at both"
+    return ends
+
+
 def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
     """Per model, target and intermediate task: the largest against the smallest intermediate batch (same
     examples); per model and task, the training-time ratio; per model, whether inference cost is unchanged (the
@@ -472,10 +485,12 @@ def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
         if len(sizes) < 2:
             continue
         small, large = sizes[0], sizes[-1]
-        d = paired_difference(g[g["intermediate_batch_size"] == large], g[g["intermediate_batch_size"] == small])
+        a, b = g[g["intermediate_batch_size"] == large], g[g["intermediate_batch_size"] == small]
+        d = paired_difference(a, b)
         rows.append(claim(f"A larger intermediate batch ({int(large)} vs {int(small)}, same examples) improves "
                           f"zero-shot transfer on {t} after {it} ({m})", "question (rq1)", d["estimate"], d["ci_lo"],
-                          d["ci_hi"]))
+                          d["ci_hi"], note=_batch_ends_note(by_seed_lang(b).mean(), by_seed_lang(a).mean(),
+                                                            int(small), int(large), it)))
     cost = intermediate_cost(training)
     for (m, it), g in cost.groupby(["model", "intermediate_task"]):
         g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
