@@ -484,3 +484,27 @@ def test_paper_comparison_averages_the_published_languages_by_hand():
     assert "xtreme#95" in studies.paper_comparison(pd.DataFrame(t)).iloc[0]["note"]
     with pytest.raises(XLTError, match="unknown languages 'xtreme-r'.*valid: published, all"):
         studies.paper_comparison(pd.DataFrame(rows), languages="xtreme-r")
+
+
+def test_effect_figure_never_joins_two_models_points(monkeypatch):
+    """rq1 with two models: a target one model has is titled with it; a target both have gets a line per model
+    (pooled by intermediate task, one line would zig-zag between the models' points at each batch size)."""
+    from xlt_utils import plots
+
+    table = pd.DataFrame([{"model": m, "target_task": t, "intermediate_task": "synth_mnli",
+                           "intermediate_batch_size": b, "mean": v + b / 100, "ci_lo": v, "ci_hi": v + 2}
+                          for m, t, v in (("e5", "debian_topic", -20.0), ("e5", "synth_xnli", 5.0),
+                                          ("synth-small", "synth_xnli", 1.0))
+                          for b in (8, 128)])
+    drawn = {}
+
+    def keep(fig, config, name):
+        for ax in fig.axes[:2]:
+            drawn[ax.get_title()] = {c.get_label(): [round(float(y), 2) for y in c.lines[0].get_ydata()]
+                                     for c in ax.containers}
+        return name
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plots.effect_figure(table, x="intermediate_batch_size", config=None, name="f.png", xlabel="batch", log_x=True)
+    assert drawn["debian_topic (e5)"] == {"synth_mnli": [-19.92, -18.72]}
+    assert drawn["synth_xnli"] == {"e5 / synth_mnli": [5.08, 6.28], "synth-small / synth_mnli": [1.08, 2.28]}

@@ -143,9 +143,15 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
     targets = sorted(summary["target_task"].unique())
     rows = 2 if extra is not None and extra_y is not None and not extra.empty else 1
     fig, axes, below = panel_axes(len(targets), 4.4, 3.4, extra_rows=rows - 1)
+    # several models (e.g. rq1 embedded-full: e5-small and synth-small): a panel names its model when it has one, and
+    # draws one line per (model, hue) when it has several, so that no line joins two models' points
+    per_model = x != "model" and hue != "model" and "model" in summary.columns and summary["model"].nunique() > 1
     for ax, t in zip(axes, targets):
         s = summary[summary["target_task"] == t].copy()
-        for key, g in s.groupby(hue, dropna=False):
+        models = list(dict.fromkeys(s["model"])) if per_model else []
+        lines = ["model", hue] if len(models) > 1 else hue
+        for key, g in s.groupby(lines, dropna=False):
+            key = " / ".join(map(str, key)) if isinstance(key, tuple) else key
             if order is not None:
                 pos = {v: i for i, v in enumerate(order)}
                 g = g.assign(_pos=g[x].map(pos)).sort_values("_pos")
@@ -160,7 +166,7 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
         ax.axhline(0, color="0.4", linewidth=0.8, linestyle="--")
         if log_x:
             ax.set_xscale("log", base=2)
-        ax.set_title(t)
+        ax.set_title(f"{t} ({models[0]})" if len(models) == 1 else t)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Δ zero-shot vs no intermediate task")
         ax.legend(fontsize=7, title=None)
