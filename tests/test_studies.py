@@ -144,6 +144,7 @@ def test_rq4_diminishing_returns_by_hand():
     more = claims[claims["claim"].str.startswith("More English")].iloc[0]
     dim = claims[claims["claim"].str.startswith("Returns")].iloc[0]
     assert more["ours"] == "+4.00 points" and dim["ours"] == "+1.00 points per doubling"
+    assert more["note"] == "synth_mnli vs no intermediate task: +0.00 at 1000 examples, +4.00 at 16000"
     # the first step's gains (2, 1): a two-language bootstrap's 2.5% / 97.5% quantiles are 1 and 2
     assert dim["note"] == "per doubling: first +1.50 [+1.00, +2.00], last +0.50"
     assert dim["verdict"] == "supported"

@@ -461,14 +461,15 @@ def intermediate_cost(training: Any) -> Any:
             .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
-def _batch_ends_note(at_small: float, at_large: float, small: int, large: int, task: str) -> str:
-    """What the intermediate task does at each end of the batch sweep (mean zero-shot effect against no intermediate
-    task): a larger batch can "improve transfer" by hurting less than a small one, which the difference alone hides."""
+def ends_note(task: str, small: str, at_small: float, large: str, at_large: float, what: str = "") -> str:
+    """What the intermediate task does at each end of a sweep (mean zero-shot effect against no intermediate task,
+    non-English languages): a larger batch or data set can "improve transfer" by hurting less than a small one,
+    which the difference alone hides. ``small``/``large`` name the ends, ``what`` the swept quantity."""
     if math.isnan(at_small) or math.isnan(at_large):
         return ""
-    ends = f"{task} vs no intermediate task: {at_small:+.2f} at batch {small}, {at_large:+.2f} at {large}"
+    ends = f"{task} vs no intermediate task: {at_small:+.2f} at {small}, {at_large:+.2f} at {large}"
     if at_small < 0 and at_large < 0:
-        return ends + f"; harmful at both, the larger batch hurts {'less' if at_large > at_small else 'more'}"
+        return ends + f"; harmful at both, the larger {what}hurts {'less' if at_large > at_small else 'more'}"
     if at_small > 0 and at_large > 0:
         return ends + "; helps at both"
     return ends
@@ -489,8 +490,8 @@ def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
         d = paired_difference(a, b)
         rows.append(claim(f"A larger intermediate batch ({int(large)} vs {int(small)}, same examples) improves "
                           f"zero-shot transfer on {t} after {it} ({m})", "question (rq1)", d["estimate"], d["ci_lo"],
-                          d["ci_hi"], note=_batch_ends_note(by_seed_lang(b).mean(), by_seed_lang(a).mean(),
-                                                            int(small), int(large), it)))
+                          d["ci_hi"], note=ends_note(it, f"batch {int(small)}", by_seed_lang(b).mean(),
+                                                     str(int(large)), by_seed_lang(a).mean(), "batch ")))
     cost = intermediate_cost(training)
     for (m, it), g in cost.groupby(["model", "intermediate_task"]):
         g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
@@ -698,7 +699,9 @@ def rq4_claims(df: Any) -> Any:
         if len(sizes) >= 2:
             d = paired_difference(at[sizes[-1]], at[sizes[0]])
             rows.append(claim(f"More English {english} data ({int(sizes[-1])} vs {int(sizes[0])} examples) "
-                              f"improves zero-shot {t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"]))
+                              f"improves zero-shot {t}", "question (rq4)", d["estimate"], d["ci_lo"], d["ci_hi"],
+                              note=ends_note(english, f"{int(sizes[0])} examples", by_seed_lang(at[sizes[0]]).mean(),
+                                             str(int(sizes[-1])), by_seed_lang(at[sizes[-1]]).mean(), "set ")))
         if len(sizes) >= 3:
             a, b, c = sizes[0], sizes[len(sizes) // 2], sizes[-1]
             first = (by_seed_lang(at[b]) - by_seed_lang(at[a])) / math.log2(b / a)
