@@ -249,3 +249,51 @@ def test_train_tokenizer_is_deterministic():
     tok = train_tokenizer(texts, vocab_size=400)
     assert tok.convert_ids_to_tokens([0, 1, 2, 3]) == ["<s>", "<pad>", "</s>", "<unk>"]
     assert tok.mask_token_id == len(tok) - 1 and len(tok) <= 400
+
+
+# ---- padding to a multiple of 8 (the default where CUDA is available) --------------------------------------
+
+def test_pad_multiple_defaults_to_8_with_cuda_and_1_without(local_tasks, tiny_encoder, monkeypatch):
+    from xlt_utils.formats import pipelines
+
+    task = get_task(local_tasks["classification"])
+    tok = load_tokenizer(tiny_encoder)
+    feats = get_pipeline(task, tok).featurize(load_records(task, "train", "en")[:5], train=True)
+    longest = max(f["length"] for f in feats)
+    monkeypatch.setattr(pipelines.torch.cuda, "is_available", lambda: True)
+    assert get_pipeline(task, tok).pad_to_multiple_of == 8
+    assert get_pipeline(task, tok).collate(feats)["input_ids"].shape[1] == -(-longest // 8) * 8
+    assert get_pipeline(task, tok, pad_to_multiple_of=1).collate(feats)["input_ids"].shape[1] == longest
+    monkeypatch.setattr(pipelines.torch.cuda, "is_available", lambda: False)
+    assert get_pipeline(task, tok).pad_to_multiple_of == 1
+    with pytest.raises(XLTError, match="pad_to_multiple_of"):
+        get_pipeline(task, tok, pad_to_multiple_of=0)
+
+
+@pytest.mark.parametrize("fmt", ["classification", "tagging", "span_qa", "multiple_choice"])
+def test_padding_to_8_changes_no_prediction_or_loss(fmt, local_tasks, tiny_encoder):
+    """The extra padding is masked: outputs at real positions, decoded predictions and the training loss agree."""
+    from xlt_utils.evaluate import predict_features
+
+    task = get_task(local_tasks[fmt])
+    tok = load_tokenizer(tiny_encoder)
+    torch.manual_seed(0)
+    model = build_model(task, tiny_encoder).eval()
+    recs = load_records(task, "dev", "en")[:12]
+    outs, losses = [], []
+    for multiple in (1, 8):
+        pipe = get_pipeline(task, tok, max_seq_length=64, pad_to_multiple_of=multiple)
+        feats = pipe.featurize(recs)
+        lengths = {pipe.collate(feats[i : i + 4])["input_ids"].shape[-1] for i in range(0, len(feats), 4)}
+        assert multiple == 1 or all(n % 8 == 0 for n in lengths)
+        outs.append((pipe.decode(recs, feats, predict_features(model, pipe, feats, batch_size=4, device="cpu")),
+                     predict_features(model, pipe, feats, batch_size=4, device="cpu")))
+        train_feats = pipe.featurize(load_records(task, "train", "en")[:8], train=True)
+        with torch.no_grad():
+            losses.append(float(model(**pipe.collate(train_feats)).loss))
+    assert outs[0][0] == outs[1][0]
+    for a, b in zip(outs[0][1], outs[1][1]):
+        for x, y in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            assert np.allclose(x, y[: len(x)], atol=1e-4)  # y is longer by the extra padding
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)

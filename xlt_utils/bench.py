@@ -281,7 +281,10 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
     """Length-sorted evaluation vs unsorted fixed-size batches (both with dynamic padding)."""
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
+        # Batch lengths padded to a multiple of 8 on CUDA, as the run layer's pipelines do there (the GPU run of
+        # 2026-12-05 padded eval batches to any length, and the sorted side's odd lengths were slower).
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp),
+                                     pad_to_multiple_of=8 if dev.type == "cuda" else 1)
         model = _fresh_model(enc, device=dev).to(dev)
         predict_features(model, pipe, feats[:batch_size], batch_size=batch_size, device=dev)  # warm-up
         out: dict[str, dict[str, Any]] = {"sorted": {"speeds": []}, "unsorted": {"speeds": []}}
@@ -317,7 +320,10 @@ def bench_freeze(model_name: str = "e5-small", n: int = 128, batch_size: int = 3
 
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp))
+        # Batch lengths padded to a multiple of 8 on CUDA, as the run layer's pipelines do there (the GPU run of
+        # 2026-12-05 padded eval batches to any length, and the sorted side's odd lengths were slower).
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp),
+                                     pad_to_multiple_of=8 if dev.type == "cuda" else 1)
         steps = math.ceil(len(feats) / batch_size)
         speeds: dict[str, list[float]] = {"frozen": [], "trainable": []}
         trainable_params = {}

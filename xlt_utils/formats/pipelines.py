@@ -32,6 +32,11 @@ def _pad(seqs: Sequence[Sequence[int]], value: int, multiple: int = 1) -> torch.
     return out
 
 
+def default_pad_multiple() -> int:
+    """8 where CUDA is available (tensor-core friendly batch lengths), else 1 (no extra padding on CPU)."""
+    return 8 if torch.cuda.is_available() else 1
+
+
 class Pipeline:
     """Featurization, collation and decoding of one task format.
 
@@ -39,19 +44,23 @@ class Pipeline:
         task: the task.
         tokenizer: a fast tokenizer (offsets and word ids are needed).
         max_seq_length: maximum tokens per feature.
-        pad_to_multiple_of: pad batch length up to a multiple (8 helps tensor cores on GPU).
+        pad_to_multiple_of: pad batch length up to a multiple; default (``None``): 8 where CUDA is available
+            (bf16 matrix products on tensor cores want dimensions that are multiples of 8), else 1. Padding is
+            masked, so a model's outputs at real positions do not depend on it (tested).
     """
 
     format: str = ""
 
     def __init__(self, task: Task, tokenizer: PreTrainedTokenizerBase, max_seq_length: int = 128,
-                 pad_to_multiple_of: int = 1, **options: Any):
+                 pad_to_multiple_of: int | None = None, **options: Any):
         if task.format != self.format:
             raise XLTError(f"task {task.name!r} has format {task.format!r}, not {self.format!r}")
         self.task = task
         self.tokenizer = tokenizer
         self.max_seq_length = int(max_seq_length)
-        self.pad_to_multiple_of = pad_to_multiple_of
+        self.pad_to_multiple_of = default_pad_multiple() if pad_to_multiple_of is None else int(pad_to_multiple_of)
+        if self.pad_to_multiple_of < 1:
+            raise XLTError(f"pad_to_multiple_of must be a positive integer, not {pad_to_multiple_of!r}")
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.options = {**dict(task.options), **options}
         self.label2id = {lab: i for i, lab in enumerate(task.labels or ())}
@@ -357,4 +366,4 @@ def padding_fraction(batches: Sequence[dict[str, torch.Tensor]]) -> float:
     return 1.0 - real / total if total else 0.0
 
 
-__all__ = ["PIPELINES", "Pipeline", "get_pipeline", "padding_fraction"]
+__all__ = ["PIPELINES", "Pipeline", "default_pad_multiple", "get_pipeline", "padding_fraction"]
