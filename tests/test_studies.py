@@ -509,3 +509,53 @@ def test_effect_figure_never_joins_two_models_points(monkeypatch):
     plots.effect_figure(table, x="intermediate_batch_size", config=None, name="f.png", xlabel="batch", log_x=True)
     assert drawn["debian_topic (e5)"] == {"synth_mnli": [-19.92, -18.72]}
     assert drawn["synth_xnli"] == {"e5 / synth_mnli": [5.08, 6.28], "synth-small / synth_mnli": [1.08, 2.28]}
+
+
+# ---- floors: is there anything to transfer? -----------------------------------------------------------------
+
+def test_chance_levels_by_hand():
+    assert studies.chance_level("synth_xnli") == pytest.approx(100 / 3)
+    assert studies.chance_level("synth_pawsx") == 50.0
+    assert studies.chance_level("synth_tatoeba", 1000) == pytest.approx(0.1)
+    assert math.isnan(studies.chance_level("synth_tatoeba"))  # candidates unknown
+    assert math.isnan(studies.chance_level("synth_udpos")) and math.isnan(studies.chance_level("synth_xquad"))
+
+
+def _floor_rows():
+    def row(task, it, seed, lang, value, metric="accuracy"):
+        return {"phase": "eval", "world": "synth", "model": "synth-tiny", "target_task": task, "task": task,
+                "intermediate_task": it, "seed": seed, "lang": lang, "metric": metric, "value": value,
+                "n_examples": 1000}
+    rows = []
+    # NLI: English learnt in both seeds; zero-shot per-language seed means a 32.5, b 34.5 → 33.5, around chance
+    for seed, en, a, b in ((13, 60, 33, 34), (14, 62, 32, 35)):
+        rows += [row("synth_xnli", "none", seed, "en", en), row("synth_xnli", "none", seed, "a", a),
+                 row("synth_xnli", "none", seed, "b", b),
+                 # an intermediate task's rows (far above chance) must not count as the baseline
+                 row("synth_xnli", "synth_mnli", seed, "a", 90), row("synth_xnli", "synth_mnli", seed, "b", 90)]
+    # PAWS-X, one seed: English 51.0 on 1,000 examples (Wald half-width 1.96·sqrt(.51·.49/1000) = 3.10 points)
+    rows += [row("synth_pawsx", "none", 13, "en", 51.0), row("synth_pawsx", "none", 13, "a", 70.0),
+             row("synth_pawsx", "none", 13, "b", 80.0)]
+    # POS has no chance level
+    rows += [row("synth_udpos", "none", 13, lang, v) for lang, v in (("en", 95.0), ("a", 40.0), ("b", 50.0))]
+    return rows
+
+
+def test_floor_table_by_hand():
+    ft = studies.floor_table(pd.DataFrame(_floor_rows())).set_index("target_task")
+    nli, paws, pos = ft.loc["synth_xnli"], ft.loc["synth_pawsx"], ft.loc["synth_udpos"]
+    assert nli["english"] == 61.0 and nli["english_vs_chance"] == "above chance"
+    assert nli["zero_shot"] == 33.5 and nli["zero_shot_vs_chance"] == "at chance" and nli["n_seeds"] == 2
+    assert paws["english_ci"] == "[47.90, 54.10]" and paws["english_vs_chance"] == "at chance"
+    assert paws["zero_shot"] == 75.0 and paws["zero_shot_vs_chance"] == "above chance"
+    assert pos["english_vs_chance"] == pos["zero_shot_vs_chance"] == "no chance level"
+
+
+def test_floor_note_names_the_targets_at_the_floor():
+    note = studies.floor_note(pd.DataFrame(_floor_rows()))
+    assert "Not learnt in English" in note and "synth_pawsx (synth-tiny)" in note
+    assert "Zero-shot at or below chance" in note and "synth_xnli (synth-tiny)" in note
+    assert "synth_udpos" not in note
+    # every target above chance, in English and zero-shot: nothing to say
+    above = [dict(r, value=90.0) if r["target_task"] != "synth_udpos" else r for r in _floor_rows()]
+    assert studies.floor_note(pd.DataFrame(above)) == ""

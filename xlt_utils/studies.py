@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from xlt_utils.analysis import bootstrap_ci_crossed, verdict
+from xlt_utils.analysis import bootstrap_ci, bootstrap_ci_crossed, verdict
 from xlt_utils.errors import XLTError
 
 # Columns that distinguish conditions in the studies (the cell's own or its ancestors' parameters).
@@ -180,6 +180,112 @@ def seed_lang_summary(d: Any, seed: int = 0) -> dict[str, float]:
             "n_languages": len(per_lang)}
 
 
+# ---------------------------------------------------------------------------------------------- floors
+
+
+def chance_level(task_name: str, n_candidates: float | None = None) -> float:
+    """The expected score (points) of guessing on a target's primary metric: 100 / labels for accuracy on a
+    (pair) classification target, 100 / candidates for retrieval accuracy (each sentence is matched among the
+    ``n_candidates`` of its test set), NaN where guessing has no fixed score (tagging, span QA, BUCC F1, mAP...)."""
+    from xlt_utils.results import primary_metric
+    from xlt_utils.tasks import get_task
+
+    task = get_task(task_name)
+    metric = primary_metric(task_name)
+    if task.format in ("classification", "pair_classification") and metric == "accuracy" and task.labels:
+        return 100.0 / len(task.labels)
+    if task.format == "retrieval" and metric == "accuracy" and n_candidates:
+        return 100.0 / float(n_candidates)
+    return math.nan
+
+
+def _against(estimate: float, lo: float, hi: float, chance: float) -> str:
+    if math.isnan(chance):
+        return "no chance level"
+    if math.isnan(lo) or math.isnan(hi):
+        return "above chance" if estimate > chance else "at or below chance"  # no interval: the number alone
+    return "above chance" if lo > chance else ("below chance" if hi < chance else "at chance")
+
+
+def floor_table(df: Any, seed: int = 0) -> Any:
+    """Is there anything to transfer? Per (model, target) the no-intermediate baseline (full model) against the
+    target's chance level (:func:`chance_level`): its English score (mean over seeds; interval: bootstrap over
+    seeds, or with one seed the test set's Wald interval of an accuracy) and
+    its zero-shot score (mean over languages of each language's seed mean, interval over languages and seeds).
+
+    Where a target's baseline is at chance zero-shot, a harm from an intermediate task would have to push the
+    score below guessing to show, and an *inconclusive* verdict about it does not mean a small effect: the baseline
+    itself shows no measurable transfer. ``english``/``zero_shot`` say ``above chance``, ``at chance``
+    (the interval holds chance), ``below chance``, or ``no chance level``.
+    """
+    import pandas as pd
+
+    ev = scores(df)
+    base = ev[(ev["intermediate_task"] == "none") & (ev["variant"] == "full")]
+    rows = []
+    for (model, target), g in base.groupby(["model", "target_task"], sort=True):
+        zs_rows = g[g["lang"] != "en"]
+        n = zs_rows["n_examples"].median() if "n_examples" in zs_rows.columns and len(zs_rows) else None
+        chance = chance_level(target, None if n is None or pd.isna(n) else float(n))
+        en = g[g["lang"] == "en"]
+        en_seed = en.assign(seed=en["seed"].astype(object).where(en["seed"].notna(), "-")).groupby("seed")["value"]
+        en_values = en_seed.mean()
+        en_mean = float(en_values.mean()) if len(en_values) else math.nan
+        if len(en_values) > 1:  # the spread over seeds
+            en_lo, en_hi = bootstrap_ci(en_values.to_numpy(), seed=seed)
+        elif len(en_values) == 1 and not math.isnan(chance) and en["n_examples"].notna().all():
+            # one seed: the test set's own sampling error of an accuracy (Wald interval, 95%)
+            p, n_en = en_mean / 100.0, float(en["n_examples"].iloc[0])
+            half = 196.0 * math.sqrt(max(p * (1.0 - p), 0.0) / n_en) if n_en > 0 else math.nan
+            en_lo, en_hi = en_mean - half, en_mean + half
+        else:
+            en_lo = en_hi = math.nan
+        z = seed_lang_summary(by_seed_lang(g, "value"), seed=seed)
+        rows.append({"model": model, "target_task": target, "chance": round(chance, 2),
+                     "english": round(en_mean, 2), "english_ci": _interval(en_lo, en_hi),
+                     "english_vs_chance": (_against(en_mean, en_lo, en_hi, chance) if len(en_values)
+                                           else "no English rows"),
+                     "zero_shot": round(z["estimate"], 2), "zero_shot_ci": _interval(z["ci_lo"], z["ci_hi"]),
+                     "zero_shot_vs_chance": (_against(z["estimate"], z["ci_lo"], z["ci_hi"], chance)
+                                             if z["n_languages"] else "no zero-shot rows"),
+                     "n_languages": z["n_languages"], "n_seeds": int(g["seed"].nunique())})
+    return pd.DataFrame(rows, columns=["model", "target_task", "chance", "english", "english_ci", "english_vs_chance",
+                                       "zero_shot", "zero_shot_ci", "zero_shot_vs_chance", "n_languages", "n_seeds"])
+
+
+def _interval(lo: float, hi: float) -> str:
+    return "n/a" if math.isnan(lo) or math.isnan(hi) else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def floor_note(df: Any) -> str:
+    """One Markdown paragraph naming the targets whose no-intermediate baseline is not above chance, in English
+    or zero-shot (empty when there are none, or no baseline to judge)."""
+    try:
+        floors = floor_table(df)
+    except XLTError:
+        return ""
+    if floors.empty:
+        return ""
+
+    def names(frame: Any) -> str:
+        by_target = frame.groupby("target_task", sort=True)["model"].apply(lambda m: ", ".join(sorted(m)))
+        return "; ".join(f"{t} ({m})" for t, m in by_target.items())
+
+    judged = floors[floors["zero_shot_vs_chance"] != "no chance level"]
+    not_learnt = judged[judged["english_vs_chance"].isin(["at chance", "below chance", "at or below chance"])]
+    floor = judged[judged["zero_shot_vs_chance"].isin(["at chance", "below chance", "at or below chance"])]
+    parts = []
+    if len(not_learnt):
+        parts.append(f"Not learnt in English by the no-intermediate baseline (not above chance): {names(not_learnt)}.")
+    if len(floor):
+        parts.append(f"Zero-shot at or below chance without an intermediate task: {names(floor)}.")
+    if not parts:
+        return ""
+    return ("**Floors** (`studies.floor_table`). " + " ".join(parts) + " Where the baseline is at chance, a harm "
+            "would have to push the score below guessing to show, and an *inconclusive* verdict on that target does "
+            "not mean a small effect: the baseline itself shows no measurable transfer.")
+
+
 # ---------------------------------------------------------------------------------------------- claims
 
 
@@ -246,6 +352,9 @@ def answer(claims: Any, df: Any, config: Any) -> Any:
     for r in claims.to_dict("records"):
         lines.append(f"- *{r['verdict']}*: {r['claim']} — ours {r['ours']}, {r['95% interval']}"
                      + (f" ({r['note']})" if r["note"] else ""))
+    floors = floor_note(df)
+    if floors:
+        lines += ["", floors]
     if config.profile in ("smoke",):
         lines += ["", "_Smoke settings: a few training steps; these numbers test the pipeline, not the question._"]
     return Markdown("\n".join(lines))
