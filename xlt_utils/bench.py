@@ -75,8 +75,12 @@ def make_records(n: int, seed: int = 0, mean_words: float = 22.0, sigma: float =
 MODELS = (*PRESETS, *ZOO_RANDOM, *REAL_MODELS)
 
 
-def _setup(model_name: str, n: int, max_len: int, workdir: Path, pad_to_multiple_of: int = 1):
-    """(encoder: a directory, or a zoo name for the random configurations), tokenizer, pipeline, features."""
+def _setup(model_name: str, n: int, max_len: int, workdir: Path, device: torch.device | str = "cpu"):
+    """(encoder: a directory, or a zoo name for the random configurations), tokenizer, pipeline, features.
+
+    Batches are padded to a multiple of 8 on CUDA, as the run layer's pipelines are on a CUDA machine
+    (:func:`xlt_utils.formats.pipelines.default_pad_multiple`); until 2026-12-05 only the training comparison did,
+    and the GPU run of that day evaluated batches of any length."""
     if model_name not in MODELS:
         raise XLTError(f"unknown bench model {model_name!r}; valid: {', '.join(MODELS)}")
     if model_name in REAL_MODELS:
@@ -95,7 +99,7 @@ def _setup(model_name: str, n: int, max_len: int, workdir: Path, pad_to_multiple
         else:
             enc = init_encoder(tiny_xlmr_config(len(tok), **PRESETS[model_name]), tok, workdir / "encoder")
             tok = load_tokenizer(enc)
-    pipe = get_pipeline(BENCH_TASK, tok, max_seq_length=max_len, pad_to_multiple_of=pad_to_multiple_of)
+    pipe = get_pipeline(BENCH_TASK, tok, max_seq_length=max_len, pad_to_multiple_of=8 if torch.device(device).type == "cuda" else 1)
     return enc, tok, pipe, pipe.featurize(recs, train=True)
 
 
@@ -198,7 +202,7 @@ def bench_train(model_name: str = "tiny", n: int = 1024, batch_size: int = 32, m
     world = int(os.environ.get("WORLD_SIZE", "1"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        enc, tok, pipe, feats = _setup(model_name, n, max_len, tmp, pad_to_multiple_of=8 if dev.type == "cuda" else 1)
+        enc, tok, pipe, feats = _setup(model_name, n, max_len, tmp, dev)
         steps = math.ceil(len(feats) / (batch_size * world))  # one epoch for both sides
         bf16 = dev.type == "cuda" and torch.cuda.is_bf16_supported()
         hf_feats = [{k: f[k] for k in ("input_ids", "attention_mask", "labels")} for f in feats]
@@ -281,10 +285,7 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
     """Length-sorted evaluation vs unsorted fixed-size batches (both with dynamic padding)."""
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        # Batch lengths padded to a multiple of 8 on CUDA, as the run layer's pipelines do there (the GPU run of
-        # 2026-12-05 padded eval batches to any length, and the sorted side's odd lengths were slower).
-        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp),
-                                     pad_to_multiple_of=8 if dev.type == "cuda" else 1)
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp), dev)
         model = _fresh_model(enc, device=dev).to(dev)
         predict_features(model, pipe, feats[:batch_size], batch_size=batch_size, device=dev)  # warm-up
         out: dict[str, dict[str, Any]] = {"sorted": {"speeds": []}, "unsorted": {"speeds": []}}
@@ -320,10 +321,7 @@ def bench_freeze(model_name: str = "e5-small", n: int = 128, batch_size: int = 3
 
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
-        # Batch lengths padded to a multiple of 8 on CUDA, as the run layer's pipelines do there (the GPU run of
-        # 2026-12-05 padded eval batches to any length, and the sorted side's odd lengths were slower).
-        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp),
-                                     pad_to_multiple_of=8 if dev.type == "cuda" else 1)
+        enc, _, pipe, feats = _setup(model_name, n, max_len, Path(tmp), dev)
         steps = math.ceil(len(feats) / batch_size)
         speeds: dict[str, list[float]] = {"frozen": [], "trainable": []}
         trainable_params = {}
