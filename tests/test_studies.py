@@ -260,6 +260,38 @@ def test_rq3_variants_and_claims_by_hand():
     assert change["ours"] == "-2.00 points"  # effects (0, 1) under the budget vs (2, 3) at full budget
 
 
+def test_rq3_effect_change_at_the_floor_is_inconclusive():
+    """Under 2 layers both arms score 33.33 (chance on a 3-label target) in every language: the +2.5 effect at full
+    budget 'changes' by -2.5 with the interval [-3, -2], but the model is broken, not the effect: inconclusive."""
+    full = {"none": {"en": 80, "a": 60, "b": 50}, "synth_mnli": {"en": 80, "a": 62, "b": 53}}
+    cut = {"none": {"en": 34, "a": 100 / 3, "b": 100 / 3}, "synth_mnli": {"en": 34, "a": 100 / 3, "b": 100 / 3}}
+    df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
+                      + _rows(cut, num_layers=2, inference_dtype="float32", max_seq_length=64))
+    claims = studies.rq3_claims(df, studies.budget_table(df, None))
+    change = claims[claims["claim"].str.startswith("The synth_mnli effect")].iloc[0]
+    assert change["ours"] == "-2.50 points" and change["95% interval"] == "[-3.00, -2.00]"
+    assert change["verdict"] == "inconclusive" and change["note"].startswith("at the floor: under 2 layers")
+    cost = claims[claims["claim"].str.startswith("2 layers costs")].iloc[0]
+    assert cost["verdict"] == "supported" and "at chance zero-shot (33.33, chance 33.33)" in cost["note"]
+    # one arm above chance under the budget: the change is measurable and decided as before
+    cut["synth_mnli"] = {"en": 70, "a": 50, "b": 45}
+    df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
+                      + _rows(cut, num_layers=2, inference_dtype="float32", max_seq_length=64))
+    change = studies.rq3_claims(df, None)
+    change = change[change["claim"].str.startswith("The synth_mnli effect")].iloc[0]
+    assert change["verdict"] == "supported" and "floor" not in change["note"]
+
+
+def test_answer_warns_about_many_claims_without_correction():
+    claims = studies.claims_frame([studies.claim("x", "s", 1.0, 0.5, 1.5), studies.claim("y", "s", 0.0, -1.0, 1.0)])
+    df = pd.DataFrame(_rows({"none": {"en": 50, "a": 30}, "synth_mnli": {"en": 50, "a": 35}}))
+    cfg = type("C", (), {"study": "paper", "profile": "embedded"})()
+    text = studies.answer(claims, df, cfg).data
+    assert "no correction for the 2 claims made together (1 decided)" in text
+    one = studies.answer(claims.iloc[:1], df, cfg).data
+    assert "no correction" not in one
+
+
 def test_rq3_budget_table_joins_the_timings_by_hand():
     """Timings of two seeds per arm: batch-1 latency is their mean (full none 20 and 24 -> 22; 6 layers 10 and 12
     -> 11), so the claimed speed-up is 2.00x; weights in MB."""

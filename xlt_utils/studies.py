@@ -224,33 +224,48 @@ def floor_table(df: Any, seed: int = 0) -> Any:
     base = ev[(ev["intermediate_task"] == "none") & (ev["variant"] == "full")]
     rows = []
     for (model, target), g in base.groupby(["model", "target_task"], sort=True):
-        zs_rows = g[g["lang"] != "en"]
-        n = zs_rows["n_examples"].median() if "n_examples" in zs_rows.columns and len(zs_rows) else None
-        chance = chance_level(target, None if n is None or pd.isna(n) else float(n))
+        z, chance, z_against = zero_shot_vs_chance(g, target, seed=seed)
         en = g[g["lang"] == "en"]
         en_seed = en.assign(seed=en["seed"].astype(object).where(en["seed"].notna(), "-")).groupby("seed")["value"]
         en_values = en_seed.mean()
         en_mean = float(en_values.mean()) if len(en_values) else math.nan
         if len(en_values) > 1:  # the spread over seeds
             en_lo, en_hi = bootstrap_ci(en_values.to_numpy(), seed=seed)
-        elif len(en_values) == 1 and not math.isnan(chance) and en["n_examples"].notna().all():
+        elif (len(en_values) == 1 and not math.isnan(chance) and "n_examples" in en.columns
+              and en["n_examples"].notna().all()):
             # one seed: the test set's own sampling error of an accuracy (Wald interval, 95%)
             p, n_en = en_mean / 100.0, float(en["n_examples"].iloc[0])
             half = 196.0 * math.sqrt(max(p * (1.0 - p), 0.0) / n_en) if n_en > 0 else math.nan
             en_lo, en_hi = en_mean - half, en_mean + half
         else:
             en_lo = en_hi = math.nan
-        z = seed_lang_summary(by_seed_lang(g, "value"), seed=seed)
         rows.append({"model": model, "target_task": target, "chance": round(chance, 2),
                      "english": round(en_mean, 2), "english_ci": _interval(en_lo, en_hi),
                      "english_vs_chance": (_against(en_mean, en_lo, en_hi, chance) if len(en_values)
                                            else "no English rows"),
                      "zero_shot": round(z["estimate"], 2), "zero_shot_ci": _interval(z["ci_lo"], z["ci_hi"]),
-                     "zero_shot_vs_chance": (_against(z["estimate"], z["ci_lo"], z["ci_hi"], chance)
-                                             if z["n_languages"] else "no zero-shot rows"),
+                     "zero_shot_vs_chance": z_against,
                      "n_languages": z["n_languages"], "n_seeds": int(g["seed"].nunique())})
     return pd.DataFrame(rows, columns=["model", "target_task", "chance", "english", "english_ci", "english_vs_chance",
                                        "zero_shot", "zero_shot_ci", "zero_shot_vs_chance", "n_languages", "n_seeds"])
+
+
+def zero_shot_vs_chance(frame: Any, target: str, seed: int = 0) -> tuple[dict[str, float], float, str]:
+    """The zero-shot score of one arm's rows (``frame``: one model, one target, one condition; any seeds) against
+    the target's chance level: the :func:`seed_lang_summary` of its non-English scores, the chance level
+    (:func:`chance_level`; retrieval: 100 / the median test-set size), and ``above chance`` / ``at chance`` /
+    ``below chance`` / ``no chance level`` / ``no zero-shot rows``."""
+    import pandas as pd
+
+    zs_rows = frame[frame["lang"] != "en"]
+    n = zs_rows["n_examples"].median() if "n_examples" in zs_rows.columns and len(zs_rows) else None
+    chance = chance_level(target, None if n is None or pd.isna(n) else float(n))
+    z = seed_lang_summary(by_seed_lang(frame, "value"), seed=seed)
+    label = _against(z["estimate"], z["ci_lo"], z["ci_hi"], chance) if z["n_languages"] else "no zero-shot rows"
+    return z, chance, label
+
+
+AT_FLOOR = ("at chance", "below chance", "at or below chance")
 
 
 def _interval(lo: float, hi: float) -> str:
@@ -272,8 +287,8 @@ def floor_note(df: Any) -> str:
         return "; ".join(f"{t} ({m})" for t, m in by_target.items())
 
     judged = floors[floors["zero_shot_vs_chance"] != "no chance level"]
-    not_learnt = judged[judged["english_vs_chance"].isin(["at chance", "below chance", "at or below chance"])]
-    floor = judged[judged["zero_shot_vs_chance"].isin(["at chance", "below chance", "at or below chance"])]
+    not_learnt = judged[judged["english_vs_chance"].isin(AT_FLOOR)]
+    floor = judged[judged["zero_shot_vs_chance"].isin(AT_FLOOR)]
     parts = []
     if len(not_learnt):
         parts.append(f"Not learnt in English by the no-intermediate baseline (not above chance): {names(not_learnt)}.")
@@ -352,6 +367,11 @@ def answer(claims: Any, df: Any, config: Any) -> Any:
     for r in claims.to_dict("records"):
         lines.append(f"- *{r['verdict']}*: {r['claim']} — ours {r['ours']}, {r['95% interval']}"
                      + (f" ({r['note']})" if r["note"] else ""))
+    if len(claims) > 1:
+        decided = int((claims["verdict"] != "inconclusive").sum())
+        lines += ["", (f"_Each interval is 95% for its own claim, with no correction for the {len(claims)} claims made "
+                       f"together ({decided} decided): where nothing differed, about one claim in 20 would still be "
+                       "decided by chance, so read a lone decided claim among many inconclusive ones with care._")]
     floors = floor_note(df)
     if floors:
         lines += ["", floors]
@@ -702,7 +722,12 @@ def budget_table(df: Any, efficiency: Any) -> Any:
 def rq3_claims(df: Any, budget: Any) -> Any:
     """Per reduced budget: what it costs in accuracy without intermediate training (full minus reduced, per
     language) with its measured batch-1 speed-up; and whether the intermediate-task effect under the budget differs
-    from the effect at full budget (two-sided)."""
+    from the effect at full budget (two-sided).
+
+    **Floors.** Where, under a budget, the no-intermediate arm and the intermediate arm are both at (or below)
+    chance zero-shot (:func:`zero_shot_vs_chance`), the budget has broken the model: an effect at full budget
+    "changes" to nothing because nothing is left to measure, not because the budget interacts with the
+    intermediate task. Such a claim is *inconclusive*, its note says so, and the number is still shown."""
     sc = scores(df)
     eff = paired_effects(df, ["variant"])
     rows = []
@@ -710,11 +735,15 @@ def rq3_claims(df: Any, budget: Any) -> Any:
         base = g[(g["intermediate_task"] == "none") & (g["variant"] == "full")]
         for v in sorted(set(g["variant"]) - {"full"}):
             red = g[(g["intermediate_task"] == "none") & (g["variant"] == v)]
+            red_z, chance, red_against = (zero_shot_vs_chance(red, t) if not red.empty
+                                          else ({}, math.nan, "no zero-shot rows"))
             if not base.empty and not red.empty:
                 d = paired_difference(base, red, value="value")
+                note = f"full minus reduced; batch-1 speed-up {_speedup(budget, m, t, v)}"
+                if red_against in AT_FLOOR:
+                    note += f"; reduced, the model is at chance zero-shot ({red_z['estimate']:.2f}, chance {chance:.2f})"
                 rows.append(claim(f"{v} costs zero-shot accuracy on {t} ({m}, no intermediate task)",
-                                  "question (rq3)", d["estimate"], d["ci_lo"], d["ci_hi"],
-                                  note=f"full minus reduced; batch-1 speed-up {_speedup(budget, m, t, v)}"))
+                                  "question (rq3)", d["estimate"], d["ci_lo"], d["ci_hi"], note=note))
             ge = eff[(eff["model"] == m) & (eff["target_task"] == t)]
             for it in sorted(set(ge["intermediate_task"])):
                 gi = ge[ge["intermediate_task"] == it]
@@ -722,9 +751,17 @@ def rq3_claims(df: Any, budget: Any) -> Any:
                 if under.empty or full.empty:
                     continue
                 d = paired_difference(under, full)
-                rows.append(claim(f"The {it} effect on {t} ({m}) changes under {v}", "question (rq3)", d["estimate"],
-                                  d["ci_lo"], d["ci_hi"], two_sided=True,
-                                  note="effect under the budget minus effect at full budget"))
+                row = claim(f"The {it} effect on {t} ({m}) changes under {v}", "question (rq3)", d["estimate"],
+                            d["ci_lo"], d["ci_hi"], two_sided=True,
+                            note="effect under the budget minus effect at full budget")
+                arm = g[(g["intermediate_task"] == it) & (g["variant"] == v)]
+                it_z, _, it_against = zero_shot_vs_chance(arm, t)
+                if red_against in AT_FLOOR and it_against in AT_FLOOR:
+                    row["verdict"] = "inconclusive"
+                    row["note"] = (f"at the floor: under {v} both arms are at chance zero-shot (no intermediate task "
+                                   f"{red_z['estimate']:.2f}, {it} {it_z['estimate']:.2f}, chance {chance:.2f}); "
+                                   "the budget broke the model, so no effect can be measured there")
+                rows.append(row)
     return claims_frame(rows)
 
 
