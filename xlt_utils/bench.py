@@ -304,14 +304,21 @@ def bench_eval(model_name: str = "tiny", n: int = 2048, batch_size: int = 64, ma
                        for s in range(0, len(order), batch_size)]
             out[name]["examples_per_s"] = statistics.median(out[name]["speeds"])
             out[name]["padding_fraction"] = padding_fraction(batches)
-        same = all(torch.allclose(torch.as_tensor(a), torch.as_tensor(b), atol=1e-4)
-                   for a, b in zip(out["sorted"]["preds"], out["unsorted"]["preds"]))
+        # Padding changes a batch's shape and so its kernels: logits agree to float rounding, not bit for bit
+        # (in bf16 on a GPU, to ~1e-2). Predicted labels are what evaluation reads; with random weights near-tied
+        # logits can still flip one, so the agreement is reported as a fraction beside the largest logit change.
+        pairs = [(torch.as_tensor(a).float(), torch.as_tensor(b).float())
+                 for a, b in zip(out["sorted"]["preds"], out["unsorted"]["preds"])]
+        agree = [bool((a.argmax(-1) == b.argmax(-1)).all()) for a, b in pairs]
+        max_diff = max((float((a - b).abs().max()) for a, b in pairs if a.numel()), default=0.0)
     return {"comparison": "eval", "device": str(dev), "model": model_name, "examples": len(feats),
             "batch_size": batch_size, "repeats": repeats, "ours_examples_per_s": out["sorted"]["examples_per_s"],
             "unsorted_examples_per_s": out["unsorted"]["examples_per_s"],
             "speedup": out["sorted"]["examples_per_s"] / out["unsorted"]["examples_per_s"],
             "ours_padding_fraction": out["sorted"]["padding_fraction"],
-            "unsorted_padding_fraction": out["unsorted"]["padding_fraction"], "same_predictions": same}
+            "unsorted_padding_fraction": out["unsorted"]["padding_fraction"],
+            "same_predictions": all(agree), "prediction_agreement": sum(agree) / len(agree) if agree else 1.0,
+            "max_logit_diff": max_diff}
 
 
 def bench_freeze(model_name: str = "e5-small", n: int = 128, batch_size: int = 32, max_len: int = 64,
@@ -381,8 +388,9 @@ def _print_table(r: dict[str, Any]) -> None:
     print(f"  {'':26s}{'examples/s':>12s}{'padding':>10s}")
     print(f"  {'xlt (length-sorted)':26s}{r['ours_examples_per_s']:12.1f}{r['ours_padding_fraction']:10.1%}")
     print(f"  {label:26s}{r[other + '_examples_per_s']:12.1f}{r[other + '_padding_fraction']:10.1%}")
-    print(f"  speed-up {r['speedup']:.2f}×" + (f"  (identical predictions: {r['same_predictions']})"
-                                              if "same_predictions" in r else ""))
+    print(f"  speed-up {r['speedup']:.2f}×" + (f"  (same predicted labels: {100 * r['prediction_agreement']:.2f}%"
+                                              f" of examples; largest logit change {r['max_logit_diff']:.1e})"
+                                              if "prediction_agreement" in r else ""))
 
 
 def main(args: argparse.Namespace) -> int:
