@@ -282,6 +282,15 @@ def test_rq3_effect_change_at_the_floor_is_inconclusive():
     assert change["verdict"] == "supported" and "floor" not in change["note"]
 
 
+def test_a_tight_inconclusive_interval_says_the_difference_is_small():
+    tight = studies.claim("bf16 costs accuracy", "q", 0.05, -0.02, 0.13, note="full minus reduced")
+    assert tight["verdict"] == "inconclusive"
+    assert tight["note"] == "full minus reduced; the interval rules out a difference of 1 point or more either way"
+    assert "rules out" not in studies.claim("x", "q", 0.4, -0.2, 1.0)["note"]  # reaches 1 point: not ruled out
+    assert "rules out" not in studies.claim("x", "q", 0.5, 0.2, 0.8)["note"]  # decided: the verdict says it
+    assert "rules out" not in studies.claim("x", "q", 0.1, -0.2, 0.3, unit="rho")["note"]  # only for points
+
+
 def test_answer_warns_about_many_claims_without_correction():
     claims = studies.claims_frame([studies.claim("x", "s", 1.0, 0.5, 1.5), studies.claim("y", "s", 0.0, -1.0, 1.0)])
     df = pd.DataFrame(_rows({"none": {"en": 50, "a": 30}, "synth_mnli": {"en": 50, "a": 35}}))

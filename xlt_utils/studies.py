@@ -33,6 +33,9 @@ CONDITIONS = ("intermediate_batch_size", "intermediate_max_train_samples", "inte
 VARIANTS = ("num_layers", "inference_dtype", "max_seq_length")
 KEYS = ("model", "target_task", "seed", "lang")
 TIMING_NOISE = 0.10  # relative spread of repeated timings on a shared CPU: a smaller ratio is not a difference
+# An inconclusive claim whose interval lies within ± this many points says more than "we don't know": any
+# difference there is smaller than that (an equivalence reading of the same interval; its note says so).
+NEGLIGIBLE_POINTS = 1.0
 
 
 # The question each study answers (../DESIGN.md), as the analysis notebooks state it.
@@ -316,6 +319,10 @@ def claim(text: str, source: str, estimate: float, lo: float, hi: float, expecte
         v = verdict(lo, hi, expected_sign)
     ours = f"{estimate:+.2f} {unit}" if not math.isnan(estimate) else "n/a"
     interval = f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi)) else f"n/a ({why_no_interval})"
+    if (v == "inconclusive" and unit == "points" and not (math.isnan(lo) or math.isnan(hi))
+            and max(abs(lo), abs(hi)) < NEGLIGIBLE_POINTS):
+        small = f"the interval rules out a difference of {NEGLIGIBLE_POINTS:g} point or more either way"
+        note = f"{note}; {small}" if note else small
     return {"claim": text, "source": source, "ours": ours, "95% interval": interval, "verdict": v, "note": note}
 
 
