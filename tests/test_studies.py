@@ -296,7 +296,7 @@ def test_answer_warns_about_many_claims_without_correction():
     df = pd.DataFrame(_rows({"none": {"en": 50, "a": 30}, "synth_mnli": {"en": 50, "a": 35}}))
     cfg = type("C", (), {"study": "paper", "profile": "embedded"})()
     text = studies.answer(claims, df, cfg).data
-    assert "no correction for the 2 claims made together (1 decided)" in text
+    assert "counts 1 of 2 claims as decided" in text and "no correction for the 2 claims made together" in text
     one = studies.answer(claims.iloc[:1], df, cfg).data
     assert "no correction" not in one
 
@@ -414,6 +414,17 @@ def test_evidence_grades():
     assert studies.evidence(c, 1).startswith("weak to moderate")
     c = studies.claims_frame([studies.claim("c", "s", 0.0, -1.0, 1.0)])
     assert studies.evidence(c, 3) == "weak"
+    # a tight interval around 0 decides "no difference that matters"; a claim at a floor is not counted
+    tight = studies.claim("t", "s", 0.0, -0.5, 0.5)
+    floor = studies.claim("f", "s", 8.0, 6.0, 11.0, two_sided=True)
+    floor.update(verdict="inconclusive", note="at the floor: under 2 layers both arms are at chance")
+    assert studies.evidence(studies.claims_frame([tight]), 3) == "strong"
+    assert studies.evidence(studies.claims_frame([studies.claim("c", "s", 3.0, 2.0, 4.0), floor]), 3) == "strong"
+    assert studies.evidence(studies.claims_frame([floor]), 3) == "none (every claim at a floor)"
+    mixed = [studies.claim("c", "s", 3.0, 2.0, 4.0), studies.claim("c", "s", 0.0, -1.0, 1.0),
+             studies.claim("c", "s", 0.0, -2.0, 1.0)]
+    assert studies.evidence(studies.claims_frame(mixed), 3) == "weak"  # 1 of 3 decided
+    assert studies.evidence(studies.claims_frame(mixed + [tight]), 3) == "moderate"  # 2 of 4
 
 
 def test_a_seed_free_baseline_pairs_with_every_seed():

@@ -36,6 +36,8 @@ TIMING_NOISE = 0.10  # relative spread of repeated timings on a shared CPU: a sm
 # An inconclusive claim whose interval lies within ± this many points says more than "we don't know": any
 # difference there is smaller than that (an equivalence reading of the same interval; its note says so).
 NEGLIGIBLE_POINTS = 1.0
+NEGLIGIBLE_NOTE = f"the interval rules out a difference of {NEGLIGIBLE_POINTS:g} point or more either way"
+FLOOR_NOTE = "at the floor"  # how a claim no budget left anything to measure for begins its note (rq3)
 
 
 # The question each study answers (../DESIGN.md), as the analysis notebooks state it.
@@ -321,8 +323,7 @@ def claim(text: str, source: str, estimate: float, lo: float, hi: float, expecte
     interval = f"[{lo:+.2f}, {hi:+.2f}]" if not (math.isnan(lo) or math.isnan(hi)) else f"n/a ({why_no_interval})"
     if (v == "inconclusive" and unit == "points" and not (math.isnan(lo) or math.isnan(hi))
             and max(abs(lo), abs(hi)) < NEGLIGIBLE_POINTS):
-        small = f"the interval rules out a difference of {NEGLIGIBLE_POINTS:g} point or more either way"
-        note = f"{note}; {small}" if note else small
+        note = f"{note}; {NEGLIGIBLE_NOTE}" if note else NEGLIGIBLE_NOTE
     return {"claim": text, "source": source, "ours": ours, "95% interval": interval, "verdict": v, "note": note}
 
 
@@ -348,12 +349,27 @@ def claims_frame(rows: Iterable[dict[str, Any]]) -> Any:
     return pd.DataFrame(list(rows), columns=["claim", "source", "ours", "95% interval", "verdict", "note"])
 
 
+def decided_counts(claims: Any) -> tuple[int, int, int]:
+    """(claims judged, claims decided, claims at a floor) as :func:`evidence` counts them."""
+    notes = claims["note"].fillna("").astype(str)
+    floor = notes.str.startswith(FLOOR_NOTE)
+    decided = ((claims["verdict"] != "inconclusive") | notes.str.contains(NEGLIGIBLE_NOTE, regex=False)) & ~floor
+    return int((~floor).sum()), int(decided.sum()), int(floor.sum())
+
+
 def evidence(claims: Any, n_seeds: int) -> str:
-    """How strong the evidence is: *strong* when every claim is decided with ≥3 seeds, *moderate* when most
-    claims are decided, *weak* otherwise (one seed counts as weak at best moderate)."""
+    """How strong the evidence is: *strong* when every claim is decided with ≥3 seeds, *moderate* when at least
+    half are decided, *weak* otherwise (one seed counts as weak at best moderate).
+
+    Decided: *supported* or *not supported*, or inconclusive with an interval that rules out a difference of
+    :data:`NEGLIGIBLE_POINTS` or more (evidence of no difference that matters). Claims at a floor (nothing left
+    to measure, :func:`rq3_claims`) are left out of the count."""
     if claims.empty:
         return "none"
-    decided = (claims["verdict"] != "inconclusive").mean()
+    judged, n_decided, _ = decided_counts(claims)
+    if not judged:
+        return "none (every claim at a floor)"
+    decided = n_decided / judged
     if decided == 1 and n_seeds >= 3:
         return "strong"
     if decided >= 0.5:
@@ -375,10 +391,13 @@ def answer(claims: Any, df: Any, config: Any) -> Any:
         lines.append(f"- *{r['verdict']}*: {r['claim']} — ours {r['ours']}, {r['95% interval']}"
                      + (f" ({r['note']})" if r["note"] else ""))
     if len(claims) > 1:
-        decided = int((claims["verdict"] != "inconclusive").sum())
-        lines += ["", (f"_Each interval is 95% for its own claim, with no correction for the {len(claims)} claims made "
-                       f"together ({decided} decided): where nothing differed, about one claim in 20 would still be "
-                       "decided by chance, so read a lone decided claim among many inconclusive ones with care._")]
+        judged, decided, floor = decided_counts(claims)
+        at_floor = f", {floor} at a floor and not counted" if floor else ""
+        lines += ["", (f"_Evidence counts {decided} of {judged} claims as decided (supported, not supported, or an "
+                       f"interval within ±{NEGLIGIBLE_POINTS:g} point){at_floor}. Each interval is 95% for its own "
+                       f"claim, with no correction for the {len(claims)} claims made together: where nothing "
+                       "differed, about one claim in 20 would still be decided by chance, so read a lone decided "
+                       "claim among many inconclusive ones with care._")]
     floors = floor_note(df)
     if floors:
         lines += ["", floors]
@@ -765,7 +784,7 @@ def rq3_claims(df: Any, budget: Any) -> Any:
                 it_z, _, it_against = zero_shot_vs_chance(arm, t)
                 if red_against in AT_FLOOR and it_against in AT_FLOOR:
                     row["verdict"] = "inconclusive"
-                    row["note"] = (f"at the floor: under {v} both arms are at chance zero-shot (no intermediate task "
+                    row["note"] = (f"{FLOOR_NOTE}: under {v} both arms are at chance zero-shot (no intermediate task "
                                    f"{red_z['estimate']:.2f}, {it} {it_z['estimate']:.2f}, chance {chance:.2f}); "
                                    "the budget broke the model, so no effect can be measured there")
                 rows.append(row)
