@@ -60,3 +60,22 @@ def test_panels_wrap_at_four_per_row_with_extra_rows_below():
         assert len(panels) == 2 and below == [] and tuple(fig.get_size_inches()) == (8.0, 3.0)
     finally:
         plt.close(fig)
+
+
+def test_source_figure_draws_a_row_per_target(tmp_path, monkeypatch):
+    """rq5's figure showed only the first target (POS-like) and hid the NLI-like matrix; each target gets a row."""
+    import matplotlib.image as mpimg
+    import pandas as pd
+
+    from xlt_utils import plots
+
+    monkeypatch.setattr(plots, "figure_dir", lambda config: tmp_path)
+    per = pd.DataFrame([{"intermediate_train_language": src, "target_task": t, "lang": lang, "value": v,
+                         "delta": v - 50.0, "distance_from_source": d}
+                        for t in ("synth_udpos", "synth_xnli") for src in ("en", "sw3")
+                        for lang, v, d in (("en", 80.0, 0.0), ("sw3", 60.0, 0.3))])
+    matrix = per.pivot_table(index="intermediate_train_language", columns=["target_task", "lang"], values="delta")
+    two = mpimg.imread(plots.source_figure(matrix, per, None, "d_syn", name="two.png"))
+    one = mpimg.imread(plots.source_figure(matrix[["synth_xnli"]], per[per["target_task"] == "synth_xnli"], None,
+                                           "d_syn", name="one.png"))
+    assert two.shape[0] == 2 * one.shape[0] and two.shape[1] == one.shape[1]

@@ -262,22 +262,29 @@ def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_
 
 
 def source_figure(matrix: Any, per: Any, config: Any, kind: str, name: str = "source_language.png") -> Path:
-    """Left: source language x evaluation language heatmap of the intermediate-task effect (first target task).
-    Right: zero-shot score against the language's distance from the source, one colour per source."""
+    """One row per target task. Left: source language x evaluation language heatmap of the intermediate-task
+    effect. Right: zero-shot score against the language's distance from the source, one colour per source (the
+    same colours in every row)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
-    first = min(matrix.columns.get_level_values(0).unique())
-    sns.heatmap(matrix[first], annot=True, fmt="+.0f", center=0, cmap="RdBu", ax=axes[0],
-                cbar_kws={"label": "Δ vs no intermediate task"}, annot_kws={"fontsize": 6})
-    axes[0].set_title(f"{first}: effect of intermediate training, by source language")
-    axes[0].set_xlabel("evaluation language")
-    axes[0].set_ylabel("intermediate source language")
-    sub = per[per["target_task"] == first]
-    sns.scatterplot(data=sub, x="distance_from_source", y="value", hue="intermediate_train_language", s=26, ax=axes[1])
-    axes[1].set_xlabel(f"{kind} distance of the evaluation language from the source")
-    axes[1].set_ylabel("zero-shot score")
-    axes[1].legend(title="source", fontsize=7)
+    targets = sorted(matrix.columns.get_level_values(0).unique())
+    fig, axes = plt.subplots(len(targets), 2, figsize=(13, 4.2 * len(targets)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.6, 1]})
+    sources = sorted(per["intermediate_train_language"].unique())
+    palette = dict(zip(sources, sns.color_palette(n_colors=len(sources))))
+    for row, target in zip(axes, targets):
+        sns.heatmap(matrix[target], annot=True, fmt="+.0f", center=0, cmap="RdBu", ax=row[0],
+                    cbar_kws={"label": "Δ vs no intermediate task"}, annot_kws={"fontsize": 6})
+        row[0].set_title(f"{target}: effect of intermediate training, by source language")
+        row[0].set_xlabel("evaluation language")
+        row[0].set_ylabel("intermediate source language")
+        sub = per[per["target_task"] == target]
+        sns.scatterplot(data=sub, x="distance_from_source", y="value", hue="intermediate_train_language",
+                        hue_order=sources, palette=palette, s=26, ax=row[1])
+        row[1].set_title(f"{target}: zero-shot score by distance from the source")
+        row[1].set_xlabel(f"{kind} distance of the evaluation language from the source")
+        row[1].set_ylabel("zero-shot score")
+        row[1].legend(title="source", fontsize=7)
     return _save(fig, config, name)
