@@ -222,6 +222,12 @@ def test_rq5_nearest_source_vs_english_by_hand():
     claims = studies.rq5_claims(df, "d_syn")
     near = claims[claims["claim"].str.startswith("For the targets")].iloc[0]
     assert "(ja_like, sw5)" in near["claim"] and near["ours"] == "+3.00 points"
+    # every arm there scores under 33.33 (chance on 3 labels): the note names them, the number stands
+    assert near["note"] == ("distance: d_syn; nearest source: ja_like hi_like, sw5 hi_like; both arms at chance on "
+                            "ja_like, sw5 (chance 33.33): no transfer to compare there")
+    lifted = pd.DataFrame([dict(r, value=r["value"] + 30) if r["lang"] == "sw5" else r for r in rows])
+    note = studies.rq5_claims(lifted, "d_syn").iloc[0]["note"]
+    assert note.endswith("both arms at chance on ja_like (chance 33.33): no transfer to compare there")
     # One rho per source over its six languages. en: distance ranks 1,2,3,4.5,4.5,6 (sw5 and hi_like tie at 0.5)
     # against score ranks 6..1 -> r of the ranks = -0.9856. hi_like: distance ranks (en 4, fr 5, ar 6, sw5 3, ja 2,
     # hi 1) vs score ranks (6, 5, 4, 3, 1, 2): sum d^2 = 10 -> 1 - 6*10/(6*35) = +0.714.

@@ -1008,17 +1008,25 @@ def rq5_claims(df: Any, kind: str) -> Any:
             continue
         cut = far["distance_from_en"].quantile(2 / 3)
         far_langs = sorted(far[far["distance_from_en"] >= cut]["lang"])
-        near, eng = [], []
+        near, eng, nearest, floor = [], [], [], []
         for lang in far_langs:
             cand = g[(g["lang"] == lang) & (g["intermediate_train_language"].isin(others))]
             src = cand.sort_values("distance_from_source").iloc[0]["intermediate_train_language"]
             at = eff[(eff["target_task"] == t) & (eff["lang"] == lang)]
             near.append(at[at["intermediate_train_language"] == src])
             eng.append(at[at["intermediate_train_language"] == "en"])
+            nearest.append(f"{lang} {src}")
+            # a language where both arms are at chance adds a difference of about 0 that says nothing
+            if all(zero_shot_vs_chance(arm, t)[2] in AT_FLOOR for arm in (near[-1], eng[-1])):
+                floor.append(lang)
         d = paired_difference(pd.concat(near), pd.concat(eng))
+        note = f"distance: {kind}; nearest source: {', '.join(nearest)}"
+        if floor:
+            note += (f"; both arms at chance on {', '.join(floor)} (chance {chance_level(t):.2f}): no transfer to "
+                     "compare there")
         rows.append(claim(f"For the targets most distant from English ({', '.join(far_langs)}), intermediate "
                           f"training in the nearest non-English source beats English on {t}", "question (rq5)",
-                          d["estimate"], d["ci_lo"], d["ci_hi"], note=f"distance: {kind}"))
+                          d["estimate"], d["ci_lo"], d["ci_hi"], note=note))
         for src in sources:  # one rho per source: pooled pairs would mix the sources' levels with distance
             arm = g[g["intermediate_train_language"] == src]
             c = correlation(arm["distance_from_source"], arm["value"])
