@@ -12,7 +12,10 @@ without it, averaged over seeds; the same target run, seed and evaluation varian
 is a percentile bootstrap that resamples languages and seeds independently
 (:func:`xlt_utils.analysis.bootstrap_ci_crossed`; with one seed, a bootstrap over languages). The seed standard
 deviation of the mean is reported beside it. A claim's verdict (:func:`xlt_utils.analysis.verdict`) is *supported* when the
-interval lies on the claimed side of 0, *not supported* when it lies on the other side, *inconclusive* otherwise.
+interval lies on the claimed side of 0, *not supported* when it lies on the other side, *inconclusive* otherwise. Two readings are added in the note, never by changing a number: an inconclusive
+claim whose interval lies within ±:data:`NEGLIGIBLE_POINTS` rules out a difference that large (and counts as
+decided in the evidence grade, :func:`evidence`); a claim whose arms are all at chance (:func:`zero_shot_vs_chance`)
+sits at a floor, where nothing can be measured (rq3: inconclusive and left out of the grade; rq5: named).
 """
 
 from __future__ import annotations
