@@ -103,14 +103,15 @@ def _resolved(cell: G.Cell) -> dict[str, Any]:
             "padding_fraction": 0.2, "n_parameters": 1_000_000, "n_train_records": records}
 
 
-def write_fake_runs(study: str, profile: str) -> G.Grid:
-    """Write a finished fake run for every cell of the study's grid (and its manifest); returns the grid."""
+def write_fake_runs(study: str, profile: str, only: set[str] | None = None) -> G.Grid:
+    """Write a finished fake run for every cell of the study's grid (``only``: for these run ids) and the grid's
+    manifest; returns the grid."""
     import pandas as pd
 
     grid = G.expand(study, profile)
     for cell in grid.cells:
         d = cell.dir
-        if runs.is_done(d):  # shared with a study written before
+        if runs.is_done(d) or (only is not None and cell.run_id not in only):  # shared with a study written before
             continue
         d.mkdir(parents=True, exist_ok=True)
         resolved = _resolved(cell)

@@ -264,6 +264,13 @@ def test_rq3_variants_and_claims_by_hand():
     change = claims[claims["claim"].str.startswith("The synth_mnli effect")].iloc[0]
     assert cost["ours"] == "+8.00 points"  # (60-50 + 50-44) / 2
     assert change["ours"] == "-2.00 points"  # effects (0, 1) under the budget vs (2, 3) at full budget
+    # budgets in the claims table read in numeric order, not as text ("10 layers" after "2 layers")
+    names = ["10 layers", "2 layers", "int8, 32 tokens", "int8, 128 tokens", "bf16", "6 layers"]
+    assert sorted(names, key=studies.natural_key) == ["2 layers", "6 layers", "10 layers", "bf16", "int8, 32 tokens",
+                                                      "int8, 128 tokens"]
+    df = pd.concat([df, pd.DataFrame(_rows(cut, num_layers=10, inference_dtype="float32", max_seq_length=64))])
+    order = [c.split(" costs")[0] for c in studies.rq3_claims(df, None)["claim"] if " costs " in c]
+    assert order == ["6 layers", "10 layers"]
 
 
 def test_rq3_effect_change_at_the_floor_is_inconclusive():

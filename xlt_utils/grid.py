@@ -207,11 +207,13 @@ class Grid:
     path: Path
     cells: list[Cell] = field(default_factory=list)
     parts: list[Grid] = field(default_factory=list)  # a merged grid: the studies' own grids (their manifests)
+    # a part of a grid (``--where``, imported results left out): every cell of the whole grid, for its manifest
+    whole: list[Cell] | None = None
 
     def manifest(self) -> dict[str, Any]:
         return {"study": self.study, "profile": self.profile, "study_file": str(self.path.name),
-                "cells": [{"run_id": c.run_id, "phase": c.phase,
-                           "upstream": c.upstream.run_id if c.upstream else None} for c in self.cells]}
+                "cells": [{"run_id": c.run_id, "phase": c.phase, "upstream": c.upstream.run_id if c.upstream else None}
+                          for c in (self.whole if self.whole is not None else self.cells)]}
 
 
 @cache
@@ -512,6 +514,94 @@ def merge(grids: Sequence[Grid]) -> Grid:
     return merged
 
 
+# ``--where`` keys: what a cell is (phase, model...) and what it descends from (intermediate task, seed...)
+WHERE_KEYS = ("phase", "world", "model", "intermediate_task", "target_task", "seed", "kind")
+
+
+def cell_attribute(c: Cell, key: str) -> str | None:
+    """A cell's value for a ``--where`` key, as text; ``None`` where the cell has none (a pretraining cell has
+    no seed and no target task; an encoder evaluated straight after pretraining has no seed)."""
+    if key == "phase":
+        return c.phase
+    if key in ("world", "model"):
+        return str(c.params[key])
+    if key == "kind":
+        return str(c.params["kind"]) if c.phase == "baselines" else None
+    if key == "intermediate_task":
+        return str(c.lineage.get("intermediate_task") or "none")
+    value = c.lineage.get(key)
+    return None if value is None else str(value)
+
+
+def parse_where(items: Sequence[str] | None) -> dict[str, set[str]]:
+    """``["intermediate_task=none,synth_mnli", "seed=13"]`` → ``{key: {values}}``; one-line errors name the keys."""
+    where: dict[str, set[str]] = {}
+    for item in items or []:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not values.strip():
+            raise XLTError(f"--where takes KEY=VALUE[,VALUE...], got {item!r}; keys: {', '.join(WHERE_KEYS)}")
+        if key not in WHERE_KEYS:
+            raise unknown("--where key", key, WHERE_KEYS)
+        where.setdefault(key, set()).update(v.strip() for v in values.split(",") if v.strip())
+    return where
+
+
+def _with_ancestors(grid: Grid, keep: set[str]) -> Grid:
+    """A part of ``grid``: the cells in ``keep`` and every cell they descend from, in the grid's order; the
+    manifest still lists the whole grid (its runs belong to the study whichever part ran them)."""
+    need = set(keep)
+    for c in reversed(grid.cells):
+        if c.run_id in need and c.upstream is not None:
+            need.add(c.upstream.run_id)
+    whole = grid.whole if grid.whole is not None else grid.cells
+    return Grid(study=grid.study, profile=grid.profile, path=grid.path, parts=grid.parts, whole=whole,
+                cells=[c for c in grid.cells if c.run_id in need])
+
+
+def select(grid: Grid, where: Mapping[str, set[str]]) -> Grid:
+    """The cells matching every ``--where`` condition (a cell without the attribute is not excluded by it), with
+    their upstream cells: one arm, one seed or one target of a study, e.g. to split a grid over machines.
+
+    Raises:
+        XLTError: a value that no cell of the grid has (names the values it has), or no cell matches.
+    """
+    if not where:
+        return grid
+    for key, values in where.items():
+        have = {v for c in grid.cells if (v := cell_attribute(c, key)) is not None}
+        if values - have:
+            raise XLTError(f"--where {key}: {', '.join(sorted(values - have))} not in {grid.study} / {grid.profile}; "
+                           f"it has: {', '.join(sorted(have)) or '(none)'}")
+    keep = {c.run_id for c in grid.cells
+            if all((v := cell_attribute(c, k)) is None or v in vals for k, vals in where.items())}
+    return _with_ancestors(grid, keep)
+
+
+def leave_out_imported(grid: Grid, imported: set[str], out: Callable[[str], None] = print) -> Grid:
+    """Leave out the cells whose results were imported (``results --import``) and that no cell still to run
+    needs as its upstream (an imported run has no weights here: a cell that needs one runs it again)."""
+    if not imported:
+        return grid
+    run: set[str] = set()
+    needed: set[str] = set()
+    for c in reversed(grid.cells):  # downstream first: a cell runs if it is not done and not imported, or needed
+        if not c.done() and (c.run_id not in imported or c.run_id in needed):
+            run.add(c.run_id)
+            if c.upstream is not None:
+                needed.add(c.upstream.run_id)
+    left_out = [c for c in grid.cells if c.run_id in imported and c.run_id not in run and not c.done()]
+    if not left_out:
+        return grid
+    again = sorted(run & imported)
+    out(f"[grid] {grid.study} / {grid.profile}: {len(left_out)} cells left out, their results imported"
+        + (f"; {len(again)} imported cell(s) run again, upstream of cells to run: {', '.join(again)}" if again else ""))
+    keep = {c.run_id for c in grid.cells if c.run_id not in {x.run_id for x in left_out}}
+    return Grid(study=grid.study, profile=grid.profile, path=grid.path, parts=grid.parts,
+                whole=grid.whole if grid.whole is not None else grid.cells,
+                cells=[c for c in grid.cells if c.run_id in keep])
+
+
 @dataclass
 class CellResult:
     """What executing one cell did."""
@@ -791,14 +881,20 @@ def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None)
             f"training steps x tokens x model size; a rough guide, often off by 2x)")
 
 
-def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None) -> None:
-    """Print the cells of a grid with their status (the dry run), and a GPU-hour floor for zoo models."""
+def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None,
+             imported: set[str] | None = None) -> None:
+    """Print the cells of a grid with their status (the dry run: done, imported or todo), and a GPU-hour floor
+    for zoo models."""
+    imported = imported or set()
+    to_run = {c.run_id for c in leave_out_imported(grid, imported, out=lambda _: None).cells if not c.done()}
     done = sum(c.done() for c in grid.cells)
+    n_imported = sum(not c.done() and c.run_id not in to_run for c in grid.cells)
     by_phase: dict[str, int] = {}
     for c in grid.cells:
         by_phase[c.phase] = by_phase.get(c.phase, 0) + 1
     out(f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells "
-        f"({', '.join(f'{n} {p}' for p, n in by_phase.items())}); {done} done, {len(grid.cells) - done} to run")
+        f"({', '.join(f'{n} {p}' for p, n in by_phase.items())}); {done} done, "
+        + (f"{n_imported} imported, " if n_imported else "") + f"{len(to_run)} to run")
     hours: dict[str, float] = {}
     unknown_size: list[str] = []
     for c in grid.cells:
@@ -808,7 +904,8 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             hours[c.phase] = hours.get(c.phase, 0.0) + h
         elif c.phase in ("intermediate", "target") and c.params.get("model") in _zoo_models():
             unknown_size.append(c.run_id)
-        out(f"  {'done' if c.done() else 'todo'}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else ""))
+        status = "done" if c.done() else "todo" if c.run_id in to_run else "imported"
+        out(f"  {status:<8}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else ""))
     if hours:
         total = sum(hours.values())
         parts = ", ".join(f"{ph} {v:.1f}" for ph, v in hours.items())
@@ -816,7 +913,7 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             f"evaluation not counted): {parts}; total {total:.1f} GPU-h"
             + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
     if any(c.params.get("world") != "xtreme" for c in grid.cells):
-        out(cpu_estimate(grid, jobs or auto_jobs()))
+        out(cpu_estimate(leave_out_imported(grid, imported, out=lambda _: None), jobs or auto_jobs()))
 
 
 def _zoo_models() -> set[str]:
@@ -1063,11 +1160,16 @@ def run_with(args: Any, grid: Grid, jobs: int) -> GridReport:
 
 
 def _cmd_grid(args: Any) -> int:
+    from xlt_utils import results
+
     check_executor(args)
-    grid = expand(args.study, args.profile)
+    where = parse_where(args.where)
+    grid = select(expand(args.study, args.profile), where)
+    imported = results.imported_run_ids()
     if args.dry_run:
-        describe(grid, jobs=parse_jobs(args.jobs))
+        describe(grid, jobs=parse_jobs(args.jobs), imported=imported)
         return 0
+    grid = leave_out_imported(grid, imported)
     preflight(grid)
     report = run_with(args, grid, parse_jobs(args.jobs))
     summarize(report)
@@ -1078,6 +1180,28 @@ def _cmd_grid(args: Any) -> int:
 def _cmd_results(args: Any) -> int:
     from xlt_utils import results
 
+    if args.export and (not args.study or not args.profile):
+        raise XLTError("--export DIR needs --study S and --profile P (the grid whose rows it writes)")
+    if (args.study or args.profile) and not args.export:
+        raise XLTError("--study and --profile only go with --export DIR")
+    if args.where and not args.export:
+        raise XLTError("--where only goes with --export DIR (the part of the grid whose rows it writes)")
+    if args.export:
+        where = parse_where(args.where)
+        part = select(expand(args.study, args.profile), where) if where else None
+        results.grid_manifest(args.study, args.profile)  # the grid ran here: checked before any work
+        path = results.collect()
+        meta = results.export_bundle(args.study, args.profile, args.export,
+                                     only=None if part is None else {c.run_id for c in part.cells},
+                                     where=args.where)
+        print(f"[results] bundle {args.export}: {len(meta['runs'])} runs of {meta['study']} / {meta['profile']} "
+              f"({meta['part_cells']} cells in this part, {meta['grid_cells']} in the grid), rows {meta['rows']}")
+        if len(meta["runs"]) < meta["part_cells"]:
+            print(f"[results] warning: {meta['part_cells'] - len(meta['runs'])} cell(s) of this part have not finished "
+                  f"here; a machine that imports the bundle runs them (and the cells they need) itself")
+        return 0
+    for src in args.import_ or []:
+        results.import_bundle(src)
     path = results.collect()
     import pandas as pd
 
@@ -1104,7 +1228,7 @@ def _cmd_reproduce(args: Any) -> int:
     grids = expand_all(studies, args.profile)  # every study is validated before anything runs
     # one pass over the union of the studies' cells: shared cells run once, the longest chains of every study
     # start first, and no study waits for another's tail
-    report = run_with(args, merge(grids), jobs)
+    report = run_with(args, leave_out_imported(merge(grids), results.imported_run_ids()), jobs)
     summarize(report)
     reports = [report]
     csv = results.collect()
@@ -1139,12 +1263,23 @@ def add_commands(sub: Any) -> None:
     g.add_argument("study", help="studies/<study>.yaml (or the study's name)")
     g.add_argument("--profile", default="embedded", help="profile in the study file (default: embedded)")
     g.add_argument("--dry-run", action="store_true", help="list the cells and their status; run nothing")
+    g.add_argument("--where", action="append", default=None, metavar="KEY=VALUE[,VALUE]",
+                   help=f"only the cells that match (and what they descend from); repeatable; keys: "
+                        f"{', '.join(WHERE_KEYS)}")
     g.add_argument("--jobs", default="auto", help="cells run at once, or auto (1 with a GPU, else 2); "
                    "torch threads are shared out")
     _executor_arguments(g)
     g.set_defaults(func=_cmd_grid)
 
     r = sub.add_parser("results", help="collect every finished run into outputs/results/metrics.csv")
+    r.add_argument("--import", dest="import_", nargs="+", default=None, metavar="BUNDLE",
+                   help="first import these result bundles (their rows count for runs that are not here)")
+    r.add_argument("--export", default=None, metavar="DIR",
+                   help="write the rows of --study/--profile from the runs finished here to a new folder DIR")
+    r.add_argument("--study", default=None, help="with --export: the study")
+    r.add_argument("--profile", default=None, help="with --export: the profile")
+    r.add_argument("--where", action="append", default=None, metavar="KEY=VALUE[,VALUE]",
+                   help="with --export: only the runs of this part of the grid (as for grid --where)")
     r.set_defaults(func=_cmd_results)
 
     rp = sub.add_parser("report", help="render the analysis notebooks to HTML under outputs/report/")

@@ -10,7 +10,8 @@ stay in each run's ``env.json``, so the table is the same whenever and however o
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +99,10 @@ def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
     return rows
 
 
-def collect(out: Path | None = None) -> Path:
-    """Collect every finished run (``DONE``) into ``outputs/results/metrics.csv`` (deterministic order).
-
-    Returns:
-        The CSV path.
-    """
+def _metrics_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
+    """The metric rows of every finished run here (one copy per grid the run belongs to), unsorted."""
     import pandas as pd
 
-    member = memberships()
     rows: list[dict[str, Any]] = []
     for rid in runs.list_runs(done_only=True):
         try:
@@ -115,7 +111,13 @@ def collect(out: Path | None = None) -> Path:
             raise XLTError(f"run {rid} is marked DONE but its files are unreadable: {e}") from None
         for study, profile in member.get(rid, [("", "")]):
             rows += [{"study": study, "profile": profile, **r} for r in base_rows]
-    df = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _finish_metrics(df: Any) -> Any:
+    """Core columns first, deterministic order, integer parameters as integers."""
+    import pandas as pd
+
     if df.empty:
         df = pd.DataFrame(columns=list(CORE_COLUMNS))
     extra = sorted(c for c in df.columns if c not in CORE_COLUMNS)
@@ -124,25 +126,48 @@ def collect(out: Path | None = None) -> Path:
     for col in df.columns:  # integer parameters stay integers next to missing values
         if col != "value" and df[col].dtype == float and df[col].dropna().map(float.is_integer).all():
             df[col] = df[col].astype("Int64")
-    out = out or results_csv()
+    return df
+
+
+def _write_csv(df: Any, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     df.to_csv(tmp, index=False)
     tmp.replace(out)
-    collect_efficiency(out.with_name(EFFICIENCY_CSV), member)
-    collect_training(out.with_name(TRAINING_CSV), member)
+
+
+def collect(out: Path | None = None) -> Path:
+    """Collect every finished run (``DONE``) into ``outputs/results/metrics.csv`` (deterministic order), with the
+    rows of imported result bundles (:func:`import_bundle`) for the runs that are not here.
+
+    Returns:
+        The CSV path.
+    """
+    member = memberships()
+    out = out or results_csv()
+    df = _with_imported(_metrics_frame(member), METRICS_CSV)
+    _write_csv(_finish_metrics(df), out)
+    for name, frame in ((EFFICIENCY_CSV, _efficiency_frame(member)), (TRAINING_CSV, _training_frame(member))):
+        frame = _with_imported(frame, name)
+        path = out.with_name(name)
+        if frame.empty:
+            path.unlink(missing_ok=True)  # no stale file when no run has timings
+            continue
+        keys = ["study", "profile", "run_id"] + (["batch_size"] if name == EFFICIENCY_CSV else [])
+        _write_csv(frame.sort_values(keys, kind="stable"), path)
     return out
 
 
+METRICS_CSV = "metrics.csv"
 EFFICIENCY_CSV = "efficiency.csv"
+TRAINING_CSV = "training.csv"
 
 
-def collect_efficiency(out: Path, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Path | None:
-    """Collect the timing tables (``efficiency.csv``) of finished eval runs into ``out`` beside metrics.csv,
-    with each run's study, lineage and parameter columns; removes a stale file when no run has timings."""
+def _efficiency_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
+    """The timing tables (``efficiency.csv``) of finished eval runs, with each run's study, lineage and parameter
+    columns."""
     import pandas as pd
 
-    member = memberships() if member is None else member
     frames = []
     for rid in runs.list_runs(done_only=True):
         f = runs.run_path(rid) / EFFICIENCY_CSV
@@ -153,17 +178,7 @@ def collect_efficiency(out: Path, member: Mapping[str, list[tuple[str, str]]] | 
         base = {k: v for k, v in base.items() if k not in timings.columns}
         for study, profile in member.get(rid, [("", "")]):
             frames.append(timings.assign(study=study, profile=profile, **base))
-    if not frames:
-        out.unlink(missing_ok=True)
-        return None
-    df = pd.concat(frames, ignore_index=True).sort_values(["study", "profile", "run_id", "batch_size"], kind="stable")
-    tmp = out.with_name(out.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(out)
-    return out
-
-
-TRAINING_CSV = "training.csv"
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def training_rows(rid: str) -> dict[str, Any] | None:
@@ -188,12 +203,11 @@ def training_rows(rid: str) -> dict[str, Any] | None:
             "device": env.get("cuda") or "cpu", "threads": env.get("torch_threads")}
 
 
-def collect_training(out: Path, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Path | None:
-    """Collect the training cost of every finished training run into ``out`` (``training.csv`` beside
-    metrics.csv), one row per (study, profile, run). Timings, so never part of ``metrics.csv``."""
+def _training_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
+    """The training cost of every finished training run, one row per (study, profile, run). Timings, so never
+    part of ``metrics.csv``."""
     import pandas as pd
 
-    member = memberships() if member is None else member
     rows = []
     for rid in runs.list_runs(done_only=True):
         if rid.split("/")[0] not in ("pretrain", "intermediate", "target", "baselines"):
@@ -202,14 +216,173 @@ def collect_training(out: Path, member: Mapping[str, list[tuple[str, str]]] | No
         if r is None:
             continue
         rows += [{"study": study, "profile": profile, **r} for study, profile in member.get(rid, [("", "")])]
-    if not rows:
-        out.unlink(missing_ok=True)
-        return None
-    df = pd.DataFrame(rows).sort_values(["study", "profile", "run_id"], kind="stable")
-    tmp = out.with_name(out.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(out)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- result bundles
+#
+# A bundle is the tidy rows of one study and profile that ran here (metrics.csv, efficiency.csv, training.csv), each
+# run's params.json and env.json (runs/<run id>/), and bundle.json (which runs, git revision, CPU, the pretrained
+# encoders they descend from). It carries no weights, so
+# it is small enough to commit or copy: a grid split over machines or sittings (``grid --where``) is put back
+# together by importing each part's bundle, and the reports render from the whole.
+
+BUNDLE_JSON = "bundle.json"
+BUNDLE_RUNS = "runs"  # runs/<run id>/params.json and env.json of every run in the bundle
+BUNDLE_FILES = (METRICS_CSV, EFFICIENCY_CSV, TRAINING_CSV)
+
+
+def imported_dir() -> Path:
+    """``outputs/results/imported/``: one folder per imported bundle."""
+    return paths.RESULTS / "imported"
+
+
+def imported_bundles() -> list[Path]:
+    d = imported_dir()
+    return sorted(p for p in d.iterdir() if (p / BUNDLE_JSON).exists()) if d.exists() else []
+
+
+def imported_run_ids() -> set[str]:
+    """Every run whose results an imported bundle holds."""
+    out: set[str] = set()
+    for b in imported_bundles():
+        out.update(json.loads((b / BUNDLE_JSON).read_text())["runs"])
     return out
+
+
+def _with_imported(df: Any, name: str) -> Any:
+    """``df`` plus the rows of file ``name`` of each imported bundle whose (study, profile, run) has no rows in
+    ``df`` (a run finished here wins; the first bundle wins over later ones)."""
+    import pandas as pd
+
+    frames = [df] if not df.empty else []
+    have = set(zip(df["study"], df["profile"], df["run_id"])) if not df.empty else set()
+    for b in imported_bundles():
+        f = b / name
+        if not f.exists():
+            continue
+        extra = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str, "profile": str},
+                            low_memory=False)
+        keys = list(zip(extra["study"], extra["profile"], extra["run_id"]))
+        extra = extra[[k not in have for k in keys]]
+        have.update(zip(extra["study"], extra["profile"], extra["run_id"]))
+        if not extra.empty:
+            frames.append(extra)
+    if len(frames) <= 1:
+        return frames[0] if frames else df
+    return pd.concat(frames, ignore_index=True)
+
+
+def _weights_sha256(run_dir: Path) -> str | None:
+    import hashlib
+
+    f = run_dir / "encoder" / "model.safetensors"
+    return hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
+
+
+def grid_manifest(study: str, profile: str) -> dict[str, Any]:
+    """The manifest the grid of (study, profile) wrote here (``outputs/results/studies/``).
+
+    Raises:
+        XLTError: that grid never ran here (names the grids that did).
+    """
+    f = paths.RESULTS / "studies" / f"{study}__{profile}.json"
+    if not f.exists():
+        have = sorted(p.stem.replace("__", " / ") for p in f.parent.glob("*.json")) if f.parent.exists() else []
+        raise XLTError(f"no grid {study} / {profile} has run here; have: {', '.join(have) or '(none)'}")
+    return json.loads(f.read_text())
+
+
+def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | None = None,
+                  where: Sequence[str] | None = None) -> dict[str, Any]:
+    """Write the rows of (study, profile) from the runs finished *here* (not imported ones) to ``dest``; ``only``:
+    just these runs (a part of the grid, ``where`` its description).
+
+    Returns:
+        The bundle's ``bundle.json`` content.
+
+    Raises:
+        XLTError: ``dest`` exists and is not empty (nothing is overwritten), or no run of (study, profile) is here.
+    """
+    import datetime
+
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise XLTError(f"{dest} exists and is not empty; give a new folder (nothing is overwritten)")
+    cells = grid_manifest(study, profile)["cells"]
+    member = memberships()
+    frames = {METRICS_CSV: _finish_metrics(_metrics_frame(member)), EFFICIENCY_CSV: _efficiency_frame(member),
+              TRAINING_CSV: _training_frame(member)}
+    frames = {k: f[(f["study"] == study) & (f["profile"] == profile)
+                   & (f["run_id"].isin(only) if only is not None else True)] for k, f in frames.items() if not f.empty}
+    rids = sorted(set(frames[METRICS_CSV]["run_id"])) if METRICS_CSV in frames else []
+    if not rids:
+        raise XLTError(f"no finished run of {study} / {profile} here; run `python -m xlt_utils grid {study} "
+                       f"--profile {profile}` first")
+    pretrain = sorted({r for r in frames[METRICS_CSV]["pretrain_run"].dropna() if r} |
+                      {r for r in rids if r.startswith("pretrain/")})
+    encoders = {r: _weights_sha256(runs.run_path(r)) for r in pretrain}
+    meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
+            "part_cells": len(cells) if only is None else len(only),
+            "rows": {k: len(f) for k, f in frames.items()}, "pretrain_encoders_sha256": encoders,
+            "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, f in frames.items():
+        if not f.empty:
+            f.to_csv(dest / name, index=False)
+    for rid in rids:  # each number stays traceable to its run's parameters, versions, hardware and timings
+        (dest / BUNDLE_RUNS / rid).mkdir(parents=True, exist_ok=True)
+        for n in (runs.PARAMS, runs.ENV):
+            if (runs.run_path(rid) / n).exists():
+                shutil.copy2(runs.run_path(rid) / n, dest / BUNDLE_RUNS / rid / n)
+    runs.write_json_atomic(dest / BUNDLE_JSON, meta)
+    return meta
+
+
+def import_bundle(src: Path | str, out: Any = print) -> Path:
+    """Copy a bundle into ``outputs/results/imported/`` (once: the same bundle again changes nothing) and say
+    when it names another encoder for a pretraining run than a bundle or run already here.
+
+    Raises:
+        XLTError: ``src`` is not a bundle (no ``bundle.json`` or no ``metrics.csv``).
+    """
+    import hashlib
+
+    src = Path(src)
+    if not (src / BUNDLE_JSON).is_file() or not (src / METRICS_CSV).is_file():
+        raise XLTError(f"{src} is not a result bundle (it needs {BUNDLE_JSON} and {METRICS_CSV}; "
+                       f"`python -m xlt_utils results --export DIR --study S --profile P` writes one)")
+    meta = json.loads((src / BUNDLE_JSON).read_text())
+    digest = hashlib.sha256(b"".join((src / n).read_bytes() for n in (BUNDLE_JSON, *BUNDLE_FILES)
+                                     if (src / n).exists())).hexdigest()[:10]
+    dest = imported_dir() / f"{meta['study']}__{meta['profile']}__{digest}"
+    known: dict[str, tuple[str, str]] = {}
+    for b in imported_bundles():
+        for r, sha in json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).items():
+            if sha:
+                known.setdefault(r, (sha, b.name))
+    for r, sha in meta.get("pretrain_encoders_sha256", {}).items():
+        here = _weights_sha256(runs.run_path(r)) if runs.is_done(r) else None
+        for other, where in ((here, "the run here"), known.get(r, (None, ""))):
+            if sha and other and other != sha:
+                out(f"[results] warning: {src} was trained from another encoder than {where} for {r} "
+                    f"(sha256 {sha[:12]} vs {other[:12]}): results of its arms and the others' are not from one "
+                    f"pretrained model")
+    if dest.exists():
+        out(f"[results] {src}: already imported ({dest})")
+        return dest
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for n in (BUNDLE_JSON, *BUNDLE_FILES):
+        if (src / n).exists():
+            shutil.copy2(src / n, tmp / n)
+    if (src / BUNDLE_RUNS).is_dir():
+        shutil.copytree(src / BUNDLE_RUNS, tmp / BUNDLE_RUNS)
+    tmp.replace(dest)
+    out(f"[results] imported {src}: {len(meta['runs'])} runs of {meta['study']} / {meta['profile']} -> {dest}")
+    return dest
 
 
 def load_training(config: Any) -> Any:

@@ -21,6 +21,7 @@ sits at a floor, where nothing can be measured (rq3: inconclusive and left out o
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -84,6 +85,12 @@ def scores(df: Any) -> Any:
     ev["variant"] = [variant_name(n, d, length, full) for n, d, length, full in
                      zip(ev["num_layers"], ev["inference_dtype"], ev["max_seq_length"], full_len)]
     return ev.reset_index(drop=True)
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that reads numbers as numbers: ``2 layers`` before ``10 layers``, ``bf16`` before ``int8``."""
+    parts = re.split(r"(\d+)", str(text))
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
 def variant_name(num_layers: int, dtype: str, length: int, full_length: int) -> str:
@@ -762,7 +769,7 @@ def rq3_claims(df: Any, budget: Any) -> Any:
     rows = []
     for (m, t), g in sc.groupby(["model", "target_task"]):
         base = g[(g["intermediate_task"] == "none") & (g["variant"] == "full")]
-        for v in sorted(set(g["variant"]) - {"full"}):
+        for v in sorted(set(g["variant"]) - {"full"}, key=natural_key):
             red = g[(g["intermediate_task"] == "none") & (g["variant"] == v)]
             red_z, chance, red_against = (zero_shot_vs_chance(red, t) if not red.empty
                                           else ({}, math.nan, "no zero-shot rows"))

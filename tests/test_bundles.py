@@ -1,0 +1,173 @@
+"""A grid split into parts (``grid --where``) run in separate outputs folders and put back together with result
+bundles (``results --export`` / ``--import``): the merged tables equal those of the whole grid run in one place;
+imported cells are not run again unless a cell still to run needs one as its upstream."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from fake_results import write_fake_runs
+
+from xlt_utils import grid as G
+from xlt_utils import paths
+from xlt_utils import results as R
+from xlt_utils.__main__ import main
+from xlt_utils.errors import XLTError
+
+STUDY, PROFILE = "paper", "smoke"
+
+
+def use_outputs(monkeypatch, root):
+    monkeypatch.setattr(paths, "RUNS", root / "runs")
+    monkeypatch.setattr(paths, "RESULTS", root / "results")
+
+
+def test_where_selects_cells_and_their_ancestors():
+    g = G.expand(STUDY, PROFILE)
+    part = G.select(g, G.parse_where(["intermediate_task=synth_mnli"]))
+    by_id = {c.run_id: c for c in g.cells}
+    inter = [c for c in part.cells if c.phase == "intermediate"]
+    assert [c.params["intermediate_task"] for c in inter] == ["synth_mnli"]
+    # the pretraining cell is in (the intermediate cell descends from it); nothing of the no-intermediate arm is
+    assert [c.phase for c in part.cells if c.upstream is None] == ["pretrain"]
+    assert all(G.cell_attribute(c, "intermediate_task") == "synth_mnli" for c in part.cells if c.phase != "pretrain")
+    for c in part.cells:  # closed under upstream, in the grid's order
+        assert c.upstream is None or c.upstream.run_id in {x.run_id for x in part.cells}
+    assert [c.run_id for c in part.cells] == [c.run_id for c in g.cells if c.run_id in {x.run_id for x in part.cells}]
+    # the manifest still lists the whole grid
+    assert [c["run_id"] for c in part.manifest()["cells"]] == list(by_id)
+    # two keys: AND; two values: OR
+    one = G.select(g, G.parse_where(["intermediate_task=none,synth_mnli", "phase=eval", "target_task=synth_xnli"]))
+    evals = [c for c in one.cells if c.phase == "eval"]
+    assert len(evals) == 2 and {G.cell_attribute(c, "target_task") for c in evals} == {"synth_xnli"}
+    # the two arms' parts cover the grid
+    rest = G.select(g, G.parse_where(["intermediate_task=none"]))
+    assert {c.run_id for c in part.cells} | {c.run_id for c in rest.cells} == set(by_id)
+    assert {c.run_id for c in part.cells} & {c.run_id for c in rest.cells} == {
+        c.run_id for c in g.cells if c.phase == "pretrain"}
+
+
+@pytest.mark.parametrize("items, match", [
+    (["seed"], r"--where takes KEY=VALUE\[,VALUE...\], got 'seed'; keys: phase, world, model"),
+    (["task=x"], r"unknown --where key 'task'; valid: intermediate_task, kind, model, phase, seed, target_task, world"),
+    (["intermediate_task=mnli"], r"--where intermediate_task: mnli not in paper / smoke; it has: none, synth_mnli"),
+])
+def test_bad_where_is_one_line(items, match, capsys):
+    code = main(["grid", STUDY, "--profile", PROFILE, "--dry-run", *[a for i in items for a in ("--where", i)]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert __import__("re").search(match, err[0]), err
+
+
+def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
+    g = G.expand(STUDY, PROFILE)
+    mnli = {c.run_id for c in G.select(g, {"intermediate_task": {"synth_mnli"}}).cells}
+    rest = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+
+    use_outputs(monkeypatch, tmp_path / "whole")  # the whole grid in one place
+    write_fake_runs(STUDY, PROFILE)
+    R.collect()
+    whole = {n: pd.read_csv(paths.RESULTS / n) for n in R.BUNDLE_FILES if (paths.RESULTS / n).exists()}
+    assert set(whole) == {"metrics.csv", "training.csv", "efficiency.csv"}
+    # a part of it, from the command line: only that part's runs
+    assert main(["results", "--export", str(tmp_path / "part"), "--study", STUDY, "--profile", PROFILE,
+                 "--where", "intermediate_task=synth_mnli"]) == 0
+    part = json.loads((tmp_path / "part" / "bundle.json").read_text())
+    assert part["runs"] == sorted(mnli) and part["where"] == ["intermediate_task=synth_mnli"]
+    assert part["part_cells"] == len(mnli) and set(pd.read_csv(tmp_path / "part" / "metrics.csv")["run_id"]) == mnli
+
+    use_outputs(monkeypatch, tmp_path / "a")  # part one, on "machine" a; first with one cell unfinished
+    last = next(c.run_id for c in reversed(g.cells) if c.run_id in mnli)
+    write_fake_runs(STUDY, PROFILE, only=mnli - {last})
+    capsys.readouterr()
+    assert main(["results", "--export", str(tmp_path / "early"), "--study", STUDY, "--profile", PROFILE,
+                 "--where", "intermediate_task=synth_mnli"]) == 0
+    assert "warning: 1 cell(s) of this part have not finished here" in capsys.readouterr().out
+    write_fake_runs(STUDY, PROFILE, only=mnli)
+    R.collect()
+    meta = R.export_bundle(STUDY, PROFILE, tmp_path / "bundle-a")
+    assert meta["runs"] == sorted(mnli) and meta["grid_cells"] == len(g.cells)
+    (pre,) = [r for r in mnli if r.startswith("pretrain/")]
+    assert list(meta["pretrain_encoders_sha256"]) == [pre]  # fake runs have no weights: sha None
+    for rid in mnli:  # every run's parameters and environment travel with its rows
+        assert json.loads((tmp_path / "bundle-a" / "runs" / rid / "params.json").read_text())["run_id"] == rid
+        assert (tmp_path / "bundle-a" / "runs" / rid / "env.json").exists()
+    assert not list((tmp_path / "bundle-a").rglob("*.safetensors"))
+    with pytest.raises(XLTError, match="exists and is not empty; give a new folder"):
+        R.export_bundle(STUDY, PROFILE, tmp_path / "bundle-a")
+
+    use_outputs(monkeypatch, tmp_path / "b")  # part two on "machine" b, then a's bundle imported
+    write_fake_runs(STUDY, PROFILE, only=rest)
+    lines: list[str] = []
+    R.import_bundle(tmp_path / "bundle-a", out=lines.append)
+    R.import_bundle(tmp_path / "bundle-a", out=lines.append)  # twice: nothing changes
+    assert len(list(R.imported_dir().iterdir())) == 1 and "already imported" in lines[-1]
+    (imp,) = R.imported_bundles()
+    assert sorted(str(p.parent.relative_to(imp / "runs")) for p in imp.rglob("params.json")) == sorted(mnli)
+    R.collect()
+    for name, frame in whole.items():
+        merged = pd.read_csv(paths.RESULTS / name)
+        pd.testing.assert_frame_equal(merged.reset_index(drop=True), frame.reset_index(drop=True), check_like=True)
+    # nothing left to run: every cell is done here or imported
+    assert [c.run_id for c in G.leave_out_imported(g, R.imported_run_ids(), out=lambda s: None).cells
+            if not c.done()] == []
+
+
+def test_an_imported_cell_runs_again_only_when_a_cell_to_run_needs_it(tmp_path, monkeypatch, capsys):
+    g = G.expand(STUDY, PROFILE)
+    none_arm = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+    use_outputs(monkeypatch, tmp_path / "a")
+    write_fake_runs(STUDY, PROFILE, only=none_arm)
+    R.collect()
+    R.export_bundle(STUDY, PROFILE, tmp_path / "bundle")
+
+    use_outputs(monkeypatch, tmp_path / "b")  # a fresh machine with the bundle only
+    R.import_bundle(tmp_path / "bundle", out=lambda s: None)
+    lines: list[str] = []
+    todo = G.leave_out_imported(g, R.imported_run_ids(), out=lines.append)
+    pre = next(c.run_id for c in g.cells if c.phase == "pretrain")
+    # the other arm runs, with the imported pretraining run it descends from (its weights are not here)
+    assert {c.run_id for c in todo.cells} == {c.run_id for c in g.cells if c.run_id not in none_arm} | {pre}
+    assert lines == [(f"[grid] {STUDY} / {PROFILE}: {len(none_arm) - 1} cells left out, their results imported; "
+                      f"1 imported cell(s) run again, upstream of cells to run: {pre}")]
+    assert todo.manifest() == g.manifest()
+    # the dry run marks them
+    assert main(["grid", STUDY, "--profile", PROFILE, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(none_arm)} imported" not in out and f"{len(none_arm) - 1} imported, " in out
+    assert sum(line.strip().startswith("imported") for line in out.splitlines()) == len(none_arm) - 1
+
+
+def test_encoder_mismatch_is_reported(tmp_path, monkeypatch):
+    use_outputs(monkeypatch, tmp_path / "b")
+    bundles = []
+    for i, sha in enumerate(("a" * 64, "b" * 64)):
+        d = tmp_path / f"bundle{i}"
+        d.mkdir()
+        (d / R.BUNDLE_JSON).write_text(json.dumps({"study": STUDY, "profile": PROFILE, "runs": [f"eval/x{i}"],
+                                                   "pretrain_encoders_sha256": {"pretrain/p": sha}}))
+        pd.DataFrame({"study": [STUDY], "profile": [PROFILE], "run_id": [f"eval/x{i}"]}).to_csv(d / "metrics.csv")
+        bundles.append(d)
+    lines: list[str] = []
+    R.import_bundle(bundles[0], out=lines.append)
+    R.import_bundle(bundles[1], out=lines.append)
+    warn = [x for x in lines if "warning" in x]
+    assert len(warn) == 1 and "another encoder" in warn[0] and "bbbbbbbbbbbb vs aaaaaaaaaaaa" in warn[0]
+
+
+def test_results_command_checks_its_arguments(tmp_path, monkeypatch, capsys):
+    use_outputs(monkeypatch, tmp_path)
+    for argv, match in ((["results", "--export", str(tmp_path / "x")], "--export DIR needs --study S and --profile P"),
+                        (["results", "--study", "paper"], "--study and --profile only go with --export DIR"),
+                        (["results", "--where", "seed=13"], "--where only goes with --export DIR"),
+                        (["results", "--export", str(tmp_path / "x"), "--study", "paper", "--profile", "smoke",
+                          "--where", "seed=99"], "--where seed: 99 not in paper / smoke; it has: 13"),
+                        (["results", "--import", str(tmp_path)], "is not a result bundle"),
+                        (["results", "--export", str(tmp_path / "x"), "--study", "paper", "--profile", "smoke"],
+                         "no grid paper / smoke has run here")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0], err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "results" / "metrics.csv").exists()
