@@ -110,6 +110,11 @@ def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
     for name, frame in whole.items():
         merged = pd.read_csv(paths.RESULTS / name)
         pd.testing.assert_frame_equal(merged.reset_index(drop=True), frame.reset_index(drop=True), check_like=True)
+    # the analysis notebooks' overview says how many runs of each phase came from the bundle
+    view = R.overview(pd.read_csv(paths.RESULTS / "metrics.csv"))
+    want = pd.Series([c.phase for c in g.cells if c.run_id in mnli - rest]).value_counts()
+    assert view["imported"].to_dict() == {p: int(want.get(p, 0)) for p in view.index}
+    assert view["imported"].sum() == len(mnli - rest) > 0
     # nothing left to run: every cell is done here or imported
     assert [c.run_id for c in G.leave_out_imported(g, R.imported_run_ids(), out=lambda s: None).cells
             if not c.done()] == []
@@ -171,3 +176,30 @@ def test_results_command_checks_its_arguments(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0], err
     assert not (tmp_path / "x").exists() and not (tmp_path / "results" / "metrics.csv").exists()
+
+
+def test_a_report_of_an_unfinished_grid_says_so(tmp_path, monkeypatch):
+    g = G.expand(STUDY, PROFILE)
+    none_arm = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+    use_outputs(monkeypatch, tmp_path / "a")
+    monkeypatch.setattr(paths, "REPORT", tmp_path / "a" / "report")
+    write_fake_runs(STUDY, PROFILE, only=none_arm)
+    R.collect()
+    assert R.grid_size(STUDY, PROFILE) == len(g.cells)
+
+    def fail(nb_path, executed, html, parameters):
+        raise XLTError("analysis notebook 10_paper.ipynb failed: KeyError: 'target_task'")
+
+    monkeypatch.setattr(R, "_execute_to_html", fail)
+    lines: list[str] = []
+    with pytest.raises(XLTError, match=(rf"KeyError: 'target_task'; its grid is not finished: {len(none_arm)} of "
+                                        rf"{len(g.cells)} cells have results, and the analysis may need the rest")):
+        R.render_reports(PROFILE, [STUDY], out=lines.append)
+    assert lines == [(f"[report] {STUDY}/{PROFILE}: its grid is not finished: {len(none_arm)} of {len(g.cells)} "
+                      "cells have results; the report reads what is there")]
+    # on a machine with only the bundle, the grid's size comes from it
+    R.export_bundle(STUDY, PROFILE, tmp_path / "bundle")
+    use_outputs(monkeypatch, tmp_path / "b")
+    assert R.grid_size(STUDY, PROFILE) is None
+    R.import_bundle(tmp_path / "bundle", out=lambda s: None)
+    assert R.grid_size(STUDY, PROFILE) == len(g.cells)

@@ -280,6 +280,17 @@ def _weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
 
 
+def grid_size(study: str, profile: str) -> int | None:
+    """How many cells the grid of (study, profile) has, from its manifest here or an imported bundle (``None``
+    when neither is here)."""
+    f = paths.RESULTS / "studies" / f"{study}__{profile}.json"
+    if f.exists():
+        return len(json.loads(f.read_text())["cells"])
+    sizes = [m.get("grid_cells") for m in (json.loads((b / BUNDLE_JSON).read_text()) for b in imported_bundles())
+             if m.get("study") == study and m.get("profile") == profile]
+    return max((n for n in sizes if n), default=None)
+
+
 def grid_manifest(study: str, profile: str) -> dict[str, Any]:
     """The manifest the grid of (study, profile) wrote here (``outputs/results/studies/``).
 
@@ -566,8 +577,9 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
         raise XLTError(f"{csv} does not exist; run `python -m xlt_utils results` first")
     import pandas as pd
 
-    df = pd.read_csv(csv, usecols=["study", "profile"], keep_default_na=False, dtype=str)
+    df = pd.read_csv(csv, usecols=["study", "profile", "run_id"], keep_default_na=False, dtype=str)
     have = set(zip(df["study"], df["profile"]))
+    n_runs = df.groupby(["study", "profile"])["run_id"].nunique().to_dict()
     paths.REPORT.mkdir(parents=True, exist_ok=True)
     # a report's inputs: the results tables, the analysis code its notebook calls, and the notebook itself
     inputs = csv.read_bytes() + b"".join(p.read_bytes() for p in (csv.with_name(EFFICIENCY_CSV),
@@ -588,11 +600,21 @@ def render_reports(profile: str, studies: list[str] | None = None, out: Any = pr
         if html.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
             out(f"[report] {html} is up to date")
             continue
-        todo.append((nb_path, base, html, stamp_file, stamp, {"study": study, "profile": profile}))
+        cells = grid_size(study, profile)
+        unfinished = ""
+        if cells is not None and n_runs[(study, profile)] < cells:
+            unfinished = f"its grid is not finished: {n_runs[(study, profile)]} of {cells} cells have results"
+            out(f"[report] {study}/{profile}: {unfinished}; the report reads what is there")
+        todo.append((nb_path, base, html, stamp_file, stamp, {"study": study, "profile": profile}, unfinished))
 
     def render(item: tuple) -> None:
-        nb_path, base, html, stamp_file, stamp, parameters = item
-        _execute_to_html(nb_path, base.with_suffix(".ipynb"), html, parameters)
+        nb_path, base, html, stamp_file, stamp, parameters, unfinished = item
+        try:
+            _execute_to_html(nb_path, base.with_suffix(".ipynb"), html, parameters)
+        except XLTError as e:
+            if not unfinished:
+                raise
+            raise XLTError(f"{e}; {unfinished}, and the analysis may need the rest") from None
         stamp_file.write_text(stamp)  # only after the HTML: a failed render is redone next time
         out(f"[report] {html}")
 
@@ -623,5 +645,14 @@ def _execute_to_html(nb_path: Path, executed: Path, html: Path, parameters: dict
 
 
 def overview(df: Any) -> Any:
-    """Runs and metric rows per phase (display)."""
-    return df.groupby("phase").agg(runs=("run_id", "nunique"), rows=("value", "size"))
+    """Runs and metric rows per phase, and how many of the runs came from imported result bundles (display)."""
+    out = df.groupby("phase").agg(runs=("run_id", "nunique"), rows=("value", "size"))
+    imported = imported_run_ids()
+    if imported:
+        ids = set(df["run_id"])
+        from_bundles = {r for r in ids & imported if not runs.is_done(r)}
+        out["imported"] = (df[df["run_id"].isin(from_bundles)].groupby("phase")["run_id"].nunique()
+                           .reindex(out.index, fill_value=0))
+    else:
+        out["imported"] = 0
+    return out
