@@ -409,3 +409,19 @@ def test_rq1_evaluates_dev_after_the_same_examples_at_every_batch_size(profile):
             p = c.params
             per_model.setdefault(p["model"], set()).add(p["per_device_train_batch_size"] * p["eval_every"])
     assert per_model and all(len(v) == 1 for v in per_model.values()), per_model
+
+
+def test_work_units_count_the_task_size_and_one_model_per_language_in_language():
+    """Training cells that take a task's whole training set are costed by its size (synth generator defaults,
+    offline-real recorded counts), and only an in-language baseline trains one model per language."""
+    g = G.expand("paper", "embedded-full")
+    base = {(c.params["target_task"], c.params["kind"]): c for c in g.cells
+            if c.phase == "baselines" and c.params["seed"] == 13 and c.params["world"] == "synth"}
+    xnli_in, xnli_ri = base[("synth_xnli", "in_language")], base[("synth_xnli", "random_init")]
+    assert G.train_size(xnli_in) == 20000 and G.train_size(base[("synth_xcopa", "random_init")]) == 2000
+    # 3 epochs x 20,000 examples x 128 tokens; in-language: that again for each of its 6 languages
+    assert G.work_units(xnli_ri) == pytest.approx(3 * 20000 * 128)
+    assert G.work_units(xnli_in) == pytest.approx(6 * 3 * 20000 * 128) and len(xnli_in.params["languages"]) == 6
+    # a synth English task trained into the real encoder keeps the synth task's size
+    real = next(c for c in g.cells if c.phase == "intermediate" and c.params["world"] == "offline-real")
+    assert real.params["max_train_samples"] == 20000 and G.train_size(real) == 20000

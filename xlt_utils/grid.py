@@ -747,9 +747,35 @@ def work_units(cell: Cell) -> float:
     if cell.phase == "baselines" and p["kind"] == "majority":
         return 0.0
     batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
-    steps = p["max_steps"] or (p["num_train_epochs"] * (p["max_train_samples"] or 10000) / batch)
+    steps = p["max_steps"] or (p["num_train_epochs"] * (p["max_train_samples"] or train_size(cell)) / batch)
     train = steps * batch * p["max_seq_length"]
-    return train * (n_langs if cell.phase == "baselines" else 1)
+    return train * (n_langs if cell.phase == "baselines" and p["kind"] == "in_language" else 1)  # one model a language
+
+
+@cache
+def _task_train_size(name: str) -> int:
+    """Training examples (per language) of a task when a cell takes them all: the synth generator's default
+    size, the offline-real task's recorded count; 10,000 where neither is known (the Hub's)."""
+    from xlt_utils.tasks import get_task
+
+    try:
+        task = get_task(name)
+    except XLTError:
+        return 10000
+    if task.world == "synth":  # also a synth English task trained into a real encoder (offline-real)
+        from xlt_utils.synth.builders import KINDS
+
+        kind = KINDS.get(task.source.get("kind", ""))
+        return kind.sizes[0] if kind is not None else 10000
+    counts = (task.source.get("counts") or {}).get("train") or {}
+    return max(counts.values()) if counts else 10000
+
+
+def train_size(cell: Cell) -> int:
+    """:func:`_task_train_size` of the task a training cell trains on."""
+    p = cell.params
+    name = p.get("intermediate_task") if cell.phase == "intermediate" else p.get("target_task")
+    return _task_train_size(name) if name else 10000
 
 
 def _model_cost(cell: Cell) -> float:
