@@ -203,3 +203,24 @@ def test_a_report_of_an_unfinished_grid_says_so(tmp_path, monkeypatch):
     assert R.grid_size(STUDY, PROFILE) is None
     R.import_bundle(tmp_path / "bundle", out=lambda s: None)
     assert R.grid_size(STUDY, PROFILE) == len(g.cells)
+
+
+def test_the_written_answer_says_when_results_are_partial(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from xlt_utils import studies
+
+    g = G.expand(STUDY, PROFILE)
+    cfg = SimpleNamespace(study=STUDY, profile=PROFILE)
+    mnli = {c.run_id for c in G.select(g, {"intermediate_task": {"synth_mnli"}}).cells}
+    use_outputs(monkeypatch, tmp_path / "part")
+    write_fake_runs(STUDY, PROFILE, only=mnli)
+    R.collect()
+    df = R.load(cfg)
+    assert studies.unfinished_note(df, cfg) == (
+        f"**Partial results:** {len(mnli)} of the grid's {len(g.cells)} cells have results; every number above reads "
+        "only those, and the claims about what is missing (other intermediate tasks, seeds, worlds) are not made yet.")
+    use_outputs(monkeypatch, tmp_path / "whole")
+    write_fake_runs(STUDY, PROFILE)
+    R.collect()
+    assert studies.unfinished_note(R.load(cfg), cfg) == ""

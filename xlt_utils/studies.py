@@ -411,9 +411,26 @@ def answer(claims: Any, df: Any, config: Any) -> Any:
     floors = floor_note(df)
     if floors:
         lines += ["", floors]
+    partial = unfinished_note(df, config)
+    if partial:
+        lines += ["", partial]
     if config.profile in ("smoke",):
         lines += ["", "_Smoke settings: a few training steps; these numbers test the pipeline, not the question._"]
     return Markdown("\n".join(lines))
+
+
+def unfinished_note(df: Any, config: Any) -> str:
+    """A warning line when the results cover only part of the study's grid (a grid still running, or run in
+    parts of which only some bundles are imported); empty when the grid is complete or its size is unknown."""
+    from xlt_utils.results import grid_size
+
+    if "run_id" not in df.columns:
+        return ""
+    cells, have = grid_size(config.study, config.profile), int(df["run_id"].nunique())
+    if cells is None or have >= cells:
+        return ""
+    return (f"**Partial results:** {have} of the grid's {cells} cells have results; every number above reads only "
+            "those, and the claims about what is missing (other intermediate tasks, seeds, worlds) are not made yet.")
 
 
 # ---------------------------------------------------------------------------------------------- paper
