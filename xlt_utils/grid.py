@@ -547,16 +547,21 @@ def parse_where(items: Sequence[str] | None) -> dict[str, set[str]]:
     return where
 
 
+def _part(grid: Grid, keep: set[str]) -> Grid:
+    """The cells of ``grid`` in ``keep``, in the grid's order; the manifest still lists the whole grid (its runs
+    belong to the study whichever part ran them)."""
+    return Grid(study=grid.study, profile=grid.profile, path=grid.path, parts=grid.parts,
+                whole=grid.whole if grid.whole is not None else grid.cells,
+                cells=[c for c in grid.cells if c.run_id in keep])
+
+
 def _with_ancestors(grid: Grid, keep: set[str]) -> Grid:
-    """A part of ``grid``: the cells in ``keep`` and every cell they descend from, in the grid's order; the
-    manifest still lists the whole grid (its runs belong to the study whichever part ran them)."""
+    """A part of ``grid``: the cells in ``keep`` and every cell they descend from."""
     need = set(keep)
     for c in reversed(grid.cells):
         if c.run_id in need and c.upstream is not None:
             need.add(c.upstream.run_id)
-    whole = grid.whole if grid.whole is not None else grid.cells
-    return Grid(study=grid.study, profile=grid.profile, path=grid.path, parts=grid.parts, whole=whole,
-                cells=[c for c in grid.cells if c.run_id in need])
+    return _part(grid, need)
 
 
 def select(grid: Grid, where: Mapping[str, set[str]]) -> Grid:
@@ -596,10 +601,7 @@ def leave_out_imported(grid: Grid, imported: set[str], out: Callable[[str], None
     again = sorted(run & imported)
     out(f"[grid] {grid.study} / {grid.profile}: {len(left_out)} cells left out, their results imported"
         + (f"; {len(again)} imported cell(s) run again, upstream of cells to run: {', '.join(again)}" if again else ""))
-    keep = {c.run_id for c in grid.cells if c.run_id not in {x.run_id for x in left_out}}
-    return Grid(study=grid.study, profile=grid.profile, path=grid.path, parts=grid.parts,
-                whole=grid.whole if grid.whole is not None else grid.cells,
-                cells=[c for c in grid.cells if c.run_id in keep])
+    return _part(grid, {c.run_id for c in grid.cells} - {c.run_id for c in left_out})
 
 
 @dataclass
@@ -911,8 +913,8 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
              imported: set[str] | None = None) -> None:
     """Print the cells of a grid with their status (the dry run: done, imported or todo), and a GPU-hour floor
     for zoo models."""
-    imported = imported or set()
-    to_run = {c.run_id for c in leave_out_imported(grid, imported, out=lambda _: None).cells if not c.done()}
+    runnable = leave_out_imported(grid, imported or set(), out=lambda _: None)
+    to_run = {c.run_id for c in runnable.cells if not c.done()}
     done = sum(c.done() for c in grid.cells)
     n_imported = sum(not c.done() and c.run_id not in to_run for c in grid.cells)
     by_phase: dict[str, int] = {}
@@ -939,7 +941,7 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             f"evaluation not counted): {parts}; total {total:.1f} GPU-h"
             + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
     if any(c.params.get("world") != "xtreme" for c in grid.cells):
-        out(cpu_estimate(leave_out_imported(grid, imported, out=lambda _: None), jobs or auto_jobs()))
+        out(cpu_estimate(runnable, jobs or auto_jobs()))
 
 
 def _zoo_models() -> set[str]:
@@ -1216,7 +1218,6 @@ def _cmd_results(args: Any) -> int:
         where = parse_where(args.where)
         part = select(expand(args.study, args.profile), where) if where else None
         results.grid_manifest(args.study, args.profile)  # the grid ran here: checked before any work
-        path = results.collect()
         meta = results.export_bundle(args.study, args.profile, args.export,
                                      only=None if part is None else {c.run_id for c in part.cells},
                                      where=args.where)

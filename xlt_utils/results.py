@@ -223,8 +223,7 @@ def _training_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
 #
 # A bundle is the tidy rows of one study and profile that ran here (metrics.csv, efficiency.csv, training.csv), each
 # run's params.json and env.json (runs/<run id>/), and bundle.json (which runs, git revision, CPU, the pretrained
-# encoders they descend from). It carries no weights, so
-# it is small enough to commit or copy: a grid split over machines or sittings (``grid --where``) is put back
+# encoders they descend from). It carries no weights, so it is small enough to commit or copy: a grid split over machines or sittings (``grid --where``) is put back
 # together by importing each part's bundle, and the reports render from the whole.
 
 BUNDLE_JSON = "bundle.json"
@@ -280,10 +279,14 @@ def _weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
 
 
+def _manifest_file(study: str, profile: str) -> Path:
+    return paths.RESULTS / "studies" / f"{study}__{profile}.json"
+
+
 def grid_size(study: str, profile: str) -> int | None:
     """How many cells the grid of (study, profile) has, from its manifest here or an imported bundle (``None``
     when neither is here)."""
-    f = paths.RESULTS / "studies" / f"{study}__{profile}.json"
+    f = _manifest_file(study, profile)
     if f.exists():
         return len(json.loads(f.read_text())["cells"])
     sizes = [m.get("grid_cells") for m in (json.loads((b / BUNDLE_JSON).read_text()) for b in imported_bundles())
@@ -297,7 +300,7 @@ def grid_manifest(study: str, profile: str) -> dict[str, Any]:
     Raises:
         XLTError: that grid never ran here (names the grids that did).
     """
-    f = paths.RESULTS / "studies" / f"{study}__{profile}.json"
+    f = _manifest_file(study, profile)
     if not f.exists():
         have = sorted(p.stem.replace("__", " / ") for p in f.parent.glob("*.json")) if f.parent.exists() else []
         raise XLTError(f"no grid {study} / {profile} has run here; have: {', '.join(have) or '(none)'}")
