@@ -425,3 +425,19 @@ def test_work_units_count_the_task_size_and_one_model_per_language_in_language()
     # a synth English task trained into the real encoder keeps the synth task's size
     real = next(c for c in g.cells if c.phase == "intermediate" and c.params["world"] == "offline-real")
     assert real.params["max_train_samples"] == 20000 and G.train_size(real) == 20000
+
+
+def test_estimate_uses_the_rate_of_the_same_task_where_one_finished():
+    """Seconds per token differ by task (a QA example fills its sequence, a tagging sentence does not): two synth
+    target cells of equal cost, 10 s and 30 s of work, each predict their own task's cells; a task with no finished
+    cell in that (world, phase) takes their pooled rate, 40 s over the two costs."""
+    g = G.expand("paper", "embedded")
+    targets = [c for c in g.cells if c.phase == "target" and c.params["world"] == "synth"]
+    a = next(c for c in targets if c.params["target_task"] == "synth_xnli")
+    b = next(c for c in targets if c.params["target_task"] == "synth_udpos")
+    assert G.cell_cost(a) == pytest.approx(G.cell_cost(b))
+    ran = [G.CellResult(a, "done", 10.0, timings={"work": 10.0}), G.CellResult(b, "done", 30.0, timings={"work": 30.0})]
+    assert G.estimate_seconds(ran, [a]) == pytest.approx(10.0)
+    assert G.estimate_seconds(ran, [b]) == pytest.approx(30.0)
+    other = G.Cell("target", {**a.params, "target_task": "synth_panx"}, None, {}, "target/x")
+    assert G.estimate_seconds(ran, [other]) == pytest.approx(40.0 / (2 * G.cell_cost(a)) * G.cell_cost(other))
