@@ -773,10 +773,15 @@ def _task_train_size(name: str) -> int:
     return max(counts.values()) if counts else 10000
 
 
+def cell_task(cell: Cell) -> str | None:
+    """The task a cell trains or evaluates on (``None`` for pretraining)."""
+    p = cell.params
+    return p.get("intermediate_task") if cell.phase == "intermediate" else p.get("target_task")
+
+
 def train_size(cell: Cell) -> int:
     """:func:`_task_train_size` of the task a training cell trains on."""
-    p = cell.params
-    name = p.get("intermediate_task") if cell.phase == "intermediate" else p.get("target_task")
+    name = cell_task(cell)
     return _task_train_size(name) if name else 10000
 
 
@@ -853,8 +858,9 @@ def gpu_hours(cell: Cell) -> float | None:
 
 def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float | None:
     """Seconds of cell time that ``todo`` will take, extrapolated from the finished cells ``ran``: seconds of work
-    per unit of :func:`cell_cost` by (world, phase, task) where a cell of that task finished, else by (world, phase),
-    else by phase, else overall; plus the finished cells' mean fixed cost (kernel start-up, imports, data). ``None`` when nothing finished has measurable work."""
+    per unit of :func:`cell_cost` by (world, phase, task) where a cell of that task finished, else by (world,
+    phase), else by phase, else overall; plus the finished cells' mean fixed cost (kernel start-up, imports, data).
+    ``None`` when nothing finished has measurable work."""
     ran = [r for r in ran if r.status == "done"]
     if not ran or not sum(work_units(r.cell) for r in ran):
         return None
@@ -863,26 +869,18 @@ def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float |
         u = sum(cell_cost(r.cell) for r in rs)
         return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
 
-    def task_key(c: Cell) -> tuple:
-        return c.params["world"], c.phase, _cell_task(c)
-
-    def phase_key(c: Cell) -> tuple:
-        return c.params["world"], c.phase
-
+    keys: list[Callable[[Cell], tuple]] = [lambda c: (c.params["world"], c.phase, cell_task(c)),
+                                           lambda c: (c.params["world"], c.phase), lambda c: (c.phase,)]
+    levels = []  # finest first
+    for key in keys:
+        groups: dict[tuple, list[CellResult]] = {}
+        for r in ran:
+            groups.setdefault(key(r.cell), []).append(r)
+        levels.append((key, {k: rate(rs) for k, rs in groups.items()}))
     overall = rate(ran)
-    by_task = {k: rate([r for r in ran if task_key(r.cell) == k]) for k in {task_key(r.cell) for r in ran}}
-    by_key = {k: rate([r for r in ran if phase_key(r.cell) == k]) for k in {phase_key(r.cell) for r in ran}}
-    by_phase = {ph: rate([r for r in ran if r.cell.phase == ph]) for ph in {r.cell.phase for r in ran}}
     fixed = sum(max(0.0, r.seconds - r.timings.get("work", 0.0)) for r in ran) / len(ran)
-    return sum(fixed + (by_task.get(task_key(c)) or by_key.get(phase_key(c)) or by_phase.get(c.phase) or overall
-                        or 0.0) * cell_cost(c) for c in todo)
-
-
-def _cell_task(cell: Cell) -> str | None:
-    """The task a cell trains or evaluates on (its seconds per token differ by task: a QA example fills its
-    sequence, a tagging sentence is a fraction of it under dynamic padding); ``None`` for pretraining."""
-    p = cell.params
-    return p.get("intermediate_task") if cell.phase == "intermediate" else p.get("target_task")
+    return sum(fixed + next((v for key, rates in levels if (v := rates.get(key(c)))), overall or 0.0) * cell_cost(c)
+               for c in todo)
 
 
 def finished_results(root: Path | None = None) -> list[CellResult]:

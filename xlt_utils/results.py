@@ -223,8 +223,9 @@ def _training_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
 #
 # A bundle is the tidy rows of one study and profile that ran here (metrics.csv, efficiency.csv, training.csv), each
 # run's params.json and env.json (runs/<run id>/), and bundle.json (which runs, git revision, CPU, the pretrained
-# encoders they descend from). It carries no weights, so it is small enough to commit or copy: a grid split over machines or sittings (``grid --where``) is put back
-# together by importing each part's bundle, and the reports render from the whole.
+# encoders they descend from). It carries no weights, so it is small enough to commit or copy: a grid split over
+# machines or sittings (``grid --where``) is put back together by importing each part's bundle, and the reports
+# render from the whole.
 
 BUNDLE_JSON = "bundle.json"
 BUNDLE_RUNS = "runs"  # runs/<run id>/params.json and env.json of every run in the bundle
