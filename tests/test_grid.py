@@ -393,8 +393,17 @@ def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch)
     (d / "env.json").write_text(json.dumps({"started": "2026-01-01T10:00:00", "finished": "2026-01-01T10:01:30",
                                             "timings": {"work": 80.0}}))
     (d / "DONE").write_text("")
+    # a run finished by a resumed attempt: its timings are the last attempt's only, so it is left out
+    for name, resolved in (("resumed", {"resumed_from_step": 6}), ("parts", {"resumed_languages": ["en"]})):
+        r_dir = tmp_path / "runs" / "target" / name
+        r_dir.mkdir()
+        (r_dir / "params.json").write_text(json.dumps({"phase": "target", "params": t.params, "lineage": t.lineage,
+                                                       "run_id": f"target/{name}", "resolved": resolved}))
+        (r_dir / "env.json").write_text((d / "env.json").read_text())
+        (r_dir / "DONE").write_text("")
     (r,) = G.finished_results()
     assert r.seconds == 90.0 and r.timings["work"] == 80.0 and r.cell.phase == "target"
+    assert G.resumed({"resumed_from_step": 0, "resumed_languages": []}) is False
     line = G.cpu_estimate(g, jobs=2)
     assert line.startswith(f"[grid] CPU estimate for {len(g.cells)} cells") and "from 1 finished runs here, synth" in line
 

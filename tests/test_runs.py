@@ -167,6 +167,54 @@ def test_interrupted_training_cell_resumes_from_its_checkpoint(tmp_path, monkeyp
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
 
 
+def test_interrupted_in_language_baseline_resumes_per_language_and_records_which(tmp_path, monkeypatch):
+    """An in-language baseline trains one model per language and keeps each finished language as a part; a kill
+    in a later language resumes with the parts, gives the same metrics, and says which languages an earlier
+    attempt trained (so that its timings are not taken for the cell's cost by the grid's estimate)."""
+    from xlt_utils import grid, paths, phases
+
+    params = dict(C.notebook_defaults("04_baselines"), kind="in_language", languages=["en", "sw3"], max_steps=4,
+                  max_train_samples=32, max_eval_samples=16)
+    cfg = C.from_params("baselines", params)
+    real_train = phases._train
+
+    def crash_in_sw3(run, model, data, out, dev_lang=None):
+        if dev_lang == "sw3":
+            raise KeyboardInterrupt("simulated kill")
+        return real_train(run, model, data, out, dev_lang=dev_lang)
+
+    def cell(root, crash=False):
+        monkeypatch.setattr(paths, "RUNS", root)
+        monkeypatch.setattr(phases, "_train", crash_in_sw3 if crash else real_train)
+        run = phases.start(cfg)
+        try:
+            phases.run_baseline(run)
+            phases.finish(run)
+        finally:
+            if run.lock is not None:
+                run.lock.__exit__(None, None, None)
+        return run
+
+    a = cell(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        cell(tmp_path / "b", crash=True)
+    assert sorted(p.name for p in (tmp_path / "b" / a.id / "parts").iterdir()) == ["en.csv", "en.json"]
+    b = cell(tmp_path / "b")
+    assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
+    assert a.resolved["resumed_languages"] == [] and b.resolved["resumed_languages"] == ["en"]
+    assert not grid.resumed(a.resolved) and grid.resumed(b.resolved)
+    pa, pb = a.resolved["per_language"], b.resolved["per_language"]
+    assert [pa[lang]["resumed"] for lang in ("en", "sw3")] == [False, False]
+    assert [pb[lang]["resumed"] for lang in ("en", "sw3")] == [True, False]
+    for lang in ("en", "sw3"):  # the part's record survives the kill: same data and steps as the uninterrupted run
+        for key in ("n_train_records", "n_train_features", "global_step", "best_step"):
+            assert pa[lang][key] == pb[lang][key], (lang, key)
+    assert pa["en"]["n_train_records"] == 32 and pa["en"]["global_step"] == 4
+    assert "n_train_records" not in a.resolved and "train_languages" not in a.resolved  # not the last language's
+    saved = json.loads((b.dir / runs.PARAMS).read_text())["resolved"]
+    assert saved["resumed_languages"] == ["en"] and saved["per_language"]["sw3"]["resumed"] is False
+
+
 def test_final_checkpoint_tasks_do_no_model_selection():
     """TyDiQA reports English dev, so it must not select a checkpoint on it (options.model_selection)."""
     from types import SimpleNamespace

@@ -883,9 +883,17 @@ def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float |
                for c in todo)
 
 
+def resumed(resolved: Mapping[str, Any]) -> bool:
+    """Whether a finished run was finished by a later attempt that took over work an interrupted one had done
+    (training resumed from a checkpoint, or in-language models of some languages trained before), so that its
+    recorded timings are only part of what the cell costs."""
+    return bool(resolved.get("resumed_from_step") or resolved.get("resumed_languages"))
+
+
 def finished_results(root: Path | None = None) -> list[CellResult]:
     """Every finished run under the runs directory as a :class:`CellResult` (its parameters, its recorded timings
-    and its kernel's wall time): the measurements that :func:`describe` extrapolates from."""
+    and its kernel's wall time): the measurements that :func:`describe` extrapolates from. A run finished by a
+    resumed attempt (:func:`resumed`) is left out: its timings are only the last attempt's."""
     from datetime import datetime
 
     root = root or runs.runs_dir()
@@ -899,6 +907,8 @@ def finished_results(root: Path | None = None) -> list[CellResult]:
             work_units(cell)  # parameters of an older layout: not comparable, skip
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        if resumed(p.get("resolved") or {}):
+            continue  # its timings cover only the attempt that finished it: not the cell's cost
         out.append(CellResult(cell, "done", seconds, timings=env.get("timings", {})))
     return out
 

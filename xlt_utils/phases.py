@@ -748,25 +748,41 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
     parts = run.dir / "parts"
     parts.mkdir(exist_ok=True)
     rows: list[dict[str, Any]] = []
+    per_language: dict[str, dict[str, Any]] = {}
     for lang in langs:
         done = parts / f"{lang}.csv"
-        if done.exists():  # finished before an interruption
+        if done.exists():  # finished before an interruption: its model was trained by an earlier attempt
             rows += pd.read_csv(done, keep_default_na=False).to_dict("records")
+            info = done.with_suffix(".json")
+            per_language[lang] = {**(json.loads(info.read_text()) if info.exists() else {}), "resumed": True}
             continue
         data = load_training_data(run, languages=[lang])
         model = build_model(run, data)
-        _train(run, model, data, run.dir / "train" / lang, dev_lang=lang)
+        started = time.perf_counter()
+        result = _train(run, model, data, run.dir / "train" / lang, dev_lang=lang)
+        train_seconds = time.perf_counter() - started
         with run.timer("eval"):
             lang_rows = evaluate(model, data.tokenizer, task, split=split, languages=[lang],
                                  max_examples=cfg.max_eval_samples, max_seq_length=cfg.max_seq_length,
                                  seed=DATA_SEED, load_fn=records)
         lang_rows = [{k: r[k] for k in METRIC_COLUMNS} for r in lang_rows]
+        info = {"n_train_records": data.n_records, "n_train_features": len(data.features),
+                "n_dev_records": len(data.dev), "global_step": result.global_step, "best_step": result.best_step,
+                "resumed_from_step": result.resumed_from_step, "train_seconds": round(train_seconds, 3),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "git_revision": run.env.get("git_revision")}
+        runs.write_json_atomic(done.with_suffix(".json"), info)  # before the csv, which marks the part done
         tmp = done.with_suffix(".tmp")
         pd.DataFrame(lang_rows, columns=list(METRIC_COLUMNS)).to_csv(tmp, index=False)
         os.replace(tmp, done)
         shutil.rmtree(run.dir / "train" / lang, ignore_errors=True)
         rows += lang_rows
-    run.resolved.update(split=split, languages=langs)
+        per_language[lang] = {**info, "resumed": False}
+    # one model per language: the single-language fields that load_training_data left (the last language's) would
+    # misdescribe the run; per_language has each model's, and resumed_languages the parts an earlier attempt trained
+    for key in ("train_languages", "n_train_records", "n_train_features", "dev_language", "n_dev_records"):
+        run.resolved.pop(key, None)
+    run.resolved.update(split=split, languages=langs, per_language=per_language,
+                        resumed_languages=[lang for lang, i in per_language.items() if i["resumed"]])
     return rows
 
 
