@@ -885,7 +885,7 @@ def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float |
 
 def resumed(resolved: Mapping[str, Any]) -> bool:
     """Whether a finished run was finished by a later attempt that took over work an interrupted one had done
-    (training resumed from a checkpoint, or in-language models of some languages trained before), so that its
+    (training resumed from a checkpoint; an in-language baseline with a language's model trained or begun before), so that its
     recorded timings are only part of what the cell costs."""
     return bool(resolved.get("resumed_from_step") or resolved.get("resumed_languages"))
 

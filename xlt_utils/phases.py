@@ -758,9 +758,7 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
             continue
         data = load_training_data(run, languages=[lang])
         model = build_model(run, data)
-        started = time.perf_counter()
         result = _train(run, model, data, run.dir / "train" / lang, dev_lang=lang)
-        train_seconds = time.perf_counter() - started
         with run.timer("eval"):
             lang_rows = evaluate(model, data.tokenizer, task, split=split, languages=[lang],
                                  max_examples=cfg.max_eval_samples, max_seq_length=cfg.max_seq_length,
@@ -768,7 +766,7 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
         lang_rows = [{k: r[k] for k in METRIC_COLUMNS} for r in lang_rows]
         info = {"n_train_records": data.n_records, "n_train_features": len(data.features),
                 "n_dev_records": len(data.dev), "global_step": result.global_step, "best_step": result.best_step,
-                "resumed_from_step": result.resumed_from_step, "train_seconds": round(train_seconds, 3),
+                "resumed_from_step": result.resumed_from_step, "train_seconds": round(result.train_seconds, 3),
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "git_revision": run.env.get("git_revision")}
         runs.write_json_atomic(done.with_suffix(".json"), info)  # before the csv, which marks the part done
         tmp = done.with_suffix(".tmp")
@@ -778,11 +776,13 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
         rows += lang_rows
         per_language[lang] = {**info, "resumed": False}
     # one model per language: the single-language fields that load_training_data left (the last language's) would
-    # misdescribe the run; per_language has each model's, and resumed_languages the parts an earlier attempt trained
+    # misdescribe the run; per_language has each model's, and resumed_languages those an earlier attempt trained or
+    # began (a part read back, or training resumed from its checkpoint)
     for key in ("train_languages", "n_train_records", "n_train_features", "dev_language", "n_dev_records"):
         run.resolved.pop(key, None)
     run.resolved.update(split=split, languages=langs, per_language=per_language,
-                        resumed_languages=[lang for lang, i in per_language.items() if i["resumed"]])
+                        resumed_languages=[lang for lang, i in per_language.items()
+                                           if i["resumed"] or i.get("resumed_from_step")])
     return rows
 
 
