@@ -23,6 +23,13 @@ from xlt_utils import grid as G
 from xlt_utils import paths, results, studies
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def html_text(page: str) -> str:
+    """A rendered report's text as a reader sees it (entities decoded, so a claim's ``<`` or ``'`` matches)."""
+    import html
+
+    return html.unescape(page)
 PROFILES = ("embedded-full", "xtreme-r")
 
 
@@ -85,5 +92,12 @@ def test_every_analysis_notebook_runs_on_full_scale_results(tmp_path, monkeypatc
         htmls = sorted((out / "report").glob(f"*__{profile}.html"))
         assert [h.name.split("__")[0] for h in htmls] == sorted(C.ANALYSIS_NOTEBOOKS.values())
         assert all("verdict" in h.read_text(encoding="utf-8") for h in htmls)
+        # the reports show every claim's whole text (pandas would cut it at 50 characters and a table of more than
+        # 60 rows to ten): each claim of each study appears in full in its report
+        monkeypatch.setattr(paths, "RESULTS", out / "results")
+        for study, nb_name in C.ANALYSIS_NOTEBOOKS.items():
+            page = html_text((out / "report" / f"{nb_name}__{profile}.html").read_text(encoding="utf-8"))
+            missing = [c for c in _claims(study, profile)["claim"] if c not in page]
+            assert not missing, f"{study}/{profile}: {len(missing)} claims not shown whole, e.g. {missing[0]!r}"
         for study in study_names:
             assert list((out / "figures" / study / profile).glob("*.png")), f"{study}/{profile}: no figure"

@@ -27,12 +27,15 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
     from xlt_utils.results import primary_metric, zero_shot
 
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [1, 1.4]})
     inter = table[table["intermediate_task"] != "none"]
-    if not inter.empty:
-        heat = inter.pivot_table(index="intermediate_task", columns="target_task", values="delta")
-        sns.heatmap(heat, annot=True, fmt="+.1f", center=0, cmap="RdBu", cbar_kws={"label": "Δ zero-shot vs none"},
-                    ax=axes[0])
+    heat = inter.pivot_table(index="intermediate_task", columns="target_task", values="delta") if len(inter) else None
+    # the heatmap gets ~0.6 inch per target (an annotation such as "-67.4" is ~0.5 inch at 7 points) beside room
+    # for its labels and colour bar; the per-language panel keeps its 7 inches
+    heat_width = max(5.0, 2.8 + 0.6 * heat.shape[1]) if heat is not None else 5.0
+    fig, axes = plt.subplots(1, 2, figsize=(heat_width + 7.0, 4.2), gridspec_kw={"width_ratios": [heat_width, 7.0]})
+    if heat is not None:
+        sns.heatmap(heat, annot=True, fmt="+.1f", annot_kws={"fontsize": 7}, center=0, cmap="RdBu",
+                    cbar_kws={"label": "Δ zero-shot vs none"}, ax=axes[0])
         axes[0].set_title("Zero-shot change from intermediate training")
         axes[0].tick_params(axis="y", rotation=0)
     else:
@@ -89,7 +92,7 @@ def show(path: Path) -> Any:
 
 def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distance_gap.png") -> Path:
     """Transfer gap (English minus language) against typological distance from English: one panel per task and
-    distance kind, one colour per intermediate task, Spearman's rho with its 95% bootstrap interval in the title.
+    distance kind, one colour per intermediate task, its Spearman rho with the 95% bootstrap interval in the legend.
     Saved as ``name``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -105,13 +108,17 @@ def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distan
         for _, r in sub[sub["intermediate_task"] == sub["intermediate_task"].iloc[0]].iterrows():
             ax.annotate(r["lang"], (r["distance_value"], r["gap"]), fontsize=6, alpha=0.7,
                         xytext=(2, 2), textcoords="offset points")
+        # each intermediate task's Spearman rho in its legend entry (in the title, five of them ran into the
+        # neighbouring panels)
         s = summary[(summary["task"] == task) & (summary["distance"] == kind)]
-        rho = "; ".join(f"{r.intermediate_task}: ρ={r.spearman:+.2f} [{r.spearman_lo:+.2f}, {r.spearman_hi:+.2f}]"
-                        for r in s.itertuples())
-        ax.set_title(f"{task}, {kind} distance\n{rho}", fontsize=8)
+        rho = {r.intermediate_task: f"ρ={r.spearman:+.2f} [{r.spearman_lo:+.2f}, {r.spearman_hi:+.2f}]"
+               for r in s.itertuples()}
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles, [f"{lab}: {rho[lab]}" if lab in rho else lab for lab in labels], fontsize=6,
+                  title="intermediate task: Spearman ρ [95%]", title_fontsize=6)
+        ax.set_title(f"{task}, {kind} distance", fontsize=9)
         ax.set_xlabel(f"{kind} distance from English")
         ax.set_ylabel("gap: English − language (points)")
-        ax.legend(fontsize=6, title=None)
     fig.tight_layout()
     out = figure_dir(config) / name
     fig.savefig(out, dpi=120)

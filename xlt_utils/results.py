@@ -442,11 +442,24 @@ def efficiency_table(eff: Any) -> Any:
     return out.reset_index(drop=True)
 
 
+# pandas' display defaults cut a table of more than 60 rows to its first and last five and a text cell at 50
+# characters ("English intermediate training improves zero-sh..."): a report would hide most of a paper table
+# and which target and model each claim is about. Analysis tables are at most a few hundred rows.
+REPORT_DISPLAY = {"display.max_rows": 1000, "display.min_rows": 1000, "display.max_columns": 50,
+                  "display.max_colwidth": None, "display.width": 250}
+
+
 def configure(namespace: Mapping[str, Any]) -> Any:
-    """Validate an analysis notebook's parameters (study, profile)."""
+    """Validate an analysis notebook's parameters (study, profile), and set pandas' display options so that its
+    tables are shown whole (every row, full claim texts; ``REPORT_DISPLAY``)."""
+    import pandas as pd
+
     from xlt_utils import config as C
 
-    return C.from_params("analysis", C.parameters_from_namespace(namespace))
+    cfg = C.from_params("analysis", C.parameters_from_namespace(namespace))
+    for option, value in REPORT_DISPLAY.items():
+        pd.set_option(option, value)
+    return cfg
 
 
 def read_metrics(path: Path | str | None = None) -> Any:
