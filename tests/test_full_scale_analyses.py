@@ -11,6 +11,7 @@ two models' training times; the paper ranking tasks over both models); the claim
 
 from __future__ import annotations
 
+import html
 import subprocess
 import sys
 from pathlib import Path
@@ -23,13 +24,6 @@ from xlt_utils import grid as G
 from xlt_utils import paths, results, studies
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def html_text(page: str) -> str:
-    """A rendered report's text as a reader sees it (entities decoded, so a claim's ``<`` or ``'`` matches)."""
-    import html
-
-    return html.unescape(page)
 PROFILES = ("embedded-full", "xtreme-r")
 
 
@@ -93,10 +87,9 @@ def test_every_analysis_notebook_runs_on_full_scale_results(tmp_path, monkeypatc
         assert [h.name.split("__")[0] for h in htmls] == sorted(C.ANALYSIS_NOTEBOOKS.values())
         assert all("verdict" in h.read_text(encoding="utf-8") for h in htmls)
         # the reports show every claim's whole text (pandas would cut it at 50 characters and a table of more than
-        # 60 rows to ten): each claim of each study appears in full in its report
-        monkeypatch.setattr(paths, "RESULTS", out / "results")
+        # 60 rows to ten): each claim of each study appears in full in its report (entities decoded, as read)
         for study, nb_name in C.ANALYSIS_NOTEBOOKS.items():
-            page = html_text((out / "report" / f"{nb_name}__{profile}.html").read_text(encoding="utf-8"))
+            page = html.unescape((out / "report" / f"{nb_name}__{profile}.html").read_text(encoding="utf-8"))
             missing = [c for c in _claims(study, profile)["claim"] if c not in page]
             assert not missing, f"{study}/{profile}: {len(missing)} claims not shown whole, e.g. {missing[0]!r}"
         for study in study_names:
