@@ -581,6 +581,8 @@ def test_effect_figure_never_joins_two_models_points(monkeypatch):
 def test_chance_levels_by_hand():
     assert studies.chance_level("synth_xnli") == pytest.approx(100 / 3)
     assert studies.chance_level("synth_pawsx") == 50.0
+    assert studies.chance_level("synth_xcopa") == 50.0  # multiple choice: 100 / its 2 choices
+    assert studies.chance_level("synth_hellaswag") == 25.0  # 4 choices
     assert studies.chance_level("synth_tatoeba", 1000) == pytest.approx(0.1)
     assert math.isnan(studies.chance_level("synth_tatoeba"))  # candidates unknown
     assert math.isnan(studies.chance_level("synth_udpos")) and math.isnan(studies.chance_level("synth_xquad"))

@@ -200,8 +200,9 @@ def seed_lang_summary(d: Any, seed: int = 0) -> dict[str, float]:
 
 def chance_level(task_name: str, n_candidates: float | None = None) -> float:
     """The expected score (points) of guessing on a target's primary metric: 100 / labels for accuracy on a
-    (pair) classification target, 100 / candidates for retrieval accuracy (each sentence is matched among the
-    ``n_candidates`` of its test set), NaN where guessing has no fixed score (tagging, span QA, BUCC F1, mAP...)."""
+    (pair) classification target, 100 / choices for accuracy on a multiple-choice target (its ``num_choices``:
+    XCOPA 2), 100 / candidates for retrieval accuracy (each sentence is matched among the ``n_candidates`` of its
+    test set), NaN where guessing has no fixed score (tagging, span QA, BUCC F1, mAP...)."""
     from xlt_utils.results import primary_metric
     from xlt_utils.tasks import get_task
 
@@ -209,6 +210,8 @@ def chance_level(task_name: str, n_candidates: float | None = None) -> float:
     metric = primary_metric(task_name)
     if task.format in ("classification", "pair_classification") and metric == "accuracy" and task.labels:
         return 100.0 / len(task.labels)
+    if task.format == "multiple_choice" and metric == "accuracy" and task.options.get("num_choices"):
+        return 100.0 / float(task.options["num_choices"])
     if task.format == "retrieval" and metric == "accuracy" and n_candidates:
         return 100.0 / float(n_candidates)
     return math.nan
