@@ -456,22 +456,53 @@ def test_a_seed_free_baseline_pairs_with_every_seed():
     assert s["mean"] == 0.75 and s["n_seeds"] == 2 and s["seed_sd"] == 0.35  # sd of the seed means 0.5 and 1.0
 
 
-def test_paper_ranks_the_intermediate_tasks_per_model():
-    """The best-task ranking is per model (e5 and synth-small are trained on different sets of tasks): here MNLI
-    is best for one model and QQP for the other (pooled, QQP's +6 on one model would decide for both)."""
+def _paper_claims_of(effects_per_model):
+    """paper_claims of one NLI-like target per model: none scores 30 in languages a and b, each intermediate task
+    30 + its effect (English 50 throughout)."""
     rows = []
-    for m, effects in (("multilingual-e5-small", {"synth_mnli": 2, "synth_sst2": 1}),
-                       ("synth-small", {"synth_mnli": 1, "synth_qqp": 6})):
+    for m, effects in effects_per_model.items():
         rows += _rows({"none": {"en": 50, "a": 30, "b": 30}}, model=m)
         for it, e in effects.items():
             rows += _rows({it: {"en": 50, "a": 30 + e, "b": 30 + e}}, model=m)
-    claims = studies.paper_claims(pd.DataFrame(rows)).set_index("claim")
-    best = claims[claims.index.str.startswith("The best intermediate tasks")]
-    assert dict(zip(best.index, zip(best["ours"], best["verdict"]))) == {
-        "The best intermediate tasks are MNLI, SQuAD and HellaSwag (multilingual-e5-small)":
-            ("best: synth_mnli (+2.00)", "supported"),
-        "The best intermediate tasks are MNLI, SQuAD and HellaSwag (synth-small)":
-            ("best: synth_qqp (+6.00)", "not supported")}
+    return studies.paper_claims(pd.DataFrame(rows)).set_index("claim")
+
+
+def _ranking(claims):
+    """The "best intermediate tasks" claims: {model: (ours, verdict)}."""
+    r = claims[claims.index.str.startswith("The best intermediate tasks are MNLI, SQuAD and HellaSwag (")]
+    return {c.rsplit("(", 1)[1].rstrip(")"): (o, v) for c, o, v in zip(r.index, r["ours"], r["verdict"])}
+
+
+def test_paper_ranks_the_intermediate_tasks_per_model():
+    """The best-task ranking is per model (e5 and synth-small are trained on different sets of tasks): here MNLI
+    is best for one model and QQP for the other (pooled, QQP's +6 on one model would decide for both)."""
+    claims = _paper_claims_of({"multilingual-e5-small": {"synth_mnli": 2, "synth_sst2": 1},
+                               "synth-small": {"synth_mnli": 1, "synth_qqp": 6}})
+    assert _ranking(claims) == {"multilingual-e5-small": ("best: synth_mnli (+2.00)", "supported"),
+                                "synth-small": ("best: synth_qqp (+6.00)", "not supported")}
+
+
+def test_paper_best_task_leaves_out_the_shuffled_label_control():
+    """The shuffled-label MNLI-like is a control: its +3 on synth-small is reported as its own claim but never
+    picked as the best task (that is QQP-like's +1 here, then SQuAD-like's -1 on e5). On e5 every task hurts, so
+    the ranking claim reads inconclusive: a ranking of harms says nothing about which tasks help most."""
+    assert studies.is_control("synth_mnli_shuffled") and not studies.is_control("synth_mnli")
+    assert not studies.is_control("none") and not studies.is_control("not_a_task")
+    claims = _paper_claims_of({"synth-small": {"synth_mnli": -1, "synth_qqp": 1, "synth_mnli_shuffled": 3},
+                               "multilingual-e5-small": {"synth_mnli": -4, "synth_squad": -1, "synth_qqp": -2,
+                                                         "synth_mnli_shuffled": 2}})
+    best = claims[claims.index.str.startswith("English intermediate training improves")]
+    assert dict(zip(best.index, best["ours"])) == {
+        "English intermediate training improves zero-shot transfer on synth_xnli "
+        "(multilingual-e5-small; best task: synth_squad)": "-1.00 points",
+        "English intermediate training improves zero-shot transfer on synth_xnli "
+        "(synth-small; best task: synth_qqp)": "+1.00 points"}
+    assert claims.loc["synth_mnli_shuffled improves zero-shot transfer of synth-small averaged over its 1 target(s)",
+                      "ours"] == "+3.00 points"
+    assert _ranking(claims) == {"multilingual-e5-small": ("best: synth_squad (-1.00)", "inconclusive"),
+                                "synth-small": ("best: synth_qqp (+1.00)", "not supported")}
+    e5 = "The best intermediate tasks are MNLI, SQuAD and HellaSwag (multilingual-e5-small)"
+    assert claims.loc[e5, "note"].startswith("no task improves on average")
 
 
 def test_paper_comparison_chooses_the_x_stilts_task_on_english_dev_by_hand():
