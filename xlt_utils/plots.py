@@ -30,9 +30,9 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
     inter = table[table["intermediate_task"] != "none"]
     heat = inter.pivot_table(index="intermediate_task", columns="target_task", values="delta") if len(inter) else None
     # the heatmap gets ~0.6 inch per target (an annotation such as "-67.4" is ~0.5 inch at 7 points) beside room
-    # for its labels and colour bar; the per-language panel keeps its 7 inches
+    # for its labels and colour bar; the per-language panel keeps its 7 inches, and its legend ~1.8 beside it
     heat_width = max(5.0, 2.8 + 0.6 * heat.shape[1]) if heat is not None else 5.0
-    fig, axes = plt.subplots(1, 2, figsize=(heat_width + 7.0, 4.2), gridspec_kw={"width_ratios": [heat_width, 7.0]})
+    fig, axes = plt.subplots(1, 2, figsize=(heat_width + 8.8, 4.2), gridspec_kw={"width_ratios": [heat_width, 7.0]})
     if heat is not None:
         sns.heatmap(heat, annot=True, fmt="+.1f", annot_kws={"fontsize": 7}, center=0, cmap="RdBu",
                     cbar_kws={"label": "Δ zero-shot vs none"}, ax=axes[0])
@@ -52,7 +52,9 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
     sub = pd.concat([sub, base], ignore_index=True)
     sns.pointplot(data=sub, x="lang", y="value", hue="series", order=order, errorbar="sd",
                   dodge=0.3, markersize=3, linewidth=1, ax=axes[1])
-    axes[1].legend(title="intermediate task [baseline]", fontsize=7)
+    # outside the panel, right: inside it the legend covered the middle languages' points
+    axes[1].legend(title="intermediate task [baseline]", fontsize=7, title_fontsize=8, loc="upper left",
+                   bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     axes[1].set_title(f"{first} per language (English-trained; mean ± sd over seeds)")
     axes[1].set_xlabel("language")
     axes[1].set_ylabel("score")
