@@ -505,6 +505,23 @@ def test_paper_best_task_leaves_out_the_shuffled_label_control():
     assert claims.loc[e5, "note"].startswith("no task improves on average")
 
 
+def test_control_claims_pair_a_task_with_its_shuffled_labels_by_hand():
+    """MNLI-like changes a and b by -5 and -3, its shuffled-label control by -1 and 0: the labels account for -4
+    and -3, mean -3.5, and every resample lies in [-4, -3], so the two-sided claim is supported. A control
+    without its task, or a model without a control, makes no claim."""
+    rows = _rows({"none": {"en": 50, "a": 30, "b": 30}, "synth_mnli": {"en": 60, "a": 25, "b": 27},
+                  "synth_mnli_shuffled": {"en": 40, "a": 29, "b": 30}}, model="synth-small")
+    rows += _rows({"none": {"en": 50, "a": 30}, "synth_mnli_shuffled": {"en": 50, "a": 31}}, model="synth-tiny")
+    rows += _rows({"none": {"en": 50, "a": 30}, "synth_mnli": {"en": 50, "a": 31}}, model="synth-medium")
+    c = studies.claims_frame(studies.control_claims(studies.paired_effects(pd.DataFrame(rows))))
+    assert list(c["claim"]) == [("synth_mnli's effect on synth-small comes from its labels: synth_mnli minus its "
+                                 "shuffled-label control synth_mnli_shuffled, averaged over 1 target(s)")]
+    assert (c["ours"].iloc[0], c["95% interval"].iloc[0], c["verdict"].iloc[0]) == (
+        "-3.50 points", "[-4.00, -3.00]", "supported")
+    # in paper_claims, beside the per-task claims
+    assert c["claim"].iloc[0] in set(studies.paper_claims(pd.DataFrame(rows))["claim"])
+
+
 def test_paper_comparison_chooses_the_x_stilts_task_on_english_dev_by_hand():
     """XNLI, two languages, two seeds: the task score averages English too; qqp is best on test but mnli on English
     dev, so mnli is the X-STILTs task; its gain is +4.00 and the published +1.2 lies outside [2, 6]."""
