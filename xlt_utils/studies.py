@@ -537,7 +537,7 @@ def paper_comparison(df: Any, languages: str = "published") -> Any:
         task_score = g.groupby(["intermediate_task", "seed"])["value"].mean().groupby("intermediate_task").mean()
         if "none" not in task_score.index or len(task_score) < 2:
             continue
-        tried = task_score.drop(["none", *[x for x in task_score.index if is_control(x)]])
+        tried = task_score.drop(["none", *(set(task_score.index) & controls_in(g))])
         if tried.empty:
             continue
         d = dev[(dev["model"] == m) & (dev["target_task"] == t) & dev["intermediate_task"].isin(tried.index)]
@@ -578,6 +578,11 @@ def is_control(intermediate_task: str) -> bool:
         return False
 
 
+def controls_in(frame: Any) -> set[str]:
+    """The intermediate tasks of ``frame`` that are controls (:func:`is_control`), each name looked up once."""
+    return {t for t in frame["intermediate_task"].dropna().unique() if is_control(t)}
+
+
 def control_claims(eff: Any) -> list[dict[str, Any]]:
     """Per model and shuffled-label control (``<task>_shuffled``) trained beside its task: does the task's effect
     come from its labels? The zero-shot effect of the task minus the control's, paired by target, language and
@@ -587,7 +592,8 @@ def control_claims(eff: Any) -> list[dict[str, Any]]:
 
     rows = []
     keys = ["target_task", "lang", "seed"]
-    for (m, ctrl), c in eff[eff["intermediate_task"].map(is_control)].groupby(["model", "intermediate_task"]):
+    controls = eff["intermediate_task"].isin(controls_in(eff))
+    for (m, ctrl), c in eff[controls].groupby(["model", "intermediate_task"]):
         task = ctrl.removesuffix("_shuffled")
         real = eff[(eff["model"] == m) & (eff["intermediate_task"] == task)]
         if task == ctrl or real.empty:
@@ -615,9 +621,10 @@ def paper_claims(df: Any) -> Any:
     (inconclusive where no task helps: a ranking of harms says nothing about which tasks help most); and the
     English-vs-zero-shot gap."""
     eff = paired_effects(df)
+    controls = controls_in(eff)
     rows = []
     per = summarize(eff, ["model", "target_task", "intermediate_task"])
-    per = per[~per["intermediate_task"].map(is_control)]
+    per = per[~per["intermediate_task"].isin(controls)]
     for (m, t), g in per.groupby(["model", "target_task"]):
         best = g.sort_values("mean", ascending=False).iloc[0]
         rows.append(claim(f"English intermediate training improves zero-shot transfer on {t} "
@@ -635,7 +642,7 @@ def paper_claims(df: Any) -> Any:
     rows += control_claims(eff)
     for m, g in eff.groupby("model"):  # per model: the models are trained on different sets of tasks
         zs = g[g["lang"] != "en"]  # zero-shot languages, as every other claim here
-        zs = zs[~zs["intermediate_task"].map(is_control)]
+        zs = zs[~zs["intermediate_task"].isin(controls)]
         means = zs.groupby("intermediate_task")["delta"].mean().sort_values(ascending=False)
         short = {t: t.removeprefix("synth_").removesuffix("_v1") for t in means.index}
         if len(means) > 1 and any(v not in PAPER_BEST for v in short.values()):
