@@ -21,15 +21,28 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     def cut(text: str, n: int) -> str:
         return text if len(text) <= n or args.long else text[: n - 3] + "..."
 
-    rows = [("task", "world", "format", "role", "metric", "train", "#lang", "source", "languages")]
+    def size(t) -> str:  # train/dev/test records over all languages, where the world recorded them
+        counts = t.source.get("counts") or {}
+        if not any(counts.get(s) for s in ("train", "dev", "test")):
+            return "-"
+        return "/".join(str(sum((counts.get(s) or {}).values())) for s in ("train", "dev", "test"))
+
+    def langs(t) -> str:  # silver-labelled languages marked with *
+        return " ".join(lang + ("*" if t.label_quality.get(lang) == "silver" else "") for lang in t.languages)
+
+    rows = [("task", "world", "format", "role", "metric", "train", "train/dev/test", "#lang", "source",
+             "languages")]
     for t in tasks:
         source = str(t.source.get("summary") or t.source.get("hub_id") or t.source.get("dir") or "-")
-        rows.append((t.name, t.world, t.format, t.role, t.metric, cut(t.train_source or "-", 24),
-                     str(len(t.languages)), cut(source, 48), cut(" ".join(t.languages), 48)))
+        rows.append((t.name, t.world, t.format, t.role, t.metric, cut(t.train_source or "-", 24), size(t),
+                     str(len(t.languages)), cut(source, 48), cut(langs(t), 48)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
     print(f"{len(tasks)} tasks")
+    if any(t.label_quality for t in tasks):
+        print("* silver labels (an automatic tagger's output); every other language of a task with label_quality "
+              "is gold (human annotation)")
     return 0
 
 

@@ -57,6 +57,8 @@ class Task:
         options: format options (``max_seq_length``, ``doc_stride``, ``num_choices``, ``k``...).
         description: one line for ``python -m xlt_utils tasks``.
         notes: protocol notes that are reported with results (e.g. "dev used: test labels hidden").
+        label_quality: per language, ``gold`` (human annotation) or ``silver`` (an automatic tagger's output);
+            empty where the world does not say (its labels are as the benchmark defines them).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Task:
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     notes: str = ""
+    label_quality: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -102,6 +105,9 @@ class Task:
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(self.labels))
         object.__setattr__(self, "splits", {k: tuple(v) for k, v in self.splits.items()})
+        bad = {k: v for k, v in self.label_quality.items() if v not in ("gold", "silver")}
+        if bad:
+            raise XLTError(f"task {self.name!r}: label_quality must be gold or silver, got {bad}")
 
     @property
     def trainable(self) -> bool:

