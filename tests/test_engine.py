@@ -297,3 +297,39 @@ def test_padding_to_8_changes_no_prediction_or_loss(fmt, local_tasks, tiny_encod
             x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
             assert np.allclose(x, y[: len(x)], atol=1e-4)  # y is longer by the extra padding
     assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+
+
+def test_mean_pooling_head_reads_the_masked_mean_and_reloads_with_it(local_tasks, tiny_encoder, tmp_path):
+    from xlt_utils.models import POOLING_CONFIG_KEY
+
+    task = get_task(local_tasks["classification"])
+    torch.manual_seed(0)
+    model = build_model(task, tiny_encoder, classifier_pooling="mean").eval()
+    assert "MeanPool" in type(model).__name__ and getattr(encoder_of(model), "pooler", None) is None
+    ids = torch.tensor([[0, 5, 6, 7, 2, 1, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0, 0]])
+    out = model(input_ids=ids, attention_mask=mask, labels=torch.tensor([1]))
+    hidden = encoder_of(model)(input_ids=ids, attention_mask=mask).last_hidden_state[0, :5]
+    by_hand = model.classifier(hidden.mean(dim=0))
+    torch.testing.assert_close(out.logits[0], by_hand)
+    torch.testing.assert_close(out.loss, torch.nn.functional.cross_entropy(by_hand[None], torch.tensor([1])))
+    unpadded = model(input_ids=ids[:, :5], attention_mask=mask[:, :5]).logits
+    torch.testing.assert_close(unpadded, out.logits, atol=1e-5, rtol=1e-5)  # padding changes nothing
+    # a fine-tuned model reloads with its own head; its encoder is saved without one
+    model.save_pretrained(str(tmp_path / "m"))
+    again = build_model(task, tmp_path / "m").eval()
+    assert type(again).__name__ == type(model).__name__ and getattr(again.config, POOLING_CONFIG_KEY) == "mean"
+    torch.testing.assert_close(again(input_ids=ids, attention_mask=mask).logits, out.logits)
+    enc = save_encoder(model, load_tokenizer(tiny_encoder), tmp_path / "enc")
+    assert not any("classifier" in k for k in load_file(str(enc / "model.safetensors")))
+    assert type(build_model(task, enc, classifier_pooling="cls")).__name__.endswith("ForSequenceClassification")
+    # it trains through the one loop
+    tok = load_tokenizer(tiny_encoder)
+    pipe = get_pipeline(task, tok, max_seq_length=32)
+    feats = pipe.featurize(load_records(task, "train", "en"), train=True)
+    res = train(model.train(), feats, pipe.collate, TrainConfig(learning_rate=3e-3, max_steps=6,
+                                                                per_device_train_batch_size=8, progress=False,
+                                                                log_every=1))
+    assert res.history[-1]["loss"] < res.history[0]["loss"]
+    with pytest.raises(XLTError, match="unknown classifier_pooling 'max'; valid: cls, mean"):
+        build_model(task, tiny_encoder, classifier_pooling="max")

@@ -286,3 +286,13 @@ def test_cpu_description_names_the_model_and_the_kernel_relevant_extensions():
             "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Processor\nflags\t\t: fpu sse2 avx avx2 avx512f amx_tile\n")
     assert cpu_description(info) == "Intel(R) Xeon(R) Processor [avx2 avx512f amx_tile]"
     assert cpu_description("model name\t: Old CPU\nflags\t: fpu sse2\n") == "Old CPU"
+
+
+def test_a_parameter_added_later_keeps_old_ids_at_its_neutral_default():
+    p = _params("target")
+    assert p["classifier_pooling"] == "cls" == runs.ID_NEUTRAL_DEFAULTS["classifier_pooling"]
+    without = {k: v for k, v in p.items() if k != "classifier_pooling"}
+    assert runs.params_hash("target", p) == runs.params_hash("target", without) == "f9ef5fe20c"
+    assert runs.params_hash("target", {**p, "classifier_pooling": "mean"}) != "f9ef5fe20c"
+    with pytest.raises(XLTError, match="unknown classifier_pooling 'max'; valid: cls, mean"):
+        C.from_params("target", {**p, "classifier_pooling": "max"})

@@ -38,6 +38,9 @@ PHASES = tuple(PHASE_NOTEBOOKS)
 ANALYSIS_NOTEBOOKS = {"paper": "10_paper", "rq1_batch_size": "11_rq1_batch_size", "rq2_model_scale": "12_rq2_model_scale",
                       "rq3_efficiency": "13_rq3_efficiency", "rq4_intermediate_data": "14_rq4_intermediate_data",
                       "rq5_source_language": "15_rq5_source_language"}
+# Sequence-level heads (xlt_utils.models.build_model): "cls", the architecture's own head; "mean", a linear layer on
+# the mean-pooled last hidden states (how sentence encoders such as e5 were trained; no random pooler).
+CLASSIFIER_POOLINGS = ("cls", "mean")
 BASELINE_KINDS = ("majority", "random_init", "in_language")
 POOLINGS = ("mean", "cls")
 WORLDS = ("synth", "offline-real", "xtreme", "local")
@@ -268,6 +271,7 @@ class _TrainingFields(_Base):
     early_stopping_patience: int | None
     checkpoint_every: int | None
     freeze_word_embeddings: bool
+    classifier_pooling: str
     gradient_checkpointing: bool
     num_processes: int
 
@@ -278,6 +282,8 @@ class _TrainingFields(_Base):
                              "early_stopping_patience", "checkpoint_every", allow_none=True)
         if not 0 <= self.warmup_ratio < 1:
             raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.classifier_pooling not in CLASSIFIER_POOLINGS:
+            raise unknown("classifier_pooling", self.classifier_pooling, CLASSIFIER_POOLINGS)
         check_num_processes(self.num_processes)
 
     @property

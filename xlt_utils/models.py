@@ -31,7 +31,8 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from xlt_utils.errors import XLTError
+from xlt_utils.config import CLASSIFIER_POOLINGS
+from xlt_utils.errors import XLTError, unknown
 from xlt_utils.tasks import Task
 
 HEADS = {
@@ -43,6 +44,10 @@ HEADS = {
     "retrieval": AutoModel,
 }
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R ids 0..3; <mask> is the last id
+# How a sequence-level head reads the encoder (CLASSIFIER_POOLINGS): ``cls``, the architecture's own head (BERT: its
+# pooler on [CLS]; XLM-R: a dense layer on <s>), or ``mean``, a linear classifier on the mean of the last layer's
+# token states over the attention mask (the pooling sentence encoders such as e5 are trained with).
+POOLING_CONFIG_KEY = "xlt_classifier_pooling"  # saved in a fine-tuned model's config.json
 
 
 TOKENIZER_MODELS = ("unigram", "word")
@@ -156,22 +161,83 @@ def load_tokenizer(encoder: str | Path) -> PreTrainedTokenizerBase:
     return tok
 
 
+def mean_pool_classifier_class(config: Any) -> type:
+    """A sequence classifier of ``config``'s architecture whose head is a linear layer on the mean-pooled last
+    hidden states (padding excluded by the attention mask); loss as ``transformers``' classifiers (cross-entropy).
+
+    The class is built on the architecture's own ``PreTrainedModel`` base, so ``from_pretrained`` loads an encoder
+    directory into it (the new ``classifier`` is the only missing weight) and a saved model reloads exactly."""
+    from torch import nn
+    from transformers import MODEL_MAPPING
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    try:
+        base_cls = MODEL_MAPPING[type(config)]
+    except KeyError:
+        raise XLTError(f"classifier_pooling 'mean' needs a base model class for {type(config).__name__}; "
+                       f"use classifier_pooling 'cls'") from None
+    pre = next(c for c in base_cls.__mro__[1:] if issubclass(c, PreTrainedModel) and c is not PreTrainedModel)
+
+    class MeanPoolForSequenceClassification(pre):  # type: ignore[misc, valid-type]
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self.num_labels = config.num_labels
+            kwargs = {"add_pooling_layer": False} if "add_pooling_layer" in base_cls.__init__.__code__.co_varnames \
+                else {}
+            setattr(self, self.base_model_prefix, base_cls(config, **kwargs))
+            drop = getattr(config, "classifier_dropout", None)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob if drop is None else drop)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+            self.post_init()
+
+        def forward(self, input_ids: Any = None, attention_mask: Any = None, labels: Any = None,
+                    **kwargs: Any) -> SequenceClassifierOutput:
+            kwargs.pop("return_dict", None)
+            hidden = getattr(self, self.base_model_prefix)(input_ids=input_ids, attention_mask=attention_mask,
+                                                           **kwargs).last_hidden_state
+            if attention_mask is None:
+                pooled = hidden.mean(dim=1)
+            else:
+                m = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+            logits = self.classifier(self.dropout(pooled))
+            loss = None
+            if labels is not None:
+                loss = nn.functional.cross_entropy(logits.float().view(-1, self.num_labels), labels.view(-1))
+            return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    MeanPoolForSequenceClassification.__qualname__ = f"MeanPool{pre.__name__.replace('PreTrainedModel', '')}"
+    return MeanPoolForSequenceClassification
+
+
 def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = False,
-                freeze_embeddings: bool = False, **model_kwargs: Any) -> PreTrainedModel:
+                freeze_embeddings: bool = False, classifier_pooling: str | None = None,
+                **model_kwargs: Any) -> PreTrainedModel:
     """Load an encoder and put a fresh head of the task's format on it.
 
     Args:
         task: the task (format and labels decide the head).
-        encoder: an encoder directory (:func:`save_encoder`) or a model id available locally.
+        encoder: an encoder directory (:func:`save_encoder`), a fine-tuned model's directory, or a model id
+            available locally.
         trust_remote_code: passed through; off unless a user asks for it by name.
         freeze_embeddings: freeze the word embeddings (:func:`freeze_word_embeddings`).
+        classifier_pooling: one of :data:`CLASSIFIER_POOLINGS`, for the sequence-level formats
+            (classification, pair_classification; token-level and span heads read every token and ignore it).
+            None: what ``encoder``'s config records (a fine-tuned model reloads with its own head), else ``cls``.
         **model_kwargs: extra ``from_pretrained`` arguments (e.g. ``torch_dtype``).
 
     Returns:
         The model; for ``retrieval`` the bare encoder.
     """
+    if classifier_pooling is not None and classifier_pooling not in CLASSIFIER_POOLINGS:
+        raise unknown("classifier_pooling", classifier_pooling, CLASSIFIER_POOLINGS)
     head = HEADS[task.format]
     kwargs: dict[str, Any] = dict(trust_remote_code=trust_remote_code, **model_kwargs)
+    if task.format in ("classification", "pair_classification"):
+        if classifier_pooling is None:
+            classifier_pooling = getattr(model_config(encoder), POOLING_CONFIG_KEY, "cls")
+        if classifier_pooling == "mean":
+            head = mean_pool_classifier_class(model_config(encoder))
     if task.format in ("classification", "pair_classification", "tagging"):
         labels = list(task.labels or ())
         kwargs.update(num_labels=len(labels), id2label=dict(enumerate(labels)),
@@ -192,6 +258,8 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
             hf_logging.set_verbosity(verbosity)
     except OSError as e:
         raise XLTError(f"could not load encoder {encoder!r}: {str(e).splitlines()[0]}") from e
+    if task.format in ("classification", "pair_classification"):
+        setattr(model.config, POOLING_CONFIG_KEY, classifier_pooling)  # saved with the model: eval rebuilds it
     if freeze_embeddings:
         freeze_word_embeddings(model)
     return model

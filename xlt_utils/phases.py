@@ -396,7 +396,8 @@ def build_model(run: Run, data: TrainingData) -> Any:
 
     with run.timer("build"):
         torch.manual_seed(run.config.seed)
-        model = _build(data.task, data.encoder, freeze_embeddings=run.config.freeze_word_embeddings)
+        model = _build(data.task, data.encoder, freeze_embeddings=run.config.freeze_word_embeddings,
+                       classifier_pooling=run.config.classifier_pooling)
     run.resolved["n_parameters"] = sum(p.numel() for p in model.parameters())
     if run.config.freeze_word_embeddings:
         run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)

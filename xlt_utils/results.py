@@ -87,6 +87,8 @@ def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
         "pretrain_run": up_runs.get("pretrain", ""), "intermediate_run": up_runs.get("intermediate", ""),
         "target_run": up_runs.get("target", ""),
     }
+    if phase in ("intermediate", "target", "baselines"):  # runs made before a parameter existed had its default
+        params = {**runs.ID_NEUTRAL_DEFAULTS, **params}
     extra = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()
              if k not in base and k not in CORE_COLUMNS}
     extra.update(upstream_columns(lin))

@@ -66,6 +66,12 @@ PROTOCOL: dict[str, int] = {"pretrain": 1, "intermediate": 1, "target": 1, "eval
 PROTOCOL_CHANGES: dict[str, dict[int, str]] = {}
 
 
+# Parameters added after results were committed, with the value that reproduces the runs made before them. While a
+# run holds that value the parameter stays out of its id (those runs keep their ids and bundles stay valid); any
+# other value enters the hash like every parameter. Results tables show the value for the older runs too.
+ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls"}
+
+
 def protocol_version(phase: str) -> int:
     """The current protocol version of ``phase`` (one-line error naming the phases if unknown)."""
     if phase not in PROTOCOL:
@@ -77,7 +83,8 @@ def params_hash(phase: str, params: Mapping[str, Any], protocol: int | None = No
     """Stable hash of a phase's validated parameters (upstream run ids included) and, from version 2 on, of the
     phase's protocol version (``PROTOCOL``; ``protocol`` overrides it, for tests)."""
     version = protocol_version(phase) if protocol is None else protocol
-    payload: dict[str, Any] = {"phase": phase, "params": dict(params)}
+    hashed = {k: v for k, v in params.items() if k not in ID_NEUTRAL_DEFAULTS or v != ID_NEUTRAL_DEFAULTS[k]}
+    payload: dict[str, Any] = {"phase": phase, "params": hashed}
     if version != 1:
         payload["protocol"] = version
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:HASH_LEN]
