@@ -133,3 +133,31 @@ profiles:
     probe = next(c for c in base if c.params["kind"] == "probe")
     assert probe.upstream is not None and probe.upstream.phase == "pretrain"
     assert all(c.upstream is None for c in base if c.params["kind"] == "lexical")
+
+
+@pytest.mark.parametrize("kind", ["probe", "lexical"])
+def test_the_baselines_phase_runs_a_floor_and_repeats_it_exactly(kind, tmp_path, monkeypatch):
+    from xlt_utils import paths, phases
+
+    params = dict(C.notebook_defaults("04_baselines"), kind=kind, target_task="synth_udpos",
+                  languages=["en", "sw3"], max_train_samples=48, max_dev_samples=24, max_eval_samples=16)
+    cfg = C.from_params("baselines", params)
+
+    def cell(root):
+        monkeypatch.setattr(paths, "RUNS", root)
+        run = phases.start(cfg)
+        try:
+            metrics = phases.run_baseline(run)
+            phases.finish(run)
+        finally:
+            if run.lock is not None:
+                run.lock.__exit__(None, None, None)
+        return run, metrics
+
+    a, metrics = cell(tmp_path / "a")
+    b, _ = cell(tmp_path / "b")
+    assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
+    got = {(r.split, r.lang) for r in metrics.itertuples()}
+    assert got == {("dev", "en"), ("test", "en"), ("test", "sw3")}
+    assert a.resolved["n_train_records"] == 48 and a.resolved["n_dev_records"] == 24
+    assert ("layer" in a.resolved["chosen"]) == (kind == "probe") and "dev_table" in a.resolved["chosen"]
