@@ -70,3 +70,21 @@ def test_page_states_its_numbers_and_the_tagset_caveat():
 def test_no_rows_is_a_one_line_error_naming_the_way_to_get_them():
     with pytest.raises(XLTError, match="no rows of study 'real_targets'.*results --import"):
         RT.table(_rows().assign(study="paper"))
+
+
+def test_the_committed_page_regenerates_from_the_committed_bundles(tmp_path, monkeypatch):
+    from xlt_utils import paths
+    from xlt_utils import results as R
+
+    bundles = sorted(p for p in (paths.PROJECT_ROOT / "docs" / "results" / "real_targets").glob("*")
+                     if (p / "bundle.json").exists())
+    page = paths.PROJECT_ROOT / RT.PAGE
+    if not bundles or not page.exists():
+        pytest.skip("no committed real_targets bundles yet")
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    for b in bundles:
+        R.import_bundle(b, out=lambda s: None)
+    R.collect()
+    RT.main(out=str(tmp_path / "page.md"))
+    assert (tmp_path / "page.md").read_text(encoding="utf-8") == page.read_text(encoding="utf-8")
