@@ -72,3 +72,16 @@ def test_gpu_benchmark_xlmr_large_random():
     for side in ("ours", "trainer"):
         assert r[f"{side}_tokens_per_s"] > 0 and r[f"{side}_peak_memory_gb"] > 0
         assert r["peak_tflops"] is None or 0 < r[f"{side}_mfu"] < 1
+
+
+@pytest.mark.slow
+def test_cpu_training_benchmark_has_the_trainer_at_its_best_as_a_side():
+    """`bench train` on the tiny preset, small: four sides; the Trainer's own length grouping pads less than its
+    defaults (the speed-up over the grouped Trainer is the comparison a user would make). The Trainer groups
+    within "megabatches" of min(n // (4 x batch), 50) batches, so it needs a few batches per megabatch to group."""
+    r = bench.bench_train("tiny", n=192, batch_size=8, max_len=48, device="cpu", repeats=1)
+    for side in ("ours", "trainer", "trainer_grouped", "ours_ungrouped"):
+        assert r[f"{side}_tokens_per_s"] > 0 and 0 <= r[f"{side}_padding_fraction"] < 1
+    assert r["trainer_grouped_padding_fraction"] < r["trainer_padding_fraction"]
+    assert r["ours_padding_fraction"] < r["ours_ungrouped_padding_fraction"]
+    assert r["speedup_vs_grouped"] > 0 and r["speedup"] > 0
