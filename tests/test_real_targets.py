@@ -50,12 +50,12 @@ def test_table_puts_each_run_in_its_column_and_leaves_other_studies_out():
     tab = RT.table(_rows()).set_index("lang")
     de = tab.loc["de"]
     assert de["n"] == 200 and de["labels"] == "gold"
-    assert de["e5 zero-shot"] == RT.interval([70.0, 72.0, 74.0], 200) and de["e5 zero-shot seeds"] == 3
+    assert de["e5 English-trained"] == RT.interval([70.0, 72.0, 74.0], 200) and de["e5 English-trained seeds"] == 3
     assert de["probe"] == RT.interval([60.0], 200)  # the other study's probe row (99) is not read
     assert de["majority"][0] == 50.0 and de["lexical"][0] == 51.0 and de["in-language"] is None
     assert list(tab.index) == ["en", "de"]  # the task's language order; fr and nl have no rows
     dev = RT.dev_table(_rows()).set_index("column")
-    assert dev.loc["e5 zero-shot", "mean"] == 86.0 and dev.loc["e5 zero-shot", "sd"] == 1.0
+    assert dev.loc["e5 English-trained", "mean"] == 86.0 and dev.loc["e5 English-trained", "sd"] == 1.0
     assert dev.loc["probe", "n_runs"] == 1
 
 
@@ -63,7 +63,8 @@ def test_page_states_its_numbers_and_the_tagset_caveat():
     text = RT.render(_rows())
     assert "| de | gold | 200 | 72.0 [" in text
     assert "coarser than XTREME's 17 UD tags" in text
-    assert "English dev (selection split): e5 zero-shot 86.0 (sd 1.0 over 3 runs); probe 75.0." in text
+    assert "English dev (selection split): e5 English-trained 86.0 (sd 1.0 over 3 runs); probe 75.0." in text
+    assert "| en (trained) | gold | 250 | 85.0 [" in text
     assert text == RT.render(_rows().sample(frac=1, random_state=0))  # row order does not matter
 
 

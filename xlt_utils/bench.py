@@ -233,9 +233,10 @@ def bench_train(model_name: str = "tiny", n: int = 1024, batch_size: int = 32, m
 
         def hf(max_steps: int = steps, best: bool = False) -> tuple[float, float, float | None]:
             # best: the Trainer's own length grouping, and fused AdamW where CUDA has it (bf16 is on in both)
-            # (transformers 5: train_sampling_strategy="group_by_length", formerly group_by_length=True)
-            extra = {"train_sampling_strategy": "group_by_length",
-                     **({"optim": "adamw_torch_fused"} if dev.type == "cuda" else {})} if best else {}
+            # (transformers 5: train_sampling_strategy="group_by_length"; before it, group_by_length=True)
+            grouping = ({"train_sampling_strategy": "group_by_length"} if "train_sampling_strategy" in
+                        TrainingArguments.__dataclass_fields__ else {"group_by_length": True})
+            extra = {**grouping, **({"optim": "adamw_torch_fused"} if dev.type == "cuda" else {})} if best else {}
             args = TrainingArguments(output_dir=str(tmp / "hf"), per_device_train_batch_size=batch_size,
                                      max_steps=max_steps, learning_rate=1e-4, warmup_steps=int(0.1 * max_steps),
                                      weight_decay=0.01, report_to=[], save_strategy="no", logging_strategy="no",

@@ -458,7 +458,7 @@ class BaselineConfig(_TrainingFields):
             if fmt not in FORMATS:
                 raise XLTError(f"baseline kind {self.kind!r} needs a classification or tagging target; "
                                f"{self.target_task} is {fmt}; valid formats: {', '.join(FORMATS)}")
-        self._check_task("target_task", role="target", trainable=self.kind == "in_language")
+        self._check_task("target_task", role="target", trainable=self.kind in ("in_language", "probe", "lexical"))
         self._check_languages()
         self._check_positive("max_eval_samples", allow_none=True)
         self._check_training()

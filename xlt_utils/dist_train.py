@@ -131,6 +131,26 @@ def _frozen(model: Any, names: Sequence[str]) -> None:
         params[n].requires_grad_(False)
 
 
+def model_class(name: str, model_dir: Path) -> type:
+    """The class a worker rebuilds the launched model with: a ``transformers`` class by name, or the mean-pooling
+    classifier (:func:`xlt_utils.models.mean_pool_classifier_class`) that the saved config records.
+
+    Raises:
+        XLTError: ``name`` is neither.
+    """
+    import transformers
+
+    from xlt_utils.models import POOLING_CONFIG_KEY, mean_pool_classifier_class
+
+    config = transformers.AutoConfig.from_pretrained(str(model_dir))
+    if getattr(config, POOLING_CONFIG_KEY, None) == "mean" and name.startswith("MeanPool"):
+        return mean_pool_classifier_class(config)
+    cls = getattr(transformers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
+        raise XLTError(f"{name!r} is not a transformers model class")
+    return cls
+
+
 def main(job_dir: Path) -> None:
     """One training process (run by the launcher of :func:`launch`)."""
     import torch
@@ -138,7 +158,6 @@ def main(job_dir: Path) -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # evaluation's "cuda" = this GPU
-    import transformers
     from safetensors.torch import save_file
 
     from xlt_utils.formats.pipelines import get_pipeline
@@ -150,10 +169,8 @@ def main(job_dir: Path) -> None:
     job = json.loads((job_dir / "job.json").read_text())
     task = get_task(job["task"])
     tok = load_tokenizer(job_dir / "model")
-    cls = getattr(transformers, job["model_class"], None)
-    if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
-        raise XLTError(f"{job['model_class']!r} is not a transformers model class")
-    model = cls.from_pretrained(str(job_dir / "model"), dtype=torch.float32)
+    model = model_class(job["model_class"], job_dir / "model").from_pretrained(str(job_dir / "model"),
+                                                                             dtype=torch.float32)
     _frozen(model, job["frozen"])
     pipe = get_pipeline(task, tok, max_seq_length=job["max_seq_length"])
     features = json.loads((job_dir / "features.json").read_text(encoding="utf-8"))

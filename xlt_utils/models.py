@@ -287,7 +287,13 @@ def save_encoder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     enc = encoder_of(model)
-    enc.save_pretrained(str(out), safe_serialization=True)
+    # the head's pooling is the head's, not the encoder's: a later head chooses its own
+    pooling = enc.config.__dict__.pop(POOLING_CONFIG_KEY, None)
+    try:
+        enc.save_pretrained(str(out), safe_serialization=True)
+    finally:
+        if pooling is not None:
+            setattr(enc.config, POOLING_CONFIG_KEY, pooling)
     tokenizer.save_pretrained(str(out))
     if provenance is not None:
         (out / "provenance.json").write_text(json.dumps(provenance, indent=1, default=str))

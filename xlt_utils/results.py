@@ -51,7 +51,7 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
 # rows: the intermediate run's source language and data size (rq4, rq5), its schedule; the target run's language.
 UPSTREAM_COLUMNS = {
     "intermediate": ("train_language", "max_train_samples", "max_steps", "num_train_epochs", "learning_rate"),
-    "target": ("train_language",),
+    "target": ("train_language", "classifier_pooling"),  # the head an evaluation scored
 }
 
 
@@ -61,6 +61,8 @@ def upstream_columns(lineage: Mapping[str, Any]) -> dict[str, Any]:
     for phase, keys in UPSTREAM_COLUMNS.items():
         rid = lineage.get("runs", {}).get(phase)
         params = runs.read_params(rid)["params"] if rid and runs.is_done(rid) else {}
+        if params:  # runs made before a parameter existed had its default
+            params = {**runs.ID_NEUTRAL_DEFAULTS, **params}
         for k in keys:
             out[f"{phase}_{k}"] = params.get(k)
     return out

