@@ -129,6 +129,10 @@ def render(df: Any, study: str = STUDY, lr_table: Any = None, chosen: Any = None
     dev = dev_table(df, study)
     d = rows_of(df, study)
     seeds = sorted({int(s) for s in d[d["column"] == "e5 English-trained"]["seed"].dropna()})
+    in_seeds = sorted({int(s) for s in d[d["column"] == "in-language"]["seed"].dropna()})
+    runs_line = (f"Runs: e5 English-trained, seeds {', '.join(map(str, seeds))}; in-language, "
+                 f"{'seed' if len(in_seeds) == 1 else 'seeds'} {', '.join(map(str, in_seeds)) or 'none'}; majority, "
+                 "lexical and probe are deterministic (one run each).")
     lines = [
         "# Real targets: multilingual-e5-small fine-tuned in English, zero-shot in other languages",
         "",
@@ -150,6 +154,8 @@ def render(df: Any, study: str = STUDY, lr_table: Any = None, chosen: Any = None
          "is the training language's own test set: supervised, not zero-shot; every other row is zero-shot except "
          "the in-language column."),
         "",
+        runs_line,
+        "",
     ]
     for task in TASKS:
         sub = tab[tab["task"] == task]
@@ -161,6 +167,17 @@ def render(df: Any, study: str = STUDY, lr_table: Any = None, chosen: Any = None
             cells = [_fmt(r[c]) for c in COLUMNS]
             lang = r["lang"] + (" (trained)" if r["lang"] == "en" else "")
             lines.append(f"| {lang} | {r['labels'] or '–'} | {r['n']} | " + " | ".join(cells) + " |")
+        if "max_seq_length" in d.columns:
+            t = d[d["target_task"] == task]
+            parts = []
+            for what, rows in (("fine-tuning", t[t["phase"] == "target"]), ("evaluation", t[t["phase"] == "eval"]),
+                               ("probe", t[t["column"] == "probe"]), ("in-language", t[t["column"] == "in-language"])):
+                lengths = sorted({int(v) for v in rows["max_seq_length"].dropna()})
+                if lengths:
+                    parts.append(f"{what} {'/'.join(map(str, lengths))}")
+            if parts:
+                lines += ["", "Sub-word tokens read per text (longer texts are cut): " + ", ".join(parts)
+                          + "; the lexical floor reads all of it."]
         dv = dev[dev["task"] == task]
         if not dv.empty:
             parts = []
