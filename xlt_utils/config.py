@@ -451,13 +451,10 @@ class BaselineConfig(_TrainingFields):
         if self.kind not in ("in_language", "probe") and self.upstream is not None:
             raise XLTError(f"baseline kind {self.kind!r} uses no upstream run; set upstream to None")
         if self.kind in ("probe", "lexical"):
-            from xlt_utils.floors import FORMATS
+            from xlt_utils import floors
             from xlt_utils.tasks import get_task
 
-            fmt = get_task(self.target_task).format
-            if fmt not in FORMATS:
-                raise XLTError(f"baseline kind {self.kind!r} needs a classification or tagging target; "
-                               f"{self.target_task} is {fmt}; valid formats: {', '.join(FORMATS)}")
+            floors.check(get_task(self.target_task), self.kind)
         self._check_task("target_task", role="target", trainable=self.kind in ("in_language", "probe", "lexical"))
         self._check_languages()
         self._check_positive("max_eval_samples", allow_none=True)

@@ -28,10 +28,11 @@ FORMATS = ("classification", "pair_classification", "tagging")
 HASH_FEATURES = 2**18
 
 
-def _check(task: Any, kind: str) -> None:
+def check(task: Any, kind: str) -> None:
+    """A floor scores classification and tagging targets only (one-line error naming the valid formats)."""
     if task.format not in FORMATS:
-        raise XLTError(f"baseline {kind} needs a classification or tagging task; {task.name} is {task.format}; "
-                       f"valid formats: {', '.join(FORMATS)}")
+        raise XLTError(f"baseline kind {kind!r} needs a classification or tagging target; {task.name} is "
+                       f"{task.format}; valid formats: {', '.join(FORMATS)}")
 
 
 def _texts(rec: dict[str, Any]) -> tuple[str, ...]:
@@ -152,7 +153,7 @@ def probe(encoder: Any, tokenizer: Any, task: Any, train: Sequence[dict], dev: S
     """
     from sklearn.preprocessing import StandardScaler
 
-    _check(task, "probe")
+    check(task, "probe")
     n_layers = int(encoder.config.num_hidden_layers)
     layers = sorted({min(layer, n_layers) for layer in PROBE_LAYERS})
     feats = {name: encode(encoder, tokenizer, task, recs, layers, max_seq_length)
@@ -215,7 +216,7 @@ def lexical(task: Any, train: Sequence[dict], dev: Sequence[dict],
             tests: dict[str, Sequence[dict]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The lexical floor: fit on English ``train``, choose C on English ``dev``, score every language of
     ``tests``. Returns the metric rows and what was chosen (as :func:`probe`)."""
-    _check(task, "lexical")
+    check(task, "lexical")
     vec = _lexical_vectorizer(task)
     Xtr, Xdev = vec(train), vec(dev)
     c, clf, dev_score, table = _select(task, lambda X, y, opt: _svm(X, y, opt),
