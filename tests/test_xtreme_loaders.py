@@ -224,3 +224,46 @@ def test_answer_repair_reanchors_or_drops():
     assert mappers.repair_answers(ctx, ["Paris"], [14]) == (["Paris"], [14])
     assert mappers.repair_answers(ctx, ["Paris"], [12]) == (["Paris"], [14])
     assert mappers.repair_answers(ctx, ["Lyon"], [0]) == ([], [])
+
+
+def test_mewslix_candidates_come_from_the_split_the_hub_serves(local, monkeypatch):
+    """``candidate_entities`` is served as split ``test`` (the Hub has no ``train`` for it): the loader reads that
+    split, and the fixture sits where the Hub serves it."""
+    cand = TASKS["mewslix"].source["routes"][0]["parts"][0]["args"]["candidates"]
+    assert cand["split"] == "test"
+    assert source.local_files("izhx/mewsli-x", "candidate_entities", "test")
+    assert not source.local_files("izhx/mewsli-x", "candidate_entities", "train")
+    reads = []
+    real = mappers.read_table
+    monkeypatch.setattr(mappers, "read_table", lambda *a, **k: reads.append(a[:3]) or real(*a, **k))
+    records = load_records(TASKS["mewslix"], "dev", "de")
+    assert ("izhx/mewsli-x", "candidate_entities", "test") in reads
+    assert any(r["side"] == "candidate" for r in records)
+
+
+def test_cosmosqa_reads_the_parquet_conversion_without_remote_code(monkeypatch, tmp_path):
+    """CosmosQA's ``main`` is a loading script with no parquet export: the catalog reads the repo's parquet
+    conversion (revision ``refs/pr/6``, provenance in the task's notes) as a plain parquet repo, never with
+    ``trust_remote_code``."""
+    import datasets
+
+    task = TASKS["cosmosqa"]
+    (part,) = task.source["routes"][0]["parts"]
+    assert (part["hub_id"], part["revision"], part["layout"]) == ("allenai/cosmos_qa", "refs/pr/6", "hub")
+    assert "refs/pr/6" in task.notes and "Convert dataset to Parquet" in task.notes
+    rows = [json.loads(x) for x in (FIXTURE_DIR / "allenai/cosmos_qa/default/train.jsonl").read_text().splitlines()]
+    calls = []
+
+    def fake_load(path, name=None, **kw):
+        calls.append((path, name, kw))
+        return datasets.Dataset.from_list(rows)
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(source, "LOCAL_DIR", tmp_path)  # no local copy: the Hub path
+    monkeypatch.setattr(source, "hub_reachable", lambda: True)
+    monkeypatch.setattr(source, "LOCK_FILE", tmp_path / "none.json")
+    records = load_records(task, "train", "en")
+    assert len(records) == len(rows)
+    (path, name, kw), = calls
+    assert (path, name, kw["split"], kw["revision"]) == ("allenai/cosmos_qa", None, "train", "refs/pr/6")
+    assert "trust_remote_code" not in kw

@@ -25,6 +25,10 @@ from xlt_utils.xtreme import languages as L
 # and recordable in revisions.lock.json by ``python -m xlt_utils.worlds.xtreme lock``). docs/xtreme.md lists them.
 REVISIONS: dict[str, str] = {
     "izhx/mewsli-x": "7e3723faa15c6d84cfd56d66cf6cd347be8ad00e",
+    # main is a loading script with no parquet export found; refs/pr/6 is the repo's own pull request #6
+    # "Convert dataset to Parquet" (datasets-cli convert_to_parquet: the script's output as
+    # data/{train,validation,test}-00000-of-00001.parquet, the script removed) [U: unmerged, a community PR]
+    "allenai/cosmos_qa": "refs/pr/6",
 }
 DEFAULT_REVISION = "main"
 
@@ -706,7 +710,7 @@ def _targets() -> list[dict[str, Any]]:
                             {
                                 "candidates": {
                                     "config": "candidate_entities",
-                                    "split": "train",
+                                    "split": "test",  # the one split the Hub serves for this config
                                     "features": [
                                         "entity_id",
                                         "title",
@@ -998,7 +1002,8 @@ def _intermediates() -> list[dict[str, Any]]:
             "train_source": "Cosmos QA (allenai/cosmos_qa)",
             "splits": {"train": ("en",), "dev": ("en",)},
             "source": {
-                "summary": "allenai/cosmos_qa (script dataset: parquet export if needed)",
+                "summary": "allenai/cosmos_qa at refs/pr/6 (the repo's parquet-conversion pull request; main "
+                "is a loading script with no parquet export)",
                 "routes": [
                     route(
                         part(
@@ -1029,7 +1034,10 @@ def _intermediates() -> list[dict[str, Any]]:
             },
             "options": {"num_choices": 4, "max_seq_length": 256, "hparams": mc_hp},
             "description": "Cosmos QA (4 choices)",
-            "notes": "test labels are hidden.",
+            "notes": "test labels are hidden. Read from revision refs/pr/6 of allenai/cosmos_qa: the repo's open pull "
+            "request #6 'Convert dataset to Parquet' (the loading script's output as parquet; main still ships "
+            "only the script, which datasets will not run without trust_remote_code) [U: unmerged community PR; "
+            "pin it with the lock file].",
         },
         {
             "name": "hellaswag",

@@ -15,9 +15,11 @@ Local copies
 
 Hub
     ``datasets.load_dataset(hub_id, config, split=..., revision=...)``. Datasets that still ship a loading
-    script (which ``datasets`` >= 4 no longer runs) are read from the Hub's parquet export
-    (``refs/convert/parquet``, files ``<config>/<split>/*.parquet``); a dataset that turns out to be
-    script-based is retried there automatically.
+    script are read from the Hub's parquet export (``refs/convert/parquet``, files
+    ``<config>/<split>/*.parquet``); a dataset that turns out to be script-based is retried there
+    automatically, whichever way ``datasets`` refuses the script (>= 4: a ``RuntimeError``, scripts are no
+    longer supported; 3.x: a ``ValueError`` asking for ``trust_remote_code=True``, which xlt never sets). When
+    the export cannot be read either, the error says both in one line.
 
 No network
     When the Hub cannot be reached (``HF_HUB_OFFLINE`` set, or a 3-second connection probe fails) the load
@@ -179,6 +181,16 @@ def revision_for(hub_id: str, revision: str | None, layout: str) -> str:
     return resolve_revision(hub_id, rev)
 
 
+def script_refused(e: BaseException) -> bool:
+    """Whether ``datasets`` refused to run a dataset's loading script: ``datasets`` >= 4 raises
+    ``RuntimeError("Dataset scripts are no longer supported, but found <name>.py")``; 3.x, without
+    ``trust_remote_code=True``, raises a ``ValueError`` that names ``trust_remote_code``."""
+    msg = str(e)
+    return (isinstance(e, RuntimeError) and "scripts are no longer supported" in msg) or (
+        isinstance(e, ValueError) and "trust_remote_code" in msg
+    )
+
+
 def _describe(hub_id: str, config: str | None, split: str, revision: str) -> str:
     return f"{hub_id} config {config or 'default'!r} split {split!r} (revision {revision})"
 
@@ -216,12 +228,19 @@ def read_table(
         with contextlib.nullcontext() if online else _offline_mode():
             try:
                 return _load_hub(hub_id, config, split, rev, layout)
-            except RuntimeError as e:  # a script dataset: datasets>=4 reads its parquet export instead
-                if layout != "hub" or "scripts are no longer supported" not in str(e):
+            except (RuntimeError, ValueError) as e:  # a script dataset: read its parquet export instead
+                if layout != "hub" or not script_refused(e):
                     raise
-                return _load_hub(
-                    hub_id, config, split, revision_for(hub_id, None, "parquet-export"), "parquet-export"
-                )
+                export = revision_for(hub_id, None, "parquet-export")
+                try:
+                    return _load_hub(hub_id, config, split, export, "parquet-export")
+                except Exception as e2:  # noqa: BLE001 - one line saying both attempts
+                    first = str(e2).splitlines()[0] if str(e2) else ""
+                    raise XLTError(
+                        f"xtreme: cannot load {where}: it is a loading-script dataset, which datasets will not "
+                        f"run without trust_remote_code (xlt never sets it), and its parquet export "
+                        f"({export}) could not be read: {type(e2).__name__}: {first}; {hint}"
+                    ) from None
     except XLTError:
         raise
     except Exception as e:  # noqa: BLE001 - every failure becomes one clear line
