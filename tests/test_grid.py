@@ -140,6 +140,97 @@ def test_the_real_study_expands_offline():
     assert {c.upstream.phase if c.upstream else None for c in bucc} == {None, "intermediate"}
 
 
+def _by_task(g, phase):
+    return {c.params["intermediate_task" if phase == "intermediate" else "target_task"]: c
+            for c in g.cells if c.phase == phase}
+
+
+def test_the_real_study_takes_each_tasks_hyperparameters_from_the_catalog():
+    """paper / xtreme-r: jiant's per-task values (the paper's toolkit), xtreme's where jiant has none; a target is
+    evaluated at its training length; QA at 384 tokens, retrieval at 512."""
+    g = G.expand("paper", "xtreme-r")
+    tgt, ev, inter = _by_task(g, "target"), _by_task(g, "eval"), _by_task(g, "intermediate")
+    hp = ("learning_rate", "num_train_epochs", "per_device_train_batch_size", "gradient_accumulation_steps",
+          "max_seq_length")
+    assert [tgt["xnli"].params[k] for k in hp] == [1e-5, 2.0, 4, 8, 256]
+    assert [tgt["pawsx"].params[k] for k in hp] == [1e-5, 5.0, 4, 8, 256]
+    assert [tgt["udpos"].params[k] for k in hp] == [1e-5, 10.0, 4, 8, 256]
+    for qa in ("xquad", "mlqa", "tydiqa"):
+        assert [tgt[qa].params[k] for k in hp] == [1e-5, 2.0, 4, 4, 384], qa
+        assert ev[qa].params["max_seq_length"] == 384 and ev[qa].origin == {"max_seq_length": "jiant"}
+    assert ev["tatoeba"].params["max_seq_length"] == ev["bucc2018"].params["max_seq_length"] == 512
+    assert [inter["mnli"].params[k] for k in hp] == [1e-5, 3.0, 4, 1, 256]
+    assert inter["squad_v1"].params["max_seq_length"] == 384  # the task's 384-token windows, not a run-wide 256
+    assert set(tgt["xnli"].origin.values()) == {"jiant"} and tgt["xnli"].params["warmup_ratio"] == 0.1
+    assert {c.params["max_seq_length"] for c in g.cells if c.phase == "baselines" and
+            c.params["target_task"] == "xquad"} == {384}
+
+
+XTREME_STUDY = """
+profiles:
+  p:
+    world: xtreme
+    models: [xlmr-base]
+    seeds: [1]
+    intermediate_tasks: [none]
+    target_tasks: [xnli, xcopa, lareqa]
+    params:
+      target: {max_steps: null}
+  xtreme-first:
+    extends: p
+    hparams: [xtreme, jiant]
+  yaml-wins:
+    extends: p
+    params:
+      target: {max_seq_length: 200}
+      eval: {max_seq_length: 100}
+    per_task:
+      xnli: {target: {num_train_epochs: 1.0}}
+  none:
+    extends: p
+    hparams: []
+  bad:
+    extends: p
+    hparams: [jiant, huggingface]
+"""
+
+
+def test_catalog_hyperparameters_follow_the_profiles_toolkits_and_yield_to_the_study_file(tmp_path):
+    study = tmp_path / "real.yaml"
+    study.write_text(XTREME_STUDY)
+    g = _by_task(G.expand(study, "p"), "target")
+    assert g["xcopa"].params["learning_rate"] == 3e-5 and g["xcopa"].origin["learning_rate"] == "xtreme"
+    assert (g["xcopa"].params["per_device_train_batch_size"], g["xcopa"].params["gradient_accumulation_steps"]) \
+        == (2, 16)  # jiant has no XCOPA: xtreme's values
+    lareqa = _by_task(G.expand(study, "p"), "eval")["lareqa"]
+    assert lareqa.params["max_seq_length"] == 352 and lareqa.origin == {"max_seq_length": "options"}
+    first = _by_task(G.expand(study, "xtreme-first"), "target")["xnli"]
+    assert [first.params[k] for k in ("learning_rate", "num_train_epochs", "max_seq_length")] == [3e-5, 5.0, 128]
+    y = G.expand(study, "yaml-wins")
+    yt, ye = _by_task(y, "target"), _by_task(y, "eval")
+    assert yt["xnli"].params["num_train_epochs"] == 1.0 and yt["xnli"].origin["num_train_epochs"] == "yaml"
+    assert yt["xcopa"].params["num_train_epochs"] == 5.0  # per_task touches xnli only
+    assert {t.params["max_seq_length"] for t in yt.values()} == {200} and ye["xnli"].params["max_seq_length"] == 100
+    assert yt["xnli"].params["learning_rate"] == 1e-5 and yt["xnli"].origin["learning_rate"] == "jiant"
+    off = _by_task(G.expand(study, "none"), "target")["xnli"]
+    assert off.origin == {} and off.params["max_seq_length"] == 64  # the notebook's default
+    with pytest.raises(XLTError, match=r"unknown hparams toolkit .*'huggingface'; valid: jiant, xtreme") as e:
+        G.expand(study, "bad")
+    assert "\n" not in str(e.value)
+
+
+def test_the_catalog_leaves_the_embedded_worlds_alone(tmp_path):
+    """Synth and offline-real cells take nothing from the catalog (their run ids stand), and naming toolkits
+    there is an error."""
+    for profile in ("smoke", "embedded"):
+        assert all(not c.origin for c in G.expand("paper", profile).cells)
+    study = tmp_path / "s.yaml"
+    study.write_text("profiles:\n  p: {world: synth, models: [synth-tiny], seeds: [1], target_tasks: [synth_xnli],"
+                     " hparams: [jiant]}\n")
+    with pytest.raises(XLTError, match="hparams .* exists in world xtreme only"):
+        G.expand(study, "p")
+
+
 def test_shared_cells_run_once(tmp_path):
     """Two paths to the same cell (here: a retrieval eval of the pretrained encoder for every seed) collapse."""
     study = tmp_path / "two.yaml"
@@ -318,6 +409,12 @@ def test_xtreme_r_dry_run_prints_the_real_grid_and_gpu_hours(capsys):
     # / 3600 ≈ 1.24 GPU-hours, the figure in docs/xtreme.md.
     assert "intermediate/xlmr-large__anli_plus__s13-" in out and "[~1.24 GPU-h]" in out
     assert "GPU-hour floor" in out and "total" in out
+    # the per-task hyperparameters, with their origin
+    xquad = next(line for line in out.splitlines() if line.split()[:2] == ["target", "xquad"])
+    assert "[jiant] lr 1e-05, epochs 2, batch 4, accum 4, len 384" in xquad and "doc stride 128" in xquad
+    assert "eval len 384" in xquad
+    tatoeba = next(line for line in out.splitlines() if line.split()[:2] == ["target", "tatoeba"])
+    assert "[jiant] eval len 512" in tatoeba
 
 
 def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, capsys, tmp_path):

@@ -169,3 +169,17 @@ def test_hub_sources_are_listed(tasks):
         "wikimedia/wikipedia",
     ):
         assert hub_id in ids, hub_id
+
+
+def test_catalog_hyperparameters_agree_with_task_options(tasks):
+    """The span_qa pipeline reads ``options.doc_stride``: a toolkit's doc stride in the catalog must equal it; every
+    toolkit's numeric sequence length is a positive int."""
+    from xlt_utils.worlds.xtreme import HPARAM_SOURCES
+
+    for t in tasks.values():
+        for src, values in (t.options.get("hparams") or {}).items():
+            assert src in HPARAM_SOURCES, (t.name, src)
+            if "doc_stride" in values:
+                assert values["doc_stride"] == t.options["doc_stride"], t.name
+            n = values.get("max_seq_length")
+            assert isinstance(n, str) or (isinstance(n, int) and n > 0) or n is None, (t.name, src, n)

@@ -17,6 +17,7 @@ A study file has one section per *profile* (``smoke``, ``embedded``, ``embedded-
           intermediate: {max_steps: 300}
         per_task:                      # per-task overrides, by phase
           synth_xquad: {target: {max_seq_length: 128}}
+        hparams: [jiant, xtreme]       # world xtreme: the catalog's per-task hyperparameters, first toolkit first
         sweep:                         # axes that multiply the cells of a phase
           intermediate.per_device_train_batch_size: [8, 32]
           # linked parameters move together (one axis): the batch size with the steps between dev evaluations
@@ -27,8 +28,10 @@ A study file has one section per *profile* (``smoke``, ``embedded``, ``embedded-
 
 Expansion: pretrain (per model) → intermediate (per model, task, seed, sweep point) → target (per encoder, target
 task, seed) → eval (per target run; per encoder for retrieval tasks), plus baselines. Each cell's parameters are
-the notebook's defaults, overridden by ``params``, ``per_task`` and ``sweep``, and then the structural ones (world,
-model, seed, task, upstream); they are validated by the phase's config before anything runs. A cell's run id
+the notebook's defaults, overridden by the catalog's per-task hyperparameters (world ``xtreme`` only: epochs,
+learning rate, batch, sequence length of the toolkits ``hparams`` names, :func:`xlt_utils.worlds.xtreme.
+catalog_params`), then by ``params``, ``per_task`` and ``sweep``, and then the structural ones (world, model, seed,
+task, upstream); they are validated by the phase's config before anything runs. A cell's run id
 hashes its parameters including the upstream run id, so cells shared by several paths or studies run once.
 
 Execution: a cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a time) as soon as their
@@ -60,7 +63,7 @@ from xlt_utils.floors import FORMATS as FLOOR_FORMATS
 PROFILES = ("smoke", "embedded", "embedded-full", "xtreme-r")
 STUDY_KEYS = ("study", "description", "profiles")
 PROFILE_KEYS = ("extends", "include", "description", "world", "models", "seeds", "pretrain", "intermediate_tasks",
-                "target_tasks", "baselines", "params", "per_task", "sweep")
+                "target_tasks", "baselines", "params", "per_task", "sweep", "hparams")
 STRUCTURAL = {
     "pretrain": ("world", "model"),
     "intermediate": ("world", "model", "seed", "upstream", "intermediate_task"),
@@ -182,6 +185,9 @@ class Cell:
     upstream: Cell | None
     lineage: dict[str, Any]
     run_id: str
+    # where a hyperparameter came from when the catalog set or could have set it (world xtreme): parameter ->
+    # the toolkit (``jiant``, ``xtreme``), ``options`` (the task's own), or ``yaml`` (params, per_task, sweep)
+    origin: dict[str, str] = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -275,6 +281,26 @@ def _check_layers(p: dict[str, Any], world: str, where: str) -> bool:
     return False
 
 
+def _hparam_toolkits(spec: Mapping[str, Any], world: str, where: str) -> tuple[str, ...]:
+    """The toolkits whose catalog hyperparameters feed a profile's cells, first one first: ``hparams`` (default
+    ``[jiant, xtreme]`` in world xtreme; ``[]`` for none). Other worlds have no such catalog."""
+    if world != "xtreme":
+        if "hparams" in spec:
+            raise XLTError(f"{where}: hparams (the catalog's per-task hyperparameters) exists in world xtreme only; "
+                           f"remove it from this {world} profile")
+        return ()
+    from xlt_utils.worlds.xtreme import HPARAM_SOURCES
+
+    order = spec.get("hparams", list(HPARAM_SOURCES))
+    if not isinstance(order, list):
+        raise XLTError(f"{where}: hparams must be a list of toolkits ({', '.join(HPARAM_SOURCES)}), first one "
+                       f"first, or [] for none; got {order!r}")
+    for name in order:
+        if name not in HPARAM_SOURCES:
+            raise unknown(f"hparams toolkit in {where}:", name, HPARAM_SOURCES)
+    return tuple(order)
+
+
 def expand(study: str | Path, profile: str) -> Grid:
     """Expand a study's profile into validated cells (nothing runs; every error is raised here).
 
@@ -358,6 +384,9 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     params = spec.get("params") or {}
     per_task = spec.get("per_task") or {}
     sweep = spec.get("sweep") or {}
+    toolkits = _hparam_toolkits(spec, world, where)
+    if toolkits:
+        from xlt_utils.worlds.xtreme import HPARAM_PARAMS, catalog_params
     for section, mapping in (("params", params), ("per_task", per_task), ("sweep", sweep)):
         if not isinstance(mapping, dict):
             raise XLTError(f"{where}: {section} must be a mapping")
@@ -399,6 +428,9 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     def make(phase: str, structural: dict[str, Any], upstream: Cell | None, task: str | None,
              point: Mapping[str, Any]) -> Cell:
         p = dict(_defaults(phase))
+        catalog = catalog_params(get_task(task), phase, toolkits) if toolkits and task else {}
+        p.update({k: v for k, (v, _) in catalog.items()})
+        origin = {k: o for k, (_, o) in catalog.items()}
         sources = [params.get(phase) or {}, (per_task.get(task) or {}).get(phase) or {} if task else {}, point]
         for src in sources:
             if not isinstance(src, dict):
@@ -408,6 +440,8 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
                 raise XLTError(f"{where}: parameter {fixed[0]!r} of phase {phase} is set by the grid "
                                f"(from world, models, seeds and the task lists); remove it")
             p.update(src)
+            if toolkits:
+                origin.update({k: "yaml" for k in src if k in HPARAM_PARAMS.values()})
         p.update(structural)
         p["upstream"] = upstream.run_id if upstream else None
         if phase == "pretrain":
@@ -423,7 +457,7 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
         lineage = runs.lineage_of(phase, full, upstream.lineage if upstream else None)
         rid = runs.run_id(phase, full, lineage)
         if rid not in by_id:
-            cell = Cell(phase, full, upstream, lineage, rid)
+            cell = Cell(phase, full, upstream, lineage, rid, origin)
             by_id[rid] = cell
             grid.cells.append(cell)
         return by_id[rid]
@@ -968,6 +1002,8 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             unknown_size.append(c.run_id)
         status = "done" if c.done() else "todo" if c.run_id in to_run else "imported"
         out(f"  {status:<8}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else ""))
+    for line in hyperparameter_lines(grid.cells):
+        out(line)
     if hours:
         total = sum(hours.values())
         parts = ", ".join(f"{ph} {v:.1f}" for ph, v in hours.items())
@@ -976,6 +1012,48 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
     if any(c.params.get("world") != "xtreme" for c in grid.cells):
         out(cpu_estimate(runnable, jobs or auto_jobs()))
+
+
+# run parameter -> its short name in the dry run's hyperparameter lines
+_HP_LABELS = {"learning_rate": "lr", "num_train_epochs": "epochs", "per_device_train_batch_size": "batch",
+              "gradient_accumulation_steps": "accum", "max_seq_length": "len", "warmup_ratio": "warmup",
+              "weight_decay": "wd"}
+
+
+def hyperparameter_lines(cells: Sequence[Cell]) -> list[str]:
+    """The dry run's summary of the real study's hyperparameters: one line per intermediate and target task,
+    each value tagged with where it came from (``Cell.origin``: the catalog's toolkit, the task's own
+    ``options``, the study file, or the notebook ``default``); evaluation's length and QA's doc stride (a task
+    option) on the target's line. Empty for grids without world-xtreme cells."""
+    from xlt_utils.tasks import get_task
+
+    groups: dict[tuple[str, str], dict[str, dict[str, set[Any]]]] = {}
+    for c in cells:
+        if c.params.get("world") != "xtreme" or c.phase not in ("intermediate", "target", "eval"):
+            continue
+        role = "intermediate" if c.phase == "intermediate" else "target"
+        task = c.params[f"{role}_task"]
+        by_origin = groups.setdefault((role, task), {})
+        names = ("max_seq_length",) if c.phase == "eval" else tuple(_HP_LABELS)
+        for n in names:
+            label = ("eval " if c.phase == "eval" else "") + _HP_LABELS[n]
+            by_origin.setdefault(c.origin.get(n, "default"), {}).setdefault(label, set()).add(c.params[n])
+        stride = get_task(task).options.get("doc_stride")
+        if stride is not None:
+            by_origin.setdefault("options", {}).setdefault("doc stride", set()).add(stride)
+    if not groups:
+        return []
+    rank = {"jiant": 0, "xtreme": 1, "options": 2, "yaml": 3, "default": 4}
+    lines = [("[grid] hyperparameters per task ([jiant]/[xtreme]: the catalog's options.hparams, first toolkit of the "
+              "profile's hparams that has the task; [options]: the task's own; [yaml]: params/per_task/sweep; "
+              "[default]: the notebook's):")]
+    width = max(len(t) for _, t in groups)
+    for (role, task), by_origin in sorted(groups.items(), key=lambda kv: kv[0][0] != "intermediate"):
+        parts = [f"[{o}] " + ", ".join(f"{label} {'/'.join(f'{v:g}' for v in sorted(vals))}"
+                                        for label, vals in values.items())
+                 for o, values in sorted(by_origin.items(), key=lambda kv: rank.get(kv[0], 9))]
+        lines.append(f"  {role:<12} {task:<{width}}  " + "  ".join(parts))
+    return lines
 
 
 def _zoo_models() -> set[str]:

@@ -129,6 +129,54 @@ def retrieval_layer(task: Task, num_layers: int) -> int:
     return resolve_layer(task.options, num_layers)
 
 
+# The toolkits whose per-task hyperparameters the catalog records (``options["hparams"]``, benchmark-facts §5):
+# jiant's X-STILTs scripts (the paper's toolkit) and google-research/xtreme's scripts.
+HPARAM_SOURCES = ("jiant", "xtreme")
+# catalog key -> run parameter of the training phases. Keys without a run parameter stay documentation only:
+# adam_eps and max_grad_norm (the trainer's own 1e-8 and 1.0), warmup_steps (warmup is a ratio here), seed (the
+# profile's seeds), doc_stride (a task option, ``options["doc_stride"]``, that the span_qa pipeline reads).
+HPARAM_PARAMS = {
+    "lr": "learning_rate",
+    "epochs": "num_train_epochs",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "max_seq_length": "max_seq_length",
+    "warmup": "warmup_ratio",
+    "weight_decay": "weight_decay",
+}
+# phase -> the run parameters the catalog feeds (evaluation encodes at the task's training length)
+HPARAM_PHASES = {
+    "intermediate": tuple(HPARAM_PARAMS.values()),
+    "target": tuple(HPARAM_PARAMS.values()),
+    "baselines": tuple(HPARAM_PARAMS.values()),
+    "eval": ("max_seq_length",),
+}
+
+
+def catalog_params(task: Task, phase: str, order: tuple[str, ...] | list[str] = HPARAM_SOURCES) -> dict[str, tuple[Any, str]]:
+    """The run parameters of ``phase`` that the catalog sets for ``task``: ``{parameter: (value, origin)}``.
+
+    The first toolkit of ``order`` with values for the task supplies them all (toolkits are not mixed within a
+    task: jiant's warmup ratio never meets xtreme's warmup steps); ``origin`` names it. A sequence length the
+    toolkit leaves out (or gives as text, LAReQA's "96 + 256") comes from the task's own
+    ``options["max_seq_length"]`` (origin ``options``). ``order=()`` gives nothing: the study sets everything.
+    """
+    wanted = HPARAM_PHASES.get(phase, ())
+    if not wanted or not order:
+        return {}
+    hp = task.options.get("hparams") or {}
+    src = next((s for s in order if hp.get(s)), None)
+    out: dict[str, tuple[Any, str]] = {}
+    for key, value in (hp.get(src) or {}).items():
+        name = HPARAM_PARAMS.get(key)
+        if name in wanted and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = (value, src)
+    own = task.options.get("max_seq_length")
+    if "max_seq_length" in wanted and "max_seq_length" not in out and isinstance(own, int):
+        out["max_seq_length"] = (own, "options")
+    return out
+
+
 def load_mlm_text(lang: str, max_docs: int | None = None) -> list[str]:
     """Raw Wikipedia text of ``lang`` (``wikimedia/wikipedia`` dump of :data:`catalog.MLM_CORPUS`), for the
     continued multilingual MLM alternative; same reader (Hub or local copy) as the tasks."""
