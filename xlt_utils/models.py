@@ -179,6 +179,8 @@ def mean_pool_classifier_class(config: Any) -> type:
     pre = next(c for c in base_cls.__mro__[1:] if issubclass(c, PreTrainedModel) and c is not PreTrainedModel)
 
     class MeanPoolForSequenceClassification(pre):  # type: ignore[misc, valid-type]
+        xlt_pooling = "mean"  # read by Packer: a packed batch's sequence summary is its mean, not its first token
+
         def __init__(self, config: Any) -> None:
             super().__init__(config)
             self.num_labels = config.num_labels
@@ -322,3 +324,148 @@ def freeze_word_embeddings(model: PreTrainedModel) -> int:
 def model_config(encoder: str | Path) -> Any:
     """The config of an encoder directory or model id (no weights loaded)."""
     return AutoConfig.from_pretrained(str(encoder))
+
+
+# ------------------------------------------------------------------------------------- padding-free training
+PACKED_ATTENTION = "xlt_packed"  # the attention function Packer registers with transformers' AttentionInterface
+PACKABLE_FORMATS = ("classification", "pair_classification", "tagging")  # and MLM pretraining
+
+
+def _packed_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                      attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
+                      cu_seq_lens_q: torch.Tensor | None = None, xlt_pack: dict[str, torch.Tensor] | None = None,
+                      **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Attention over one packed row ``(1, heads, tokens, head_dim)``, kept within each sequence.
+
+    Only the attention itself runs on the padded layout: queries, keys and values are gathered into
+    ``(sequences, heads, longest, head_dim)`` (``xlt_pack['index']``), SDPA runs with a key-padding mask, and the
+    real positions are gathered back; every other layer (projections, feed-forward, LayerNorm, head) runs on the
+    real tokens only. The attention costs what it costs in the padded batch (sum of longest² per batch, not
+    tokens²); attention dropout is SDPA's, as in the padded model."""
+    if xlt_pack is None:
+        raise XLTError(f"attention {PACKED_ATTENTION!r} needs a packed batch (xlt_utils.models.Packer)")
+    index, valid = xlt_pack["index"], xlt_pack["valid"]
+    q, k, v = (t[0].transpose(0, 1)[index].transpose(1, 2) for t in (query, key, value))
+    out = torch.nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=valid[:, None, None, :], dropout_p=dropout, scale=scaling)
+    # back to the row by an index, not the boolean mask: its size is known, so torch.compile does not break here
+    return out.transpose(1, 2).flatten(0, 1)[xlt_pack["real"]].unsqueeze(0), None
+
+
+def packing_kind(model: torch.nn.Module) -> str:
+    """``"sequence"`` (a sequence classifier: one label per sequence) or ``"token"`` (token classification, masked
+    LM: labels per token) when ``model`` can train on packed batches; a one-line error naming what can otherwise."""
+    name = type(model).__name__
+    kind = ("token" if name.endswith(("ForTokenClassification", "ForMaskedLM"))
+            else "sequence" if name.endswith("ForSequenceClassification") else None)
+    if kind is None or not getattr(model, "_supports_attention_backend", False):
+        raise XLTError(f"packing (padding-free training) supports the formats {', '.join(PACKABLE_FORMATS)} and "
+                       f"MLM pretraining, with transformers models whose attention is pluggable; got {name}: train "
+                       f"it with packing off")
+    return kind
+
+
+def position_offset(model: torch.nn.Module) -> int:
+    """Where a sequence's position ids start: ``padding_idx + 1`` for RoBERTa / XLM-R (2), 0 for BERT-like models."""
+    emb = getattr(encoder_of(model), "embeddings", None)
+    if hasattr(emb, "create_position_ids_from_input_ids"):
+        return int(emb.padding_idx) + 1
+    return 0
+
+
+class Packer:
+    """Padding-free training of ``model``: each collated batch becomes one row of its sequences back to back.
+
+    Position ids restart per sequence (as the padded model numbers them) and the attention stays within each
+    sequence: with ``flash_attention_*`` models through transformers' own variable-length path (``cu_seq_lens_*``
+    keyword arguments), otherwise through :func:`_packed_attention` (SDPA on the padded layout for the attention
+    alone), switched on for the packed forward only (the model's config keeps its own implementation, so
+    evaluation and the saved config are unchanged). transformers 5 also builds a block-diagonal mask when
+    position ids restart and no attention mask is given, but that attends over the whole row (tokens², ~batch
+    times the padded attention at ~50 tokens per sequence), hence the gather.
+
+    A sequence classifier reads each sequence's first token (``cls``) or the mean of its tokens (the mean-pooling
+    head): a forward hook on the encoder hands the head ``(sequences, 1, hidden)`` (and recomputes a BERT pooler
+    from it), so the head and its loss run unchanged. Token-level heads read the row as it is; their labels are
+    packed alongside (ignored positions stay ignored), so the loss is the same mean over labelled tokens.
+
+    Usage: ``batch = packer.pack(collated)`` (on the host), then ``with packer.active(): model(**batch)``."""
+
+    def __init__(self, model: torch.nn.Module):
+        from transformers import AttentionInterface
+
+        self.kind = packing_kind(model)
+        self.config = model.config
+        self.offset = position_offset(model)
+        self.flash = str(model.config._attn_implementation or "").startswith("flash_attention")
+        self.mean = getattr(model, "xlt_pooling", "cls") == "mean"
+        AttentionInterface.register(PACKED_ATTENTION, _packed_attention)
+        encoder = encoder_of(model)
+        self._pooler = getattr(encoder, "pooler", None)
+        stale = getattr(encoder, "_xlt_packer_hook", None)
+        if stale is not None:  # a run that ended in an exception left its hook: one summary per forward
+            stale.remove()
+        self._hook = (encoder.register_forward_hook(self._summarise, with_kwargs=True)
+                      if self.kind == "sequence" else None)
+        encoder._xlt_packer_hook = self._hook
+
+    def pack(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """The model inputs of a collated batch, packed (host tensors; move them to the device as they are)."""
+        from xlt_utils.formats.pipelines import pack_batch
+
+        packed = pack_batch(batch, self.offset)
+        cu = packed.pop("cu_seq_lens")
+        lengths = cu.diff()
+        longest = int(lengths.max())
+        if self.flash:
+            return {**packed, "cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest,
+                    "max_length_k": longest}
+        steps = torch.arange(longest)
+        valid = steps[None] < lengths[:, None]
+        index = torch.where(valid, cu[:-1, None].long() + steps[None], 0)
+        real = valid.flatten().nonzero().squeeze(1)  # each real token's place in the (sequences x longest) layout
+        return {**packed, "cu_seq_lens_q": cu, "xlt_pack": {"index": index, "valid": valid, "real": real}}
+
+    def active(self):
+        """Route the model's attention through the packed path while in this context (not for flash models); run
+        the backward pass inside it too, since gradient checkpointing recomputes the forward there."""
+        import contextlib
+
+        if self.flash:
+            return contextlib.nullcontext()
+
+        @contextlib.contextmanager
+        def switched():
+            before = self.config._attn_implementation
+            self.config._attn_implementation = PACKED_ATTENTION
+            try:
+                yield
+            finally:
+                self.config._attn_implementation = before
+
+        return switched()
+
+    def _summarise(self, module: torch.nn.Module, args: tuple, kwargs: dict[str, Any], output: Any) -> Any:
+        cu = kwargs.get("cu_seq_lens_q")
+        if cu is None:  # a padded call (evaluation): leave it alone
+            return output
+        hidden = output["last_hidden_state"][0]  # (tokens, hidden)
+        starts = cu[:-1].long()
+        if self.mean:
+            lengths = cu.diff()
+            seq = torch.repeat_interleave(torch.arange(len(lengths), device=hidden.device), lengths,
+                                          output_size=hidden.shape[0])
+            summary = torch.zeros(len(lengths), hidden.shape[1], dtype=hidden.dtype, device=hidden.device)
+            summary = summary.index_add(0, seq, hidden) / lengths[:, None].to(hidden.dtype)
+        else:
+            summary = hidden[starts]
+        output["last_hidden_state"] = summary[:, None, :]
+        if output.get("pooler_output") is not None and self._pooler is not None:
+            output["pooler_output"] = self._pooler(output["last_hidden_state"])
+        return output
+
+    def close(self) -> None:
+        """Remove the encoder hook (the model then behaves as before)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None

@@ -3,7 +3,8 @@
 AdamW with linear warmup and decay (fused kernel), gradient accumulation, gradient clipping, bf16 autocast on
 CUDA (optional on CPU), length-grouped batching with dynamic padding, evaluation every N steps with early
 stopping and best-model restore, atomic checkpoints and exact resume (model, optimizer, scheduler, RNG, data
-position); optionally gradient checkpointing and ``torch.compile``.
+position); optionally gradient checkpointing, ``torch.compile``, padding-free (packed) batches and micro-batches
+cut by a token budget instead of an example count.
 
 The model computes its own loss (``transformers`` heads do, given ``labels`` or start/end positions), so the
 loop is format-agnostic: a :class:`~xlt_utils.formats.pipelines.Pipeline` supplies features and ``collate``.
@@ -69,7 +70,20 @@ class TrainConfig:
             for XL/XXL or long sequences). ``XLT_GRADIENT_CHECKPOINTING=1`` turns it on from the environment.
         torch_compile: ``False``, ``True`` (``torch.compile`` with inductor) or a backend name (``"eager"``,
             ``"aot_eager"``...); ``XLT_TORCH_COMPILE=1`` or ``=<backend>`` from the environment. Dynamic padding
-            makes shapes vary: the first steps recompile, then shapes are treated as dynamic.
+            makes shapes vary, so the model is compiled with dynamic shapes from the first step (one compile, not
+            one per length).
+        packing: padding-free training: each micro-batch runs as one row of its sequences back to back, position
+            ids restarting per sequence and attention kept within each (:class:`xlt_utils.models.Packer`), so no
+            layer but the attention computes on padding. The same loss and gradients as the padded batch up to
+            float rounding (tested), dropout draws aside. Sequence classifiers (classification,
+            pair_classification), token classification (tagging) and masked LM; other heads (span QA, multiple
+            choice) are refused before training starts. ``XLT_PACKING=1`` turns it on from the environment.
+        max_tokens_per_batch: cut micro-batches by tokens instead of examples: each holds as many examples as fit
+            in this many token positions (padded positions count, examples x longest; with ``packing`` only real
+            tokens count), so steps hold a steady amount of work whatever the lengths. ``None`` (default): micro-
+            batches of ``per_device_train_batch_size`` examples. With it, ``per_device_train_batch_size`` only sets
+            the length-sorting window (``length_group_size`` x it examples), an example longer than the budget
+            trains alone, and the number of steps per epoch is counted on the first epoch's batches.
 
     With several processes, ``per_device_train_batch_size`` is per process: the global batch is
     ``per_device_train_batch_size x processes x gradient_accumulation_steps``.
@@ -95,6 +109,8 @@ class TrainConfig:
     progress: bool = True
     gradient_checkpointing: bool = False
     torch_compile: bool | str = False
+    packing: bool = False
+    max_tokens_per_batch: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "length_group_size",
@@ -107,8 +123,9 @@ class TrainConfig:
             raise XLTError(f"TrainConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.bf16 not in ("auto", True, False):
             raise XLTError(f"TrainConfig.bf16 must be 'auto', True or False, got {self.bf16!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise XLTError(f"TrainConfig.max_steps must be ≥ 1 or None, got {self.max_steps}")
+        for name in ("max_steps", "max_tokens_per_batch"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise XLTError(f"TrainConfig.{name} must be ≥ 1 or None, got {getattr(self, name)}")
         if not isinstance(self.torch_compile, (bool, str)) or self.torch_compile == "":
             raise XLTError(f"TrainConfig.torch_compile must be True, False or a backend name, got "
                            f"{self.torch_compile!r}")
@@ -116,11 +133,13 @@ class TrainConfig:
 
 def with_env_options(config: TrainConfig) -> TrainConfig:
     """``config`` with the execution options the environment sets (they change speed and memory, not results):
-    ``XLT_GRADIENT_CHECKPOINTING=1`` and ``XLT_TORCH_COMPILE=1|<backend>`` (``0`` or unset: the config's own)."""
+    ``XLT_GRADIENT_CHECKPOINTING=1``, ``XLT_PACKING=1`` and ``XLT_TORCH_COMPILE=1|<backend>`` (``0`` or unset:
+    the config's own)."""
     over: dict[str, Any] = {}
-    gc = os.environ.get("XLT_GRADIENT_CHECKPOINTING", "").strip().lower()
-    if gc and gc not in ("0", "false", "no"):
-        over["gradient_checkpointing"] = True
+    for var, name in (("XLT_GRADIENT_CHECKPOINTING", "gradient_checkpointing"), ("XLT_PACKING", "packing")):
+        value = os.environ.get(var, "").strip().lower()
+        if value and value not in ("0", "false", "no"):
+            over[name] = True
     tc = os.environ.get("XLT_TORCH_COMPILE", "").strip()
     if tc and tc.lower() not in ("0", "false", "no"):
         over["torch_compile"] = True if tc.lower() in ("1", "true", "yes", "inductor") else tc
@@ -150,12 +169,18 @@ class TrainResult:
 
 
 def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int,
-                           group_by_length: bool = True, group_size: int = 50) -> list[list[int]]:
+                           group_by_length: bool = True, group_size: int = 50, max_tokens: int | None = None,
+                           packed: bool = False) -> list[list[int]]:
     """The batches of one epoch, as lists of feature indices; a pure function of (seed, epoch).
 
     Indices are shuffled, cut into groups of ``group_size`` batches, sorted by length within each group,
     batched, and the batches shuffled, so batches hold examples of similar length (little padding) while the
     order stays random. Deterministic, which makes resuming at a batch position exact.
+
+    With ``max_tokens``, batches are cut by tokens rather than by ``batch_size`` examples (which then only sizes
+    the sorting groups): each batch takes the next examples while they fit in ``max_tokens`` positions, counted
+    padded (examples x longest) or, when ``packed``, as the sum of the lengths; an example longer than the budget
+    is a batch of its own. Without ``max_tokens`` the batches are exactly those of before the option existed.
     """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(len(lengths), generator=g).tolist()
@@ -165,11 +190,40 @@ def length_grouped_batches(lengths: Sequence[int], batch_size: int, seed: int, e
         for s in range(0, len(order), chunk):
             grouped.extend(sorted(order[s : s + chunk], key=lambda i: -lengths[i]))
         order = grouped
-    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if max_tokens is None:
+        batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    else:
+        batches = _token_budget_cut(order, lengths, max_tokens, packed)
     if group_by_length:
         perm = torch.randperm(len(batches), generator=g).tolist()
         batches = [batches[i] for i in perm]
     return batches
+
+
+def _token_budget_cut(order: Sequence[int], lengths: Sequence[int], max_tokens: int, packed: bool) -> list[list[int]]:
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = total = 0
+    for i in order:
+        n = int(lengths[i])
+        cost = total + n if packed else max(longest, n) * (len(current) + 1)
+        if current and cost > max_tokens:
+            batches.append(current)
+            current, longest, total = [], 0, 0
+        current.append(i)
+        longest, total = max(longest, n), total + n
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _to_device(obj: Any, dev: torch.device, pin: bool) -> Any:
+    """Tensors (also inside dicts: a packed batch's attention index) to ``dev``; anything else as it is."""
+    if isinstance(obj, torch.Tensor):
+        return (obj.pin_memory() if pin else obj).to(dev, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, dev, pin) for k, v in obj.items()}
+    return obj
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -420,11 +474,22 @@ def train(
             raise XLTError(f"TrainConfig.gradient_checkpointing needs a transformers model, got "
                            f"{type(model).__name__}")
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    packer = None
+    if cfg.packing:
+        from xlt_utils.models import Packer
+
+        packer = Packer(model)  # refuses heads that cannot train packed, before any work
 
     lengths = [int(f["length"]) for f in features]
     bs, accum = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
     global_bs = bs * par.world  # one global micro-batch: every process's share of it
-    micro_per_epoch = math.ceil(len(features) / global_bs)
+    budget = cfg.max_tokens_per_batch * par.world if cfg.max_tokens_per_batch else None
+
+    def epoch_batches(epoch: int) -> list[list[int]]:
+        return length_grouped_batches(lengths, global_bs, cfg.seed, epoch, cfg.group_by_length,
+                                      cfg.length_group_size, max_tokens=budget, packed=cfg.packing)
+
+    micro_per_epoch = len(epoch_batches(0)) if budget else math.ceil(len(features) / global_bs)
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / accum))
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
     warmup = int(cfg.warmup_ratio * total_steps)
@@ -439,7 +504,10 @@ def train(
     wrapped = par.wrap(model)
     forward = wrapped
     if cfg.torch_compile:
-        forward = torch.compile(wrapped, backend="inductor" if cfg.torch_compile is True else cfg.torch_compile)
+        # dynamic: batch lengths vary every step (and with packing the row length), so compile for symbolic
+        # shapes at once rather than once per length first
+        forward = torch.compile(wrapped, backend="inductor" if cfg.torch_compile is True else cfg.torch_compile,
+                                dynamic=True)
 
     # Fused AdamW (one kernel for all parameters) exists for CUDA and CPU tensors in torch ≥ 2.4.
     fused = dev.type in ("cuda", "cpu")
@@ -534,8 +602,7 @@ def train(
     pin = dev.type == "cuda"
     done = state["global_step"] >= total_steps or state["stopped_early"]
     while not done:
-        batches = length_grouped_batches(lengths, global_bs, cfg.seed, state["epoch"], cfg.group_by_length,
-                                         cfg.length_group_size)
+        batches = epoch_batches(state["epoch"])
         while state["micro_in_epoch"] < len(batches) and not done:
             # One optimizer step = up to `accum` global micro-batches (fewer at the end of an epoch).
             group = batches[state["micro_in_epoch"] : state["micro_in_epoch"] + accum]
@@ -555,12 +622,16 @@ def train(
                         mask = batch["attention_mask"]
                         real = int(mask.sum())
                         tokens += real
-                        padded += mask.numel() - real
+                        padded += 0 if packer else mask.numel() - real
+                    if packer:
+                        batch = packer.pack(batch)
                     # pinned host memory: the copy overlaps the GPU's work on the previous micro-batch
-                    batch = {k: (v.pin_memory() if pin else v).to(dev, non_blocking=True) for k, v in batch.items()}
-                    with autocast_context(dev, cfg.bf16):
-                        loss = forward(**batch).loss
-                    (loss * weight).backward()
+                    batch = _to_device(batch, dev, pin)
+                    # packed: the packed attention stays on through backward (gradient checkpointing recomputes)
+                    with packer.active() if packer else contextlib.nullcontext():
+                        with autocast_context(dev, cfg.bf16):
+                            loss = forward(**batch).loss
+                        (loss * weight).backward()
                 step_loss += loss.detach().double() * (weight / par.world)
             if cfg.max_grad_norm:
                 par.clip(wrapped, cfg.max_grad_norm)
@@ -597,6 +668,8 @@ def train(
             if on_step is not None:
                 on_step(step, par.sum([step_loss], dev)[0])
     bar.close()
+    if packer is not None:
+        packer.close()
     if n_running or tokens or padded:
         flush()
     # The loop never evaluates at the last step (``not done``), so a run that did not stop early always ends

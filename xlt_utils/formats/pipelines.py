@@ -366,4 +366,32 @@ def padding_fraction(batches: Sequence[dict[str, torch.Tensor]]) -> float:
     return 1.0 - real / total if total else 0.0
 
 
-__all__ = ["PIPELINES", "Pipeline", "default_pad_multiple", "get_pipeline", "padding_fraction"]
+def pack_batch(batch: dict[str, torch.Tensor], position_offset: int = 0) -> dict[str, torch.Tensor]:
+    """A collated batch as one row without padding: its sequences one after the other (padding-free training).
+
+    ``input_ids`` and every other per-token tensor of the batch's ``(batch, length)`` shape (``token_type_ids``,
+    token-level ``labels``) become ``(1, total real tokens)``; per-sequence tensors (a classifier's ``labels``)
+    stay as they are. ``position_ids`` restart at ``position_offset`` for each sequence (0 for BERT-like models;
+    RoBERTa / XLM-R number positions from ``padding_idx + 1``), and ``cu_seq_lens`` (int32, ``batch + 1``) holds
+    where each sequence starts, the last entry being the total. ``attention_mask`` is dropped: the attention has
+    to be kept within each sequence by the model (:class:`xlt_utils.models.Packer`). The batch must be padded on
+    the right (as :meth:`Pipeline.collate` pads) and hold no empty sequence."""
+    mask = batch["attention_mask"]
+    if mask.dim() != 2:
+        raise XLTError(f"packing needs (batch, length) inputs, got attention_mask of shape {tuple(mask.shape)} "
+                       f"(multiple choice's (batch, choices, length) batches train padded)")
+    real = mask.bool()
+    lengths = real.sum(dim=1)
+    positions = torch.arange(mask.shape[1]).expand_as(mask)
+    if bool((lengths == 0).any()) or not torch.equal(real, positions < lengths[:, None]):
+        raise XLTError("packing needs right-padded batches without empty sequences")
+    cu = torch.zeros(len(lengths) + 1, dtype=torch.int32)
+    cu[1:] = lengths.cumsum(0)
+    packed = {"position_ids": (positions[real] + position_offset)[None], "cu_seq_lens": cu}
+    for key, value in batch.items():
+        if key != "attention_mask":
+            packed[key] = value[real][None] if value.shape[:2] == mask.shape else value
+    return packed
+
+
+__all__ = ["PIPELINES", "Pipeline", "default_pad_multiple", "get_pipeline", "pack_batch", "padding_fraction"]
