@@ -1,4 +1,4 @@
-"""Statistics for the analysis notebooks: bootstrap intervals, transfer gaps and their correlation with
+"""Statistics for the analysis notebooks: intervals for crossed designs, transfer gaps and their correlation with
 typological distance.
 
 Everything here reads the tidy results (``outputs/results/metrics.csv`` rows, as loaded by
@@ -15,7 +15,7 @@ Distances from English:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,59 +26,105 @@ REAL_DISTANCES = ("syntactic", "genetic", "geographic")
 SYNTH_DISTANCES = ("d_syn", "d_morph", "d_lex", "d_script")
 
 
-def bootstrap_ci(values: Sequence[float], stat: Callable[[np.ndarray], float] = np.mean, n_boot: int = 2000,
-                 level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat`` over ``values`` (resampled with replacement).
+def _codes(labels: Sequence[Any], keep: np.ndarray) -> np.ndarray:
+    """Integer codes (0..k-1) of the kept ``labels``; missing labels (None, nan) are one level of their own."""
+    kept = [("-" if x is None or (isinstance(x, float) and math.isnan(x)) else x)
+            for x, k in zip(labels, keep) if k]
+    index: dict[Any, int] = {}
+    return np.array([index.setdefault(x, len(index)) for x in kept], dtype=int)
 
-    Returns ``(nan, nan)`` for fewer than two values (no spread to resample)."""
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
+
+def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Sequence[Any] | None = None,
+                     item_var: Sequence[float] | None = None, level: float = 0.95) -> tuple[float, float]:
+    """Interval of the mean over ``units`` (languages) of each unit's mean over ``seeds``, for a crossed design
+    where languages, training seeds and, where languages share test items, the items all vary.
+
+    ``values[i]`` is the value of unit ``units[i]`` trained with seed ``seeds[i]`` (repeats are averaged; a missing
+    (unit, seed) cell is skipped). The variance of the estimate is the sum of three parts:
+
+    - seeds: the variance of the per-seed means (over units) divided by the number of seeds. A seed shift common
+      to every language (a training run that went worse everywhere) is here, and nowhere else;
+    - languages: the variance of the per-unit means (over seeds) divided by the number of units. It holds each
+      language's own test-set noise when languages have their own items;
+    - items shared by the languages (``item_var``: per row, the item-sampling variance of ``values[i]``, e.g. a
+      binomial ``p(1 - p) / n``; ``None`` or all-zero when languages do not share items): a test set realised
+      in every language moves every language together, so it cannot average out over languages; it adds the
+      square of the mean item standard deviation (the languages' item errors taken as fully correlated).
+
+    Each of the first two parts also counts the seed x language residual once, so the sum errs on the wide side
+    (it never counts the residual less than once). The interval is ``mean ± t · sqrt(variance)`` with the
+    Welch-Satterthwaite degrees of freedom of the two estimated parts (the item part is a known-form variance), so
+    with three seeds a large seed part gets the wide t quantile of two degrees of freedom, where a percentile
+    bootstrap over three seeds under-covers (its resamples cannot show more spread than three values have).
+
+    With one seed (or none) there is no seed part: the interval is over languages (and items) only, and says
+    nothing about training variance. Returns ``(nan, nan)`` for fewer than two units or no variance at all."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    keep = ~np.isnan(v)
+    u_codes = _codes(units, keep)
+    s_codes = _codes(seeds if seeds is not None else [0] * len(v), keep)
+    v = v[keep]
+    n_s, n_u = (int(s_codes.max()) + 1, int(u_codes.max()) + 1) if len(v) else (0, 0)
+    if n_u < 2:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    stats = np.array([stat(x[rng.integers(0, len(x), len(x))]) for _ in range(n_boot)])
-    a = (1 - level) / 2
-    return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
+    total, count = np.zeros((n_s, n_u)), np.zeros((n_s, n_u))
+    np.add.at(total, (s_codes, u_codes), v)
+    np.add.at(count, (s_codes, u_codes), 1.0)
+    m = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)  # (seed, unit) cell means
+    unit_means = np.nanmean(m, axis=0)
+    estimate = float(unit_means.mean())
+    parts: list[tuple[float, int]] = [(float(np.var(unit_means, ddof=1)) / n_u, n_u - 1)]
+    if n_s > 1:
+        seed_means = np.nanmean(m, axis=1)
+        parts.append((float(np.var(seed_means, ddof=1)) / n_s, n_s - 1))
+    items = 0.0
+    if item_var is not None:
+        sd = np.sqrt(np.clip(np.nan_to_num(np.asarray(item_var, dtype=float)[keep]), 0.0, None))
+        items = float((np.bincount(u_codes, sd, n_u) / np.bincount(u_codes, minlength=n_u)).mean()) ** 2
+    var = sum(v for v, _ in parts) + items
+    if var <= 0:
+        return (estimate, estimate) if var == 0 else (float("nan"), float("nan"))
+    denom = sum(v * v / df for v, df in parts if v > 0)
+    df = var * var / denom if denom > 0 else math.inf
+    q = float(stats.t.ppf(0.5 + level / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + level / 2))
+    half = q * math.sqrt(var)
+    return estimate - half, estimate + half
 
 
-def bootstrap_ci_crossed(values: Sequence[float], units: Sequence[Any], seeds: Sequence[Any] | None = None,
-                         n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over ``units`` (languages) of each unit's mean over ``seeds``,
-    resampling units and seeds independently, both with replacement (the "pigeonhole" bootstrap for a crossed
-    design, Owen 2007, Annals of Applied Statistics 1(1)). Seed-to-seed spread of training widens the interval
-    as much as the spread between languages does; the interval is conservative (it counts the language x seed
-    interaction more than once), never narrower than the right one.
+def seed_interval(values: Sequence[float], n_items: float | None = None,
+                  level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of one score measured once per seed (``values``) on the same ``n_items`` test items: the
+    seed spread (a t interval over the seeds, Welch-Satterthwaite degrees of freedom) plus the items' binomial
+    sampling variance (:func:`binomial_item_var`; none when ``n_items`` is unknown). With one seed, the items
+    alone (a Wald interval); ``nan`` bounds when neither part is known."""
+    from scipy import stats
 
-    ``values[i]`` is the value of unit ``units[i]`` trained with seed ``seeds[i]`` (repeats are averaged). With one
-    seed, no seeds, or seeds that are all missing, it is :func:`bootstrap_ci` over the per-unit means, the same
-    numbers. A missing (unit, seed) cell is skipped in that unit's mean; a resample where a unit has none of the
-    drawn seeds leaves that unit out.
+    k = len(values)
+    if not k:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(sum(values)) / k
+    item = float(binomial_item_var([mean], [n_items if n_items else 0])[0])
+    a = sum((v - mean) ** 2 for v in values) / (k - 1) / k if k > 1 else 0.0
+    z = 0.5 + level / 2
+    if a > 0:
+        half = float(stats.t.ppf(z, (a + item) ** 2 * (k - 1) / a**2)) * math.sqrt(a + item)
+    elif item > 0 or k > 1:
+        half = float(stats.norm.ppf(z)) * math.sqrt(item)
+    else:
+        return mean, float("nan"), float("nan")
+    return mean, mean - half, mean + half
 
-    Returns ``(nan, nan)`` for fewer than two units."""
-    import pandas as pd
 
-    frame = pd.DataFrame({"v": np.asarray(values, dtype=float), "u": list(units),
-                          "s": list(seeds) if seeds is not None else [0] * len(units)})
-    frame = frame.dropna(subset=["v"])
-    frame["s"] = frame["s"].astype(object).where(frame["s"].notna(), "-")
-    m = frame.pivot_table(index="s", columns="u", values="v", aggfunc="mean").to_numpy(dtype=float)
-    if m.shape[0] <= 1:
-        return bootstrap_ci(np.nanmean(m, axis=0) if m.size else [], n_boot=n_boot, level=level, seed=seed)
-    if m.shape[1] < 2:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    n_s, n_u = m.shape
-    rs = rng.integers(0, n_s, (n_boot, n_s))
-    ru = rng.integers(0, n_u, (n_boot, n_u))
-    sub = m[rs[:, :, None], ru[:, None, :]]  # (boot, seeds, units)
-    present = ~np.isnan(sub)
-    count = present.sum(axis=1)
-    unit_mean = np.where(count > 0, np.where(present, sub, 0.0).sum(axis=1) / np.maximum(count, 1), np.nan)
-    have = ~np.isnan(unit_mean)
-    stats = np.where(have, unit_mean, 0.0).sum(axis=1) / np.maximum(have.sum(axis=1), 1)
-    stats = stats[have.any(axis=1)]
-    a = (1 - level) / 2
-    return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
+def binomial_item_var(score: Sequence[float], n_items: Sequence[float], scale: float = 100.0) -> np.ndarray:
+    """Item-sampling variance of a score on a ``0..scale`` scale measured on ``n_items`` items, read as a
+    proportion: ``scale² p (1 - p) / n`` (0 where ``n`` is unknown). For an F1 or mAP it is an approximation."""
+    p = np.clip(np.asarray(score, dtype=float) / scale, 0.0, 1.0)
+    n = np.asarray(n_items, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = scale * scale * p * (1 - p) / n
+    return np.where(np.isfinite(v) & (n > 0), v, 0.0)
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from xlt_utils.analysis import seed_interval
 from xlt_utils.errors import XLTError
 
 STUDY = "real_targets"
@@ -31,21 +32,10 @@ PAGE = Path("docs/results/real_targets.md")
 
 
 def interval(values: list[float], n: int) -> tuple[float, float, float]:
-    """(mean, low, high) on the 0-100 scale for one language: ``values`` one per seed, ``n`` test items; the
-    bounds are clipped to [0, 100]."""
-    from scipy import stats
-
-    k = len(values)
-    mean = sum(values) / k
-    p = min(max(mean / 100.0, 0.0), 1.0)
-    item_var = 1e4 * p * (1 - p) / max(n, 1)
-    a = sum((v - mean) ** 2 for v in values) / (k - 1) / k if k > 1 else 0.0
-    if a > 0:
-        df = (a + item_var) ** 2 * (k - 1) / a**2
-        half = float(stats.t.ppf(0.975, df)) * math.sqrt(a + item_var)
-    else:
-        half = float(stats.norm.ppf(0.975)) * math.sqrt(item_var)
-    return mean, max(mean - half, 0.0), min(mean + half, 100.0)
+    """(mean, low, high) on the 0-100 scale for one language: ``values`` one per seed, ``n`` test items
+    (:func:`xlt_utils.analysis.seed_interval`); the bounds are clipped to [0, 100]."""
+    mean, lo, hi = seed_interval(values, max(n, 1))
+    return mean, max(lo, 0.0), min(hi, 100.0)
 
 
 def _primary(df: Any) -> Any:

@@ -187,7 +187,7 @@ def _efficiency_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
 
 def training_rows(rid: str) -> dict[str, Any] | None:
     """The cost of one finished training run (pretrain, intermediate, target, trained baselines): optimizer steps,
-    examples and tokens seen, training-loop seconds, throughput and peak memory, from ``params.json``
+    the step of the checkpoint passed on and the examples seen up to it, examples and tokens seen, training-loop seconds, throughput and peak memory, from ``params.json``
     (``resolved``) and ``env.json``; ``None`` for a run that did not train."""
     d = runs.run_path(rid)
     meta = json.loads((d / runs.PARAMS).read_text())
@@ -198,7 +198,12 @@ def training_rows(rid: str) -> dict[str, Any] | None:
         return None
     (base,) = run_rows(rid, with_metrics=False)
     tokens, examples = res.get("train_tokens"), res.get("train_examples")
-    return {**base, "steps": res["global_step"], "n_train_records": res.get("n_train_records"), "train_examples": examples,
+    # the checkpoint passed on (the best English dev one where the run evaluated, else the last) and the examples
+    # seen up to it, at the run's mean examples per step: what a matched control must equal
+    steps, passed = res["global_step"], res.get("best_step") or res["global_step"]
+    passed_examples = round(examples * passed / steps) if examples and steps else None
+    return {**base, "steps": steps, "passed_step": passed, "passed_examples": passed_examples,
+            "n_train_records": res.get("n_train_records"), "train_examples": examples,
             "train_tokens": tokens, "padding_fraction": res.get("padding_fraction"),
             "train_seconds": round(seconds, 3),
             "examples_per_s": round(examples / seconds, 2) if examples else None,
@@ -267,6 +272,8 @@ def _with_imported(df: Any, name: str) -> Any:
             continue
         extra = pd.read_csv(f, keep_default_na=False, na_values=[""], dtype={"lang": str, "study": str, "profile": str},
                             low_memory=False)
+        if name == TRAINING_CSV and "passed_step" not in extra.columns:
+            extra = _passed_from_params(extra, b)
         keys = list(zip(extra["study"], extra["profile"], extra["run_id"]))
         extra = extra[[k not in have for k in keys]]
         have.update(zip(extra["study"], extra["profile"], extra["run_id"]))
@@ -275,6 +282,21 @@ def _with_imported(df: Any, name: str) -> Any:
     if len(frames) <= 1:
         return frames[0] if frames else df
     return pd.concat(frames, ignore_index=True)
+
+
+def _passed_from_params(training: Any, bundle: Path) -> Any:
+    """Training rows of a bundle exported before ``passed_step`` existed, with it (and ``passed_examples``) read
+    from the bundle's own ``runs/<run id>/params.json``, as :func:`training_rows` computes them."""
+    import pandas as pd
+
+    passed, examples = [], []
+    for rid, steps, seen in zip(training["run_id"], training["steps"], training["train_examples"]):
+        f = bundle / "runs" / rid / runs.PARAMS
+        best = json.loads(f.read_text()).get("resolved", {}).get("best_step") if f.exists() else None
+        step = best or steps
+        passed.append(step)
+        examples.append(round(seen * step / steps) if pd.notna(seen) and steps else None)
+    return training.assign(passed_step=passed, passed_examples=examples)
 
 
 def _weights_sha256(run_dir: Path) -> str | None:

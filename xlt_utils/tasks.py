@@ -189,6 +189,32 @@ def get_task(name: str) -> Task:
     return _REGISTRY[name]
 
 
+# XTREME targets whose test sets are translations of one English set (XNLI, PAWS-X, XQuAD, XCOPA) or aligned
+# across languages (MLQA): a test item is the same item in every language (reference/benchmark-facts.md).
+XTREME_PARALLEL_TEST = frozenset({"xnli", "pawsx", "xquad", "mlqa", "xcopa"})
+
+
+def shares_test_items(name: str) -> bool:
+    """Whether a task's test languages share their items (translations of the same test examples), so that an
+    item's difficulty moves every language together and languages are not independent samples of items.
+
+    ``options["parallel_test"]`` says so explicitly; otherwise: every ``synth`` task (its builders realise the same
+    items in every language); the ``offline-real`` tasks built from parallel catalogs (their test sets are
+    translations of held-out strings or pairs, not the labelled corpora, which have their own items per
+    language); the XTREME targets in :data:`XTREME_PARALLEL_TEST`. Unknown names share nothing."""
+    try:
+        task = get_task(name)
+    except XLTError:
+        return False
+    if "parallel_test" in task.options:
+        return bool(task.options["parallel_test"])
+    if task.world == "synth":
+        return True
+    if task.world == "offline-real":
+        return task.source.get("corpus", "labelled") != "labelled"
+    return task.world == "xtreme" and task.name in XTREME_PARALLEL_TEST
+
+
 def list_tasks(world: str | None = None, role: str | None = None) -> list[Task]:
     """All registered tasks, optionally filtered by world and role, sorted by world then name."""
     if world is not None and world not in WORLD_MODULES:

@@ -25,14 +25,12 @@ def dev_table(df: Any) -> Any:
     missing = sorted(need - set(df.columns))
     if missing:
         raise XLTError(f"metrics are missing columns {', '.join(missing)}; collect them with `python -m xlt_utils results`")
-    from xlt_utils.results import primary_metric
+    from xlt_utils.selection import dev_rows
 
-    rows = df[(df["study"] == STUDY) & df["phase"].isin(PHASES) & (df["split"] == "dev") & (df["lang"] == "en")]
+    rows = dev_rows(df[df["study"] == STUDY], PHASES)
     if rows.empty:
         raise XLTError(f"no English dev rows of study {STUDY!r} in the results; run the grids of "
                        "studies/tuning/learning_rate.yaml, then `python -m xlt_utils results`")
-    rows = rows[[m == primary_metric(t) for m, t in zip(rows["metric"], rows["task"])]]
-    rows = rows.drop_duplicates(subset=["run_id", "task", "metric"]) if "run_id" in rows.columns else rows
     out = []
     for (model, phase, task, lr), g in rows.groupby(["model", "phase", "task", "learning_rate"]):
         g = g.sort_values("seed")
