@@ -111,6 +111,12 @@ def _cmd_real_targets(args: argparse.Namespace) -> int:
     return real_targets.main(args.results, args.out)
 
 
+def _cmd_pages(args: argparse.Namespace) -> int:
+    from xlt_utils import pages
+
+    return pages.main(args.study, args.profile, args.out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -185,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--results", default=None, help="metrics.csv to read (default: outputs/results/metrics.csv)")
     rt.add_argument("--out", default=None, help="the page to write (default: docs/results/real_targets.md)")
     rt.set_defaults(func=_cmd_real_targets)
+
+    pg = sub.add_parser("pages", help="write docs/results/<study>.md from the imported result bundles (claims, "
+                        "floors, answer), with the analysis notebooks' functions")
+    pg.add_argument("--study", default=None, help="one study (default: every study with committed bundles)")
+    pg.add_argument("--profile", default="embedded-full", help="the bundles' profile (default embedded-full)")
+    pg.add_argument("--out", default=None, help="folder to write to (default: docs/results)")
+    pg.set_defaults(func=_cmd_pages)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 

@@ -7,7 +7,7 @@ pages, never retypes their numbers; ``tests/test_pages.py`` checks that each com
 byte-identically from its bundles.
 
     python -m xlt_utils results --import docs/results/paper__embedded-full/*
-    python -m xlt_utils pages                      # every study with bundles -> docs/results/<study>.md
+    python -m xlt_utils pages          # every study with bundles -> docs/results/<study>.md (+ .png), README table
 """
 
 from __future__ import annotations
@@ -71,6 +71,32 @@ NOTEBOOKS = {"paper": "10_paper", "rq1_batch_size": "11_rq1_batch_size", "rq2_mo
              "rq5_source_language": "15_rq5_source_language"}
 
 
+def _figure(study: str, df: Any, training: Any, efficiency: Any, config: Any) -> Path:
+    """The study's main figure, drawn as its analysis notebook draws it (into ``outputs/figures/``)."""
+    from xlt_utils import plots, results, studies
+
+    if study == "paper":
+        return plots.transfer_figure(df, results.transfer_table(df), config)
+    if study == "rq1_batch_size":
+        return plots.effect_figure(studies.batch_size_table(df, training), x="intermediate_batch_size",
+                                   config=config, name="batch_size.png", xlabel="intermediate batch size", log_x=True,
+                                   extra=studies.intermediate_cost(training), extra_y="train_seconds",
+                                   extra_label="intermediate training (s)", extra_hue=["model", "intermediate_task"])
+    if study == "rq2_model_scale":
+        table = studies.scale_table(df, training)
+        return plots.effect_figure(table, x="model", config=config, name="model_scale.png",
+                                   xlabel="model (smallest first)", order=studies.size_order(table))
+    if study == "rq3_efficiency":
+        budget = studies.budget_table(df, efficiency)
+        return plots.budget_figure(budget, studies.pareto(budget), config)
+    if study == "rq4_intermediate_data":
+        return plots.effect_figure(studies.data_table(df, training), x="n_train_examples", config=config,
+                                   name="data_size.png", log_x=True,
+                                   xlabel="distinct intermediate training examples (all languages)")
+    kind = studies.rq5_distance(df)
+    return plots.source_figure(studies.source_matrix(df), studies.source_distance(df, kind), config, kind)
+
+
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -128,20 +154,70 @@ def render(study: str, profile: str, df: Any, training: Any, efficiency: Any, bu
     return "\n".join(lines)
 
 
-def write(study: str, profile: str = PROFILE, out_dir: Path | None = None) -> Path:
-    """Render the page of (study, profile) from ``outputs/results`` (bundles imported) and write it."""
-    from xlt_utils import paths, results
+def _inputs(study: str, profile: str) -> tuple[Any, Any, Any, Any]:
+    from xlt_utils import results
 
     if study not in CLAIMS:
         raise unknown("study", study, CLAIMS)
     config = SimpleNamespace(study=study, profile=profile)
-    df = results.load(config)
-    text = render(study, profile, df, results.load_training(config), results.load_efficiency(config),
-                  bundle_dirs(study, profile))
+    return config, results.load(config), results.load_training(config), results.load_efficiency(config)
+
+
+def write(study: str, profile: str = PROFILE, out_dir: Path | None = None, figure: bool = False) -> Path:
+    """Render the page of (study, profile) from ``outputs/results`` (bundles imported) and write it; with
+    ``figure``, also the study's figure beside it (``<study>.png``)."""
+    import shutil
+
+    from xlt_utils import paths
+
+    config, df, training, efficiency = _inputs(study, profile)
+    text = render(study, profile, df, training, efficiency, bundle_dirs(study, profile))
     path = (out_dir or paths.PROJECT_ROOT / PAGE_DIR) / f"{study}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
+    if figure:
+        shutil.copyfile(_figure(study, df, training, efficiency, config), path.with_suffix(".png"))
     return path
+
+
+README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
+
+
+def readme_table(profile: str = PROFILE) -> str:
+    """The README's results at a glance: per study, what its committed bundles hold and the answer's tally and
+    evidence grade (:func:`xlt_utils.studies.evidence`), linking the generated page; a study without bundles
+    says so."""
+    from xlt_utils import studies
+
+    lines = [("| study | question | committed runs | answer: claims supported / not supported / inconclusive | "
+              "evidence | page |"), "|---|---|---|---|---|---|"]
+    for study, claims_of in CLAIMS.items():
+        question = studies.QUESTIONS[study]
+        if not bundle_dirs(study, profile):
+            lines.append(f"| `{study}` | {question} | none yet | – | – | – |")
+            continue
+        _, df, training, efficiency = _inputs(study, profile)
+        claims = claims_of(df, training, efficiency)
+        n_seeds = int(studies.scores(df)["seed"].dropna().nunique())
+        tally = " / ".join(str(int((claims["verdict"] == v).sum()))
+                           for v in ("supported", "not supported", "inconclusive"))
+        lines.append(f"| `{study}` | {question} | `{profile}`: {df['run_id'].nunique()} runs, {n_seeds} seeds | "
+                     f"{tally} of {len(claims)} | {studies.evidence(claims, n_seeds)} | "
+                     f"[{study}.md](docs/results/{study}.md) |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, profile: str = PROFILE) -> bool:
+    """Replace the README's generated results table (between :data:`README_BEGIN` and :data:`README_END`);
+    whether it changed."""
+    text = readme.read_text(encoding="utf-8")
+    if README_BEGIN not in text or README_END not in text:
+        raise XLTError(f"{readme} has no {README_BEGIN} ... {README_END} block for the results table")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    new = f"{head}{README_BEGIN}\n{readme_table(profile)}\n{README_END}{tail}"
+    readme.write_text(new, encoding="utf-8")
+    return new != text
 
 
 def main(study: str | None = None, profile: str = PROFILE, out_dir: str | None = None) -> int:
@@ -152,5 +228,10 @@ def main(study: str | None = None, profile: str = PROFILE, out_dir: str | None =
         raise XLTError(f"no committed bundles of profile {profile!r} under {PAGE_DIR}/<study>__{profile}/; valid "
                        f"studies: {', '.join(CLAIMS)}")
     for s in todo:
-        print(f"wrote {write(s, profile, Path(out_dir) if out_dir else None)}")
+        print(f"wrote {write(s, profile, Path(out_dir) if out_dir else None, figure=True)}")
+    if not study and not out_dir:
+        from xlt_utils import paths
+
+        readme = paths.PROJECT_ROOT / "README.md"
+        print(f"{'updated' if update_readme(readme, profile) else 'unchanged'}: the results table of {readme}")
     return 0
