@@ -117,6 +117,12 @@ def _cmd_pages(args: argparse.Namespace) -> int:
     return pages.main(args.study, args.profile, args.out)
 
 
+def _cmd_trace(args: argparse.Namespace) -> int:
+    from xlt_utils import trace
+
+    return trace.main(args.files or None, args.check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m xlt_utils``."""
     p = argparse.ArgumentParser(prog="python -m xlt_utils", description=__doc__)
@@ -198,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--profile", default="embedded-full", help="the bundles' profile (default embedded-full)")
     pg.add_argument("--out", default=None, help="folder to write to (default: docs/results)")
     pg.set_defaults(func=_cmd_pages)
+
+    tr = sub.add_parser("trace", help="where each decimal number of the README and docs comes from (a generated "
+                        "page, a bundle, a committed record)")
+    tr.add_argument("files", nargs="*", help="files to trace (default: README.md, docs/changes.md, "
+                    "docs/results/README.md)")
+    tr.add_argument("--check", action="store_true", help="exit 1 when a number has no source")
+    tr.set_defaults(func=_cmd_trace)
 
     from xlt_utils.grid import add_commands  # grid, results, report, reproduce
 
