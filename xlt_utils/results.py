@@ -232,7 +232,7 @@ def _training_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
 #
 # A bundle is the tidy rows of one study and profile that ran here (metrics.csv, efficiency.csv, training.csv), each
 # run's params.json and env.json (runs/<run id>/), and bundle.json (which runs, git revision, CPU, the pretrained
-# encoders they descend from). It carries no weights, so it is small enough to commit or copy: a grid split over
+# encoders they descend from, the content hash and origin of each task's data they read: xlt_utils.provenance). It carries no weights, so it is small enough to commit or copy: a grid split over
 # machines or sittings (``grid --where``) is put back together by importing each part's bundle, and the reports
 # render from the whole.
 
@@ -306,6 +306,38 @@ def _weights_sha256(run_dir: Path) -> str | None:
     return hashlib.sha256(f.read_bytes()).hexdigest() if f.exists() else None
 
 
+def _tasks_read(metrics: Any) -> dict[str, dict[str, Any]]:
+    """Per task the runs of ``metrics`` read (their intermediate and target tasks), the provenance record of its
+    data here (:func:`xlt_utils.provenance.task_data`)."""
+    from xlt_utils import provenance
+
+    names = {str(n) for col in ("intermediate_task", "target_task") if col in metrics.columns
+             for n in metrics[col].dropna() if str(n) not in ("", "none")}
+    return {n: provenance.task_data(n) for n in sorted(names)}
+
+
+def _task_data_warnings(src: Path, meta: Mapping[str, Any], out: Any) -> None:
+    """Say, one line each, where a bundle's task data differ from the data here or from a bundle imported
+    before (nothing is refused or overwritten)."""
+    from xlt_utils import provenance
+
+    known: dict[str, tuple[dict[str, Any], str]] = {}
+    for b in imported_bundles():
+        for task, rec in (json.loads((b / BUNDLE_JSON).read_text()).get("task_data") or {}).items():
+            if rec.get("sha256"):
+                known.setdefault(task, (rec, b.name))
+    for task, rec in sorted((meta.get("task_data") or {}).items()):
+        if not rec.get("sha256"):
+            continue
+        others = [(provenance.task_data(task), "here")]
+        if task in known:
+            others.append((known[task][0], f"imported bundle {known[task][1]}"))
+        for other, where in others:
+            line = provenance.mismatch(task, rec, other, where)
+            if line:
+                out(f"[results] warning: {src}: {line}")
+
+
 def _manifest_file(study: str, profile: str) -> Path:
     return paths.RESULTS / "studies" / f"{study}__{profile}.json"
 
@@ -366,6 +398,7 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
     meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
             "part_cells": len(cells) if only is None else len(only),
             "rows": {k: len(f) for k, f in frames.items()}, "pretrain_encoders_sha256": encoders,
+            "task_data": _tasks_read(frames[METRICS_CSV]),
             "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     dest.mkdir(parents=True, exist_ok=True)
@@ -383,7 +416,8 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
 
 def import_bundle(src: Path | str, out: Any = print) -> Path:
     """Copy a bundle into ``outputs/results/imported/`` (once: the same bundle again changes nothing) and say
-    when it names another encoder for a pretraining run than a bundle or run already here.
+    when it names another encoder for a pretraining run than a bundle or run already here, or other data for a
+    task than the data here or a bundle already imported (one warning line each; nothing is refused).
 
     Raises:
         XLTError: ``src`` is not a bundle (no ``bundle.json`` or no ``metrics.csv``).
@@ -410,6 +444,7 @@ def import_bundle(src: Path | str, out: Any = print) -> Path:
                 out(f"[results] warning: {src} was trained from another encoder than {where} for {r} "
                     f"(sha256 {sha[:12]} vs {other[:12]}): results of its arms and the others' are not from one "
                     f"pretrained model")
+    _task_data_warnings(src, meta, out)
     if dest.exists():
         out(f"[results] {src}: already imported ({dest})")
         return dest
@@ -422,7 +457,8 @@ def import_bundle(src: Path | str, out: Any = print) -> Path:
     if (src / BUNDLE_RUNS).is_dir():
         shutil.copytree(src / BUNDLE_RUNS, tmp / BUNDLE_RUNS)
     tmp.replace(dest)
-    out(f"[results] imported {src}: {len(meta['runs'])} runs of {meta['study']} / {meta['profile']} -> {dest}")
+    note = "" if "task_data" in meta else " (exported before bundles recorded their task data: none to compare)"
+    out(f"[results] imported {src}: {len(meta['runs'])} runs of {meta['study']} / {meta['profile']} -> {dest}{note}")
     return dest
 
 
