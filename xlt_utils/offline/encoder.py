@@ -13,6 +13,7 @@ from typing import Any
 
 from xlt_utils.errors import XLTError
 from xlt_utils.models import freeze_word_embeddings
+from xlt_utils.offline.layout import ENCODER_FILES, cache_dir
 
 __all__ = ["encoder_dir", "freeze_word_embeddings", "load_encoder"]
 
@@ -23,8 +24,6 @@ def encoder_dir() -> Path:
     Raises:
         XLTError: no converted encoder in the cache.
     """
-    from xlt_utils.offline.build import ENCODER_FILES, cache_dir
-
     d = cache_dir() / "encoder"
     missing = [f for f in ENCODER_FILES if not (d / f).exists()]
     if missing:

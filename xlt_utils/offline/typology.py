@@ -28,6 +28,7 @@ import numpy as np
 from xlt_utils.errors import XLTError
 from xlt_utils.offline import fetch
 from xlt_utils.offline.langcodes import URIEL_FALLBACKS, to_iso639_3
+from xlt_utils.offline.layout import cache_dir
 
 FEATURE_SETS = {"syntactic": "syntax_knn", "genetic": "fam", "geographic": "geo"}
 
@@ -152,8 +153,6 @@ def load_distances(path: str | Path | None = None):
         XLTError: the table has not been built (run ``make setup``).
     """
     import pandas as pd
-
-    from xlt_utils.offline.build import cache_dir
 
     path = Path(path) if path else cache_dir() / "typology" / "distances.csv"
     if not path.exists():

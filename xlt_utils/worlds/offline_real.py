@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from xlt_utils.errors import XLTError
-from xlt_utils.offline.build import SNAPSHOT, cache_dir
+from xlt_utils.offline.layout import SNAPSHOT, cache_dir
 from xlt_utils.tasks import Task, register
 
 WORLD = "offline-real"
