@@ -57,7 +57,7 @@ def test_peak_tflops_lookup(monkeypatch, name, peak):
 def test_unknown_bench_model_names_the_valid_ones(tmp_path):
     from xlt_utils.errors import XLTError
 
-    with pytest.raises(XLTError, match=r"unknown bench model 'xlmr-huge'; valid: tiny, xlmr-base-random, "
+    with pytest.raises(XLTError, match=r"unknown bench model 'xlmr-huge'; valid: tiny, micro, xlmr-base-random, "
                                        r"xlmr-large-random, xlmr-xl-random, e5-small"):
         bench._setup("xlmr-huge", 8, 16, tmp_path)
 
@@ -85,3 +85,65 @@ def test_cpu_training_benchmark_has_the_trainer_at_its_best_as_a_side():
     assert r["trainer_grouped_padding_fraction"] < r["trainer_padding_fraction"]
     assert r["ours_padding_fraction"] < r["ours_ungrouped_padding_fraction"]
     assert r["speedup_vs_grouped"] > 0 and r["speedup"] > 0
+
+
+def test_time_limits_nest_and_the_earliest_fires():
+    import time
+
+    with pytest.raises(bench.StepTimeout, match="inner ran past its time limit of 0.2 s"), \
+            bench.time_limit(5, "outer"), bench.time_limit(0.2, "inner"):
+        time.sleep(2)
+    with pytest.raises(bench.StepTimeout) as e, bench.time_limit(0.2, "outer"), bench.time_limit(5, "inner"):
+        time.sleep(2)
+    assert e.value.what == "outer"
+    with bench.time_limit(None, "none"):
+        pass
+    time.sleep(0.3)  # no timer left armed
+
+
+def test_gpu_suite_refuses_without_cuda_and_records_each_step(tmp_path, monkeypatch):
+    """Without CUDA `bench gpu` is a one-line error; --tiny runs the steps in order, each within its limit: a step
+    past its limit is recorded as timed out and the next runs; when the budget is spent the rest are skipped."""
+    import json
+    import time
+
+    from xlt_utils.errors import XLTError
+
+    if not torch.cuda.is_available():
+        with pytest.raises(XLTError, match=r"^bench gpu needs a CUDA device .*--tiny runs the same steps"):
+            bench.gpu_suite(tmp_path / "refused")
+        assert not (tmp_path / "refused").exists()
+
+    def fake_bench_train(**kw):
+        if kw["model_name"] == "slow":
+            time.sleep(5)
+        return {"comparison": "train", "model": kw["model_name"], "sides": [], "repeats": 1}
+
+    monkeypatch.setattr(bench, "bench_train", fake_bench_train)
+    monkeypatch.setattr(bench, "_print_table", lambda r: None)
+    monkeypatch.setattr(bench, "_TINY", {})
+    monkeypatch.setattr(bench, "GPU_STEPS", (("first", 10, {"model_name": "m1"}), ("hangs", 0.3, {"model_name": "slow"}),
+                                             ("compile", None, {"model_name": "slow", "torch_compile": True}),
+                                             ("late", None, {"model_name": "m3"})))
+    steps = bench.gpu_suite(tmp_path / "out", tiny=True, budget_s=8.0)
+    assert [(s["step"], s["status"].split(":")[0]) for s in steps] == [
+        ("first", "ok"), ("hangs", "timed out"), ("compile", "ok"), ("late", "skipped")]
+    compile_step = json.loads((tmp_path / "out" / "compile.json").read_text())
+    assert compile_step["model"] == "slow" and 5 <= compile_step["wall_s"] < compile_step["limit_s"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["tiny"] is True and [s["step"] for s in summary["steps"]] == ["first", "hangs", "compile", "late"]
+
+
+@pytest.mark.slow
+def test_gpu_script_runs_tiny_on_cpu(tmp_path):
+    """`bench gpu --tiny`: every step of the GPU script on the micro model on CPU (≈1-2 min on a busy 2-core CPU):
+    tokens/s for packed, padded and the Trainer, no padding packed, a profiler summary, the compile step."""
+    import json
+
+    steps = bench.gpu_suite(tmp_path, tiny=True, budget_s=300)
+    assert [s["status"] for s in steps] == ["ok"] * 4, steps
+    first = json.loads((tmp_path / "large_50.json").read_text())
+    assert first["ours_packed_padding_fraction"] == 0 < first["ours_padding_fraction"]
+    assert first["profile"]["top"] and first["packed_speedup_vs_grouped"] > 0
+    last = json.loads((tmp_path / "large_50_compile.json").read_text())
+    assert last["torch_compile"] == "eager" and last["compile_warmup_s"] > 0 and "packed_compiled_vs_eager" in last

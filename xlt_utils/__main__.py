@@ -140,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_setup_assets)
 
     b = sub.add_parser("bench", help="throughput benchmarks (our loop vs the Hugging Face Trainer)")
-    b.add_argument("what", choices=["train"], help="what to benchmark")
+    b.add_argument("what", choices=["train", "gpu"],
+                   help="train (our loop vs the Trainer, and evaluation) or gpu (the GPU checks: XLM-R large and XL, "
+                        "packed vs the Trainer, then torch.compile, each step time-limited; JSON under --out)")
     b.add_argument("--json", action="store_true", help="one JSON object per comparison")
     b.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     b.add_argument("--model", default="tiny",
@@ -156,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--compile", action="store_true", help="our loop with torch.compile (TrainConfig.torch_compile)")
     b.add_argument("--peak-tflops", type=float, default=None,
                    help="peak dense bf16 TFLOP/s for the MFU figure (default: looked up for H100/H200/A100/L40S)")
+    b.add_argument("--sides", nargs="+", default=None,
+                   help="which sides to run (default: ours, trainer, trainer_grouped, ours_ungrouped, ours_packed; "
+                        "also ours_compiled, ours_packed_compiled)")
+    b.add_argument("--max-tokens", type=int, default=None,
+                   help="our micro-batches cut at this many tokens (TrainConfig.max_tokens_per_batch)")
+    b.add_argument("--words", type=float, default=22.0,
+                   help="median record length in words (22: about 50 tokens; 170 fills 384)")
+    b.add_argument("--compile-limit", type=float, default=None,
+                   help="seconds the torch.compile warm-up may take before the compiled sides are dropped")
+    b.add_argument("--profile", action="store_true", help="add a torch.profiler summary of a few of our steps")
+    b.add_argument("--out", default="outputs/bench/gpu", help="bench gpu: where the JSON files go")
+    b.add_argument("--tiny", action="store_true", help="bench gpu: the same steps on a tiny model on CPU (a test)")
+    b.add_argument("--budget", type=float, default=None, help="bench gpu: seconds for all steps (default 540)")
     b.set_defaults(func=_cmd_bench)
 
     y = sub.add_parser("synth-sanity", help="the synth world's sanity-check table (zero-shot transfer, controls)")
