@@ -11,7 +11,7 @@ from xlt_utils.errors import XLTError
 from xlt_utils.formats.pipelines import get_pipeline, pack_batch
 from xlt_utils.models import Packer, build_model, load_tokenizer, position_offset
 from xlt_utils.tasks import get_task
-from xlt_utils.train import TrainConfig, length_grouped_batches, train, with_env_options
+from xlt_utils.train import TrainConfig, length_grouped_batches, train
 from xlt_utils.worlds import load_records
 
 NO_DROPOUT = {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
@@ -116,16 +116,14 @@ def test_the_loop_trains_packed_to_the_padded_weights(local_tasks, tiny_encoder)
         assert res.history[-1]["loss"] == pytest.approx(results[0].history[-1]["loss"], abs=1e-5)
         for k in weights[0]:
             torch.testing.assert_close(w[k], weights[0][k], atol=2e-5, rtol=1e-4, msg=k)
-    assert with_env_options(TrainConfig()).packing is False
 
 
 @pytest.mark.parametrize("fmt", ["span_qa", "multiple_choice"])
-def test_heads_that_cannot_pack_are_refused_in_one_line(fmt, local_tasks, tiny_encoder, monkeypatch):
+def test_heads_that_cannot_pack_are_refused_in_one_line(fmt, local_tasks, tiny_encoder):
     task, pipe, feats = _features(local_tasks, tiny_encoder, fmt, n=4)
     model = build_model(task, tiny_encoder)
-    monkeypatch.setenv("XLT_PACKING", "1")
     with pytest.raises(XLTError) as e:
-        train(model, feats, pipe.collate, TrainConfig(max_steps=1, progress=False), device="cpu")
+        train(model, feats, pipe.collate, TrainConfig(max_steps=1, progress=False, packing=True), device="cpu")
     msg = str(e.value)
     assert "\n" not in msg and "classification, pair_classification, tagging" in msg and type(model).__name__ in msg
 

@@ -75,9 +75,10 @@ class TrainConfig:
         packing: padding-free training: each micro-batch runs as one row of its sequences back to back, position
             ids restarting per sequence and attention kept within each (:class:`xlt_utils.models.Packer`), so no
             layer but the attention computes on padding. The same loss and gradients as the padded batch up to
-            float rounding (tested), dropout draws aside. Sequence classifiers (classification,
-            pair_classification), token classification (tagging) and masked LM; other heads (span QA, multiple
-            choice) are refused before training starts. ``XLT_PACKING=1`` turns it on from the environment.
+            float rounding (tested), dropout draws aside: with dropout on, the masks fall on other elements, so a
+            packed run's numbers differ as another seed's would (hence a parameter, not an environment option).
+            Sequence classifiers (classification, pair_classification), token classification (tagging) and
+            masked LM; other heads (span QA, multiple choice) are refused before training starts.
         max_tokens_per_batch: cut micro-batches by tokens instead of examples: each holds as many examples as fit
             in this many token positions (padded positions count, examples x longest; with ``packing`` only real
             tokens count), so steps hold a steady amount of work whatever the lengths. ``None`` (default): micro-
@@ -133,13 +134,12 @@ class TrainConfig:
 
 def with_env_options(config: TrainConfig) -> TrainConfig:
     """``config`` with the execution options the environment sets (they change speed and memory, not results):
-    ``XLT_GRADIENT_CHECKPOINTING=1``, ``XLT_PACKING=1`` and ``XLT_TORCH_COMPILE=1|<backend>`` (``0`` or unset:
-    the config's own)."""
+    ``XLT_GRADIENT_CHECKPOINTING=1`` and ``XLT_TORCH_COMPILE=1|<backend>`` (``0`` or unset: the config's own).
+    Not ``packing``: it draws other dropout masks (the layout differs), so it changes a run's numbers."""
     over: dict[str, Any] = {}
-    for var, name in (("XLT_GRADIENT_CHECKPOINTING", "gradient_checkpointing"), ("XLT_PACKING", "packing")):
-        value = os.environ.get(var, "").strip().lower()
-        if value and value not in ("0", "false", "no"):
-            over[name] = True
+    gc = os.environ.get("XLT_GRADIENT_CHECKPOINTING", "").strip().lower()
+    if gc and gc not in ("0", "false", "no"):
+        over["gradient_checkpointing"] = True
     tc = os.environ.get("XLT_TORCH_COMPILE", "").strip()
     if tc and tc.lower() not in ("0", "false", "no"):
         over["torch_compile"] = True if tc.lower() in ("1", "true", "yes", "inductor") else tc
