@@ -28,8 +28,8 @@ import random
 from dataclasses import asdict, dataclass
 from functools import cache
 
+import xlt_utils.synth.world as W
 from xlt_utils.errors import XLTError, unknown
-from xlt_utils.synth import world as W
 
 # 2 (2026-12-03): the sw1..sw5 chain shares sw0's lexicon (under 1 every chain step drew its own lexicon, so a
 # step changed which words are shared with English as well as the word order; d_lex between steps was 0.76-0.80)
