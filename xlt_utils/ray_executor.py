@@ -20,7 +20,10 @@ directory, its ``metrics.csv`` and the collected results are the same whichever 
 * **Where**: by default a local Ray instance is started for the run (``num_cpus`` = jobs x threads per cell,
   no dashboard, a 200 MB object store: results are small) and stopped at the end. ``--ray-address auto`` (or
   ``host:port``) joins a running cluster instead; its nodes need this checkout and environment at the same
-  path and ``XLT_OUTPUTS`` on a shared file system (see docs/scale-out.md).
+  path and ``XLT_OUTPUTS`` on a shared file system (see docs/scale-out.md). On a cluster every ``start`` and
+  ``retry`` line names the node that runs the attempt (``on node <node id>[:8] (<ip>)``) and the summary counts
+  the attempts per node. The attempt-counting actor is pinned to the driver's node, so that losing any other node
+  loses only the cells running there (retried elsewhere), never the bookkeeping.
 """
 
 from __future__ import annotations
@@ -115,18 +118,19 @@ def _check_feasible(ray: Any, cells: list[G.Cell], threads: int, local: bool, ou
 
 
 class _Attempts:
-    """A Ray actor counting each cell's attempts (the driver prints ``start`` and ``retry`` lines from it)."""
+    """A Ray actor counting each cell's attempts and where they ran (the driver prints ``start`` and ``retry``
+    lines from it)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        self.events: list[tuple[str, int]] = []
+        self.events: list[tuple[str, int, str]] = []
 
-    def begin(self, run_id: str) -> int:
+    def begin(self, run_id: str, node: str = "") -> int:
         self.counts[run_id] = self.counts.get(run_id, 0) + 1
-        self.events.append((run_id, self.counts[run_id]))
+        self.events.append((run_id, self.counts[run_id], node))
         return self.counts[run_id]
 
-    def since(self, i: int) -> list[tuple[str, int]]:
+    def since(self, i: int) -> list[tuple[str, int, str]]:
         return self.events[i:]
 
     def count(self, run_id: str) -> int:
@@ -143,7 +147,8 @@ def _cell_task(cell: G.Cell, upstream: G.CellResult | None, outputs: str, attemp
                        f"with XLT_OUTPUTS={outputs} (a path shared by every node)")
     if upstream is not None and upstream.status in ("failed", "blocked"):
         return G.CellResult(cell, "blocked", error=f"upstream run {upstream.cell.run_id} {upstream.status}")
-    attempt = attempts.begin.remote(cell.run_id)  # not waited for here: a task blocked in ray.get lends its CPUs
+    node = f"{ray.get_runtime_context().get_node_id()[:8]} ({ray.util.get_node_ip_address()})"
+    attempt = attempts.begin.remote(cell.run_id, node)  # not waited for: a task blocked in ray.get lends its CPUs
     result = (runner or G.run_cell)(cell)
     result.attempts = ray.get(attempt)
     if result.status == "failed" and result.retryable:
@@ -233,7 +238,10 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
         out(header + f" (executor ray: {where}; {env['OMP_NUM_THREADS']} torch threads per cell, "
                      f"up to {retries} retries)")
         _check_feasible(ray, todo, threads, local, out)
-        attempts = ray.remote(num_cpus=0)(_Attempts).remote()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        attempts = ray.remote(num_cpus=0, scheduling_strategy=here)(_Attempts).remote()  # lives as long as we do
         task = ray.remote(_cell_task)
         refs: dict[str, Any] = {}
         for c in todo:  # topological order: an upstream's ref exists before its dependants are submitted
@@ -245,17 +253,20 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
         by_ref = {ref: rid for rid, ref in refs.items()}
         cells = {c.run_id: c for c in todo}
         seen = 0
+        per_node: dict[str, int] = {}
 
         def announce() -> None:
             nonlocal seen
             events = ray.get(attempts.since.remote(seen))
             seen += len(events)
-            for rid, n in events:
+            for rid, n, node in events:
+                per_node[node] = per_node.get(node, 0) + 1
+                where = "" if local else f" on node {node}"
                 if n == 1:
-                    progress("start", cells[rid])
+                    progress("start", cells[rid], where)
                 else:
                     progress("retry", cells[rid], f" (attempt {n} of {retries + 1}: the previous worker or "
-                                                  f"kernel died)")
+                                                  f"kernel died){where}")
 
         def collect(rid: str) -> None:
             if rid in results:
@@ -281,6 +292,9 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
             announce()
             for ref in ready:
                 collect(by_ref[ref])
+        announce()
+        if not local:
+            out("[grid] attempts per Ray node: " + ", ".join(f"{k}: {v}" for k, v in sorted(per_node.items())))
     except KeyboardInterrupt:
         interrupted = True
     else:
