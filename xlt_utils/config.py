@@ -7,6 +7,10 @@ Fields have no defaults on purpose: the defaults live in each notebook's ``param
 settings) and the grid reads them from there (:func:`notebook_defaults`), so there is one source of defaults and
 a missing parameter is an error, never a silent fallback. Unknown names, wrong types and out-of-range values are
 errors too (papermill itself only warns about unknown parameters).
+
+A parameter's valid values belong to the module that implements them (classifier poolings and tokenizer models:
+:mod:`xlt_utils.models`; inference dtypes: :mod:`xlt_utils.efficiency`; synth sizes, languages and committed
+checkpoints: :mod:`xlt_utils.synth`); a check imports them when it runs, and none of those modules imports this one.
 """
 
 from __future__ import annotations
@@ -38,9 +42,6 @@ PHASES = tuple(PHASE_NOTEBOOKS)
 ANALYSIS_NOTEBOOKS = {"paper": "10_paper", "rq1_batch_size": "11_rq1_batch_size", "rq2_model_scale": "12_rq2_model_scale",
                       "rq3_efficiency": "13_rq3_efficiency", "rq4_intermediate_data": "14_rq4_intermediate_data",
                       "rq5_source_language": "15_rq5_source_language"}
-# Sequence-level heads (xlt_utils.models.build_model): "cls", the architecture's own head; "mean", a linear layer on
-# the mean-pooled last hidden states (how sentence encoders such as e5 were trained; no random pooler).
-CLASSIFIER_POOLINGS = ("cls", "mean")
 BASELINE_KINDS = ("majority", "random_init", "in_language", "probe", "lexical")
 POOLINGS = ("mean", "cls")
 WORLDS = ("synth", "offline-real", "xtreme", "local")
@@ -282,6 +283,8 @@ class _TrainingFields(_Base):
                              "early_stopping_patience", "checkpoint_every", allow_none=True)
         if not 0 <= self.warmup_ratio < 1:
             raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        from xlt_utils.models import CLASSIFIER_POOLINGS
+
         if self.classifier_pooling not in CLASSIFIER_POOLINGS:
             raise unknown("classifier_pooling", self.classifier_pooling, CLASSIFIER_POOLINGS)
         check_num_processes(self.num_processes)

@@ -31,7 +31,6 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from xlt_utils.config import CLASSIFIER_POOLINGS
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.tasks import Task
 
@@ -44,9 +43,10 @@ HEADS = {
     "retrieval": AutoModel,
 }
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R ids 0..3; <mask> is the last id
-# How a sequence-level head reads the encoder (CLASSIFIER_POOLINGS): ``cls``, the architecture's own head (BERT: its
-# pooler on [CLS]; XLM-R: a dense layer on <s>), or ``mean``, a linear classifier on the mean of the last layer's
-# token states over the attention mask (the pooling sentence encoders such as e5 are trained with).
+# How a sequence-level head reads the encoder: ``cls``, the architecture's own head (BERT: its pooler on [CLS];
+# XLM-R: a dense layer on <s>), or ``mean``, a linear classifier on the mean of the last layer's token states over
+# the attention mask (the pooling sentence encoders such as e5 are trained with; no random pooler).
+CLASSIFIER_POOLINGS = ("cls", "mean")
 POOLING_CONFIG_KEY = "xlt_classifier_pooling"  # saved in a fine-tuned model's config.json
 
 
