@@ -586,14 +586,22 @@ def test_control_claims_pair_a_task_with_its_shuffled_labels_by_hand():
                                  "step 160 vs 625)")
     c = studies.claims_frame(studies.control_claims(eff))
     assert c["verdict"].iloc[0] == "inconclusive" and "steps not recorded" in c["note"].iloc[0]
+    # unknown counts as unmatched; the same step after other examples is named; only the compared seeds count
+    p = studies.passed_training(passed(625))
+    assert studies.unmatched(p.assign(passed_examples=[20000, float("nan")]), "synth-small", "synth_mnli",
+                             "synth_mnli_shuffled", [13]) == "seed 13: step or examples not recorded"
+    assert studies.unmatched(p.assign(passed_examples=[20000, 10000]), "synth-small", "synth_mnli",
+                             "synth_mnli_shuffled", [13]) == "seed 13: 10000 vs 20000 examples"
+    assert studies.unmatched(p, "synth-small", "synth_mnli", "synth_mnli_shuffled", [13, 14]) == \
+        "seed 14: task not recorded"
     # in paper_claims, beside the per-task claims
     assert c["claim"].iloc[0] in set(studies.paper_claims(pd.DataFrame(rows))["claim"])
 
 
 def test_paper_comparison_chooses_the_x_stilts_task_on_english_dev_by_hand():
     """XNLI, two languages, two seeds: the task score averages English too; qqp is best on test but mnli on English
-    dev, so mnli is the X-STILTs task; its gain is +4.00 with the interval 4 ± t(2) sqrt(2) (language means 3 and
-    5, seed means 5 and 3: variances 1 + 1, 2 degrees of freedom), which holds the published +1.2."""
+    dev, so mnli is the X-STILTs task; its gain is +4.00 with the interval 4 ± t(1) sqrt(2) (language means 3 and
+    5, seed means 5 and 3: variances 1 + 1, each with 1 degree of freedom), which holds the published +1.2."""
     spec = {13: {"none": {"en": 80, "de": 70}, "mnli": {"en": 84, "de": 76}, "qqp": {"en": 90, "de": 80}},
             14: {"none": {"en": 80, "de": 70}, "mnli": {"en": 82, "de": 74}, "qqp": {"en": 90, "de": 80}}}
     rows = [r for seed, s in spec.items()
@@ -605,7 +613,7 @@ def test_paper_comparison_chooses_the_x_stilts_task_on_english_dev_by_hand():
     assert (c["X-STILTs task (ours)"], c["chosen on"]) == ("mnli", "English dev")
     assert (c["XLM-R ours"], c["X-STILTs ours"], c["gain ours"]) == (75.0, 79.0, 4.0)
     assert (c["X-STILTs published"], c["XLM-R published"], c["gain published"]) == (80.4, 79.2, 1.2)
-    half = stats.t.ppf(0.975, 2) * math.sqrt(2)
+    half = stats.t.ppf(0.975, 1) * math.sqrt(2)
     assert c["gain 95% interval"] == f"[{4 - half:+.2f}, {4 + half:+.2f}]" and c["published gain in interval"]
     assert (c["n_languages"], c["n_seeds"]) == (2, 2)
     # without dev rows there is no pick, and no row: never the best test score instead

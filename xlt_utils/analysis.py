@@ -34,8 +34,13 @@ def _codes(labels: Sequence[Any], keep: np.ndarray) -> np.ndarray:
     return np.array([index.setdefault(x, len(index)) for x in kept], dtype=int)
 
 
+# An estimated variance part that makes up at least this share of the total sets the degrees of freedom
+DF_SHARE = 0.10
+
+
 def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Sequence[Any] | None = None,
-                     item_var: Sequence[float] | None = None, level: float = 0.95) -> tuple[float, float]:
+                     item_var: Sequence[float] | None = None, strata: Sequence[Any] | None = None,
+                     level: float = 0.95) -> tuple[float, float]:
     """Interval of the mean over ``units`` (languages) of each unit's mean over ``seeds``, for a crossed design
     where languages, training seeds and, where languages share test items, the items all vary.
 
@@ -48,14 +53,19 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
       language's own test-set noise when languages have their own items;
     - items shared by the languages (``item_var``: per row, the item-sampling variance of ``values[i]``, e.g. a
       binomial ``p(1 - p) / n``; ``None`` or all-zero when languages do not share items): a test set realised
-      in every language moves every language together, so it cannot average out over languages; it adds the
-      square of the mean item standard deviation (the languages' item errors taken as fully correlated).
+      in every language moves every language together, so it cannot average out over languages. Within a stratum
+      (``strata``: per row, e.g. the target task, whose test set is its own; one stratum when ``None``) the
+      languages' item errors are taken as fully correlated, so the stratum adds the square of its mean item
+      standard deviation; strata are independent, so with ``w`` each stratum's share of the units the part is
+      ``sum(w² · sd²)``.
 
     Each of the first two parts also counts the seed x language residual once, so the sum errs on the wide side
-    (it never counts the residual less than once). The interval is ``mean ± t · sqrt(variance)`` with the
-    Welch-Satterthwaite degrees of freedom of the two estimated parts (the item part is a known-form variance), so
-    with three seeds a large seed part gets the wide t quantile of two degrees of freedom, where a percentile
-    bootstrap over three seeds under-covers (its resamples cannot show more spread than three values have).
+    (it never counts the residual less than once). The interval is ``mean ± t · sqrt(variance)``; the degrees of
+    freedom are the smallest of the estimated parts (seeds ``n_s - 1``, languages ``n_u - 1``) that make up at
+    least :data:`DF_SHARE` of the variance (Welch-Satterthwaite's, which are too generous with two or three seeds,
+    when none does). With three seeds and a real seed part, that is the wide t quantile of two degrees of freedom,
+    where a percentile bootstrap over three seeds under-covers (its resamples cannot show more spread than three
+    values have).
 
     With one seed (or none) there is no seed part: the interval is over languages (and items) only, and says
     nothing about training variance. Returns ``(nan, nan)`` for fewer than two units or no variance at all."""
@@ -82,12 +92,20 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     items = 0.0
     if item_var is not None:
         sd = np.sqrt(np.clip(np.nan_to_num(np.asarray(item_var, dtype=float)[keep]), 0.0, None))
-        items = float((np.bincount(u_codes, sd, n_u) / np.bincount(u_codes, minlength=n_u)).mean()) ** 2
+        unit_sd = np.bincount(u_codes, sd, n_u) / np.bincount(u_codes, minlength=n_u)
+        s_codes_u = np.zeros(n_u, dtype=int)
+        if strata is not None:
+            s_codes_u[u_codes] = _codes(strata, keep)  # each unit's stratum
+        n_strata = int(s_codes_u.max()) + 1
+        share = np.bincount(s_codes_u, minlength=n_strata) / n_u
+        stratum_sd = np.bincount(s_codes_u, unit_sd, n_strata) / np.maximum(np.bincount(s_codes_u, minlength=n_strata), 1)
+        items = float(((share * stratum_sd) ** 2).sum())
     var = sum(v for v, _ in parts) + items
     if var <= 0:
         return (estimate, estimate) if var == 0 else (float("nan"), float("nan"))
-    denom = sum(v * v / df for v, df in parts if v > 0)
-    df = var * var / denom if denom > 0 else math.inf
+    large = [d for v, d in parts if v >= DF_SHARE * var]
+    denom = sum(v * v / d for v, d in parts if v > 0)
+    df = min(large) if large else (var * var / denom if denom > 0 else math.inf)
     q = float(stats.t.ppf(0.5 + level / 2, df)) if math.isfinite(df) else float(stats.norm.ppf(0.5 + level / 2))
     half = q * math.sqrt(var)
     return estimate - half, estimate + half

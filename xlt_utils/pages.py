@@ -139,10 +139,11 @@ def render(study: str, profile: str, df: Any, training: Any, efficiency: Any, bu
              ("How to read it: every choice among runs (a best task, a learning rate, a checkpoint) was made on "
               "English dev, never on test (`xlt_utils.selection`); an interval is 95% for its own claim and adds "
               "the variance of the seed means, of the language means and, where the languages share test items, "
-              "of the items (`xlt_utils.analysis.crossed_interval`; the item part is an upper bound: the bundles "
-              "hold no per-item predictions, so two arms' item errors are added as if unrelated and the "
-              "languages' taken as fully correlated); a control is compared with its task only when both passed "
-              "on an encoder trained for the same steps over the same examples."), "",
+              "of the items (`xlt_utils.analysis.crossed_interval`; the bundles hold no per-item predictions, so "
+              "two arms' item errors are added as if unrelated, which errs wide unless they are negatively "
+              "correlated, and within a target the languages' item errors are taken as fully correlated); a "
+              "control is compared with its task only when both passed on an encoder trained for the same steps "
+              "over the same examples."), "",
              "## Answer", "", answer, "", "## Claims", "", markdown_table(claims), "",
              "## Floors: is there anything to transfer?", "", markdown_table(floors), "",
              "## Bundles", "", "| bundle | part (`--where`) | runs |", "|---|---|---:|"]

@@ -200,8 +200,11 @@ def training_rows(rid: str) -> dict[str, Any] | None:
     tokens, examples = res.get("train_tokens"), res.get("train_examples")
     # the checkpoint passed on (the best English dev one where the run evaluated, else the last) and the examples
     # seen up to it, at the run's mean examples per step: what a matched control must equal
-    steps, passed = res["global_step"], res.get("best_step") or res["global_step"]
-    passed_examples = round(examples * passed / steps) if examples and steps else None
+    # a run recorded without best_step (older runs) passed an unknown checkpoint; best_step None: no dev
+    # selection, the last one
+    steps = res["global_step"]
+    passed = (res["best_step"] or steps) if "best_step" in res else None
+    passed_examples = round(examples * passed / steps) if examples and steps and passed else None
     return {**base, "steps": steps, "passed_step": passed, "passed_examples": passed_examples,
             "n_train_records": res.get("n_train_records"), "train_examples": examples,
             "train_tokens": tokens, "padding_fraction": res.get("padding_fraction"),
@@ -292,10 +295,10 @@ def _passed_from_params(training: Any, bundle: Path) -> Any:
     passed, examples = [], []
     for rid, steps, seen in zip(training["run_id"], training["steps"], training["train_examples"]):
         f = bundle / "runs" / rid / runs.PARAMS
-        best = json.loads(f.read_text()).get("resolved", {}).get("best_step") if f.exists() else None
-        step = best or steps
+        res = json.loads(f.read_text()).get("resolved", {}) if f.exists() else {}
+        step = (res["best_step"] or steps) if "best_step" in res else None  # as training_rows
         passed.append(step)
-        examples.append(round(seen * step / steps) if pd.notna(seen) and steps else None)
+        examples.append(round(seen * step / steps) if step and pd.notna(seen) and steps else None)
     return training.assign(passed_step=passed, passed_examples=examples)
 
 

@@ -45,8 +45,12 @@ def pick(dev: Any, choice: str, among: Iterable[Any] | None = None, value: str =
     Raises:
         XLTError: ``dev`` holds rows of another split or language (a selection must not see test).
     """
-    splits = set(dev["split"].dropna().unique()) if "split" in dev.columns else {SPLIT}
-    langs = set(dev["lang"].dropna().unique()) if "lang" in dev.columns else {LANGUAGE}
+    if dev.empty:
+        return None
+    if not {"split", "lang"} <= set(dev.columns):
+        raise XLTError("a selection reads English dev rows only, and these rows do not say their split and "
+                       "language: use selection.dev_rows")
+    splits, langs = set(dev["split"].dropna().unique()), set(dev["lang"].dropna().unique())
     if splits - {SPLIT} or langs - {LANGUAGE}:
         raise XLTError(f"a selection reads English dev rows only (split {SPLIT!r}, language {LANGUAGE!r}); got "
                        f"split(s) {', '.join(sorted(map(str, splits)))} and language(s) "

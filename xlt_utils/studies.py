@@ -180,12 +180,15 @@ def _crossed(frame: Any, value: str, unit: str | Sequence[str] = "lang",
              item_var: str | None = None) -> tuple[float, float]:
     """The 95% interval over ``unit`` (languages), seeds and shared items of the mean of ``value`` in ``frame``'s
     rows (:func:`xlt_utils.analysis.crossed_interval`). ``item_var`` names the column of each row's shared-item
-    variance (by default the one :data:`ITEM_VAR_OF` gives for ``value``, where the frame has it)."""
+    variance (by default the one :data:`ITEM_VAR_OF` gives for ``value``, where the frame has it); with
+    (target, language) units each target's items are a stratum of their own."""
     units = frame[unit] if isinstance(unit, str) else list(zip(*(frame[c] for c in unit)))
     seeds = frame["seed"] if "seed" in frame.columns else None
     col = item_var or ITEM_VAR_OF.get(value)
     iv = frame[col].to_numpy() if col in frame.columns else None
-    return crossed_interval(frame[value].to_numpy(), list(units), seeds, item_var=iv)
+    # each target task has its own test items: their errors are independent across targets
+    strata = list(frame["target_task"]) if not isinstance(unit, str) and "target_task" in unit else None
+    return crossed_interval(frame[value].to_numpy(), list(units), seeds, item_var=iv, strata=strata)
 
 
 def by_seed_lang(frame: Any, value: str = "delta") -> Any:
@@ -625,26 +628,32 @@ def passed_training(training: Any) -> Any:
     return t[cols].drop_duplicates(subset=list(MATCH_KEYS)).reset_index(drop=True)
 
 
-def unmatched(passed: Any, model: str, task: str, control: str) -> str:
-    """Why a control is not matched to its task (empty when it is): per seed, both must pass on a checkpoint at
-    the same optimizer step having seen the same number of examples (within 1%: a last short batch). Unknown
-    (no training rows) counts as not matched."""
-    if passed.empty:
+def unmatched(passed: Any, model: str, task: str, control: str, seeds: Iterable[Any]) -> str:
+    """Why a control is not matched to its task over ``seeds`` (the seeds the comparison pairs; empty when it is
+    matched): per seed, both must pass on a checkpoint at the same optimizer step having seen the same number of
+    examples (within 1%: a last short batch). A side not recorded, or recorded without a step or an example count,
+    counts as not matched."""
+    import pandas as pd
+
+    p = passed[passed["model"] == model] if not passed.empty else passed
+    recorded = {(t, s): r for t, s, r in zip(p.get("intermediate_task", []), p.get("seed", []),
+                                              p.to_dict("records"))} if not p.empty else {}
+    if not recorded:
         return "steps not recorded (no training.csv rows with passed_step)"
-    p = passed[passed["model"] == model].set_index(["intermediate_task", "seed"])
     problems = []
-    seeds = sorted(set(p.loc[task].index) | set(p.loc[control].index)) if {task, control} <= set(
-        p.index.get_level_values(0)) else []
-    if not seeds:
-        return "steps not recorded for the task or its control"
-    for s in seeds:
-        if (task, s) not in p.index or (control, s) not in p.index:
-            problems.append(f"seed {s}: one side not recorded")
+    for s in sorted(seeds):
+        a, b = recorded.get((task, s)), recorded.get((control, s))
+        if a is None or b is None:
+            problems.append(f"seed {s}: {'task' if a is None else 'control'} not recorded")
             continue
-        a, b = p.loc[(task, s)], p.loc[(control, s)]
+        if any(pd.isna(r[k]) for r in (a, b) for k in ("passed_step", "passed_examples")):
+            problems.append(f"seed {s}: step or examples not recorded")
+            continue
         ex_a, ex_b = float(a["passed_examples"]), float(b["passed_examples"])
-        if int(a["passed_step"]) != int(b["passed_step"]) or abs(ex_a - ex_b) > 0.01 * max(ex_a, ex_b):
+        if int(a["passed_step"]) != int(b["passed_step"]):
             problems.append(f"seed {s}: step {int(b['passed_step'])} vs {int(a['passed_step'])}")
+        elif abs(ex_a - ex_b) > 0.01 * max(ex_a, ex_b):
+            problems.append(f"seed {s}: {int(ex_b)} vs {int(ex_a)} examples")
     return "; ".join(problems)
 
 
@@ -679,7 +688,7 @@ def control_claims(eff: Any, passed: Any = None) -> list[dict[str, Any]]:
         lang_mean = both.groupby(["target_task", "lang"])["diff"].mean()
         lo, hi = _crossed(both, "diff", unit=["target_task", "lang"], item_var="iv")
         n_t = both["target_task"].nunique()
-        why = unmatched(passed, m, task, ctrl)
+        why = unmatched(passed, m, task, ctrl, both["seed"].dropna().unique())
         r = claim(f"{task}'s effect on {m} comes from its labels: {task} minus its shuffled-label control "
                   f"{ctrl}, averaged over {n_t} target(s)", "design: shuffled-label control",
                   float(lang_mean.mean()), lo, hi, two_sided=True,
@@ -712,7 +721,11 @@ def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
         tasks = sorted(g["intermediate_task"].unique())
         paper = [t for t in tasks if _short(t) in PAPER_BEST]
         other = [t for t in tasks if _short(t) not in PAPER_BEST]
-        d = dev[dev["model"] == m]
+        d = dev[(dev["model"] == m) & dev["intermediate_task"].isin(tasks)]
+        # compare dev means over the targets every candidate trained on, so no task wins on an easier target
+        common = set.intersection(*(set(h["target_task"]) for _, h in d.groupby("intermediate_task"))) \
+            if not d.empty else set()
+        d = d[d["target_task"].isin(common)]
         top, rest = selection.pick(d, "intermediate_task", paper), selection.pick(d, "intermediate_task", other)
         if top is None or rest is None:
             continue
@@ -763,7 +776,8 @@ def paper_claims(df: Any, training: Any = None) -> Any:
                           f"({m}; task chosen on English dev: {chosen})", "abstract: +5.4 avg (best per target)",
                           best["mean"], best["ci_lo"], best["ci_hi"],
                           note=f"of {len(g)} task(s), controls excluded, the one with the best English dev score "
-                               "after target fine-tuning"))
+                               "after target fine-tuning (dev and test scores come from the same runs, so run-level "
+                               "noise still biases the chosen task's effect upward)"))
     for (m, it), g in eff.groupby(["model", "intermediate_task"]):
         zs = g[g["lang"] != "en"]
         lang_mean = zs.groupby(["target_task", "lang"])["delta"].mean().reset_index()

@@ -1,9 +1,10 @@
 """Where each number the README and ``docs/`` state comes from (``python -m xlt_utils trace``).
 
-A number written by hand must be one that a committed source holds: a page generated from result bundles
-(``docs/results/*.md``, written by ``python -m xlt_utils pages`` / ``real-targets``), a value in a bundle's tidy
-CSVs (at the precision the text prints), a committed benchmark JSON (``docs/bench-gpu/``), or a dated record of
-its own (``docs/changes/*.csv``). The command lists every
+A number written by hand must be one that a committed source holds, sign and digits as printed: a page generated
+from result bundles (``docs/results/*.md``, written by ``python -m xlt_utils pages`` / ``real-targets``), a
+committed benchmark JSON (``docs/bench-gpu/``), or a dated record of its own (``docs/changes/*.csv``). The bundles'
+raw CSVs are not a source: they hold nearly every one-decimal number from 0 to 100, so any number would match
+there; a result is cited through the page generated from them. The command lists every
 decimal number of the checked files with the first source that holds it, and the ones no source holds;
 ``--check`` fails on those (``make test`` runs it over :data:`CHECKED`).
 
@@ -22,7 +23,6 @@ from pathlib import Path
 # The hand-written files whose every decimal must trace (paths relative to the project root).
 CHECKED = ("README.md", "docs/changes.md", "docs/results/README.md")
 GENERATED_PAGES = "docs/results/*.md"
-BUNDLE_CSVS = "docs/results/**/*.csv"
 RECORDS = ("docs/changes/*.csv", "docs/bench-gpu/**/*.json")
 
 NUMBER = re.compile(r"(?<![\w.])[+\-−]?\d+\.\d+(?![\w.]|\.\d)")
@@ -30,7 +30,8 @@ CODE_BLOCK = re.compile(r"```.*?```", re.DOTALL)
 CODE_SPAN = re.compile(r"`[^`\n]*`")
 LINK_TARGET = re.compile(r"\]\([^)]*\)")
 HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-IDENTIFIER = re.compile(r"arXiv:? ?\d{4}\.\d{4,5}")  # a paper's id, not a measurement
+# a paper's id, a licence's version: not measurements
+IDENTIFIER = re.compile(r"arXiv:? ?\d{4}\.\d{4,5}|(?:CC BY(?:-SA|-NC)* |Apache-|GPL-?|LGPL-?)\d+\.\d+")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Number:
 
 
 def _norm(text: str) -> str:
+    """The sign and digits as printed: Unicode minus as ``-``, an explicit ``+`` dropped."""
     return text.replace("−", "-").lstrip("+")
 
 
@@ -68,7 +70,7 @@ def _csv_values(path: Path) -> set[str]:
                     v = float(cell)
                 except ValueError:
                     continue
-                vals.update({f"{v:.1f}", f"{v:.2f}", f"{abs(v):.1f}", f"{abs(v):.2f}", cell.lstrip("+-")})
+                vals.update({f"{v:.1f}", f"{v:.2f}", cell.lstrip("+")})
     return vals
 
 
@@ -82,15 +84,10 @@ def sources(root: Path) -> list[tuple[str, set[str]]]:
     for pattern in RECORDS:
         for p in sorted(root.glob(pattern)):
             text = p.read_text("utf-8")
-            held = {_norm(n) for _, n in numbers_in(text)} | set(re.findall(r"\d+\.\d+", text))
+            held = {_norm(n) for _, n in numbers_in(text)} | {_norm(n) for n in re.findall(r"[+\-−]?\d+\.\d+", text)}
             if p.suffix == ".csv":
                 held |= _csv_values(p)
             out.append((f"record {p.relative_to(root)}", held))
-    bundles: set[str] = set()
-    for p in sorted(root.glob(BUNDLE_CSVS)):
-        if "changes" not in p.parts:
-            bundles |= _csv_values(p)
-    out.append(("bundle CSVs under docs/results/", bundles))
     return out
 
 
@@ -104,7 +101,7 @@ def trace(root: Path, files: Iterable[str] = CHECKED) -> list[Number]:
             continue
         for line, text in numbers_in(path.read_text("utf-8")):
             n = _norm(text)
-            src = next((label for label, held in srcs if n in held or n.lstrip("-") in held), None)
+            src = next((label for label, held in srcs if n in held), None)
             rows.append(Number(f, line, text, src))
     return rows
 
