@@ -9,8 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from xlt_utils.batching import sorted_batches
 from xlt_utils.errors import XLTError
-from xlt_utils.evaluate import evaluate, sorted_batches
+from xlt_utils.evaluate import evaluate
 from xlt_utils.formats.pipelines import get_pipeline, padding_fraction
 from xlt_utils.models import build_model, encoder_of, load_tokenizer, save_encoder
 from xlt_utils.tasks import FORMATS, Task, get_task

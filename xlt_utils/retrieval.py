@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from xlt_utils import metrics
+from xlt_utils.batching import sorted_batches
 from xlt_utils.errors import XLTError, unknown
 
 POOLINGS = ("mean", "cls")
@@ -111,8 +112,6 @@ def embed(
     model.eval()
     ids = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length,
                     add_special_tokens=True)["input_ids"]
-    from xlt_utils.evaluate import sorted_batches
-
     # Longest first: the first batch shows the peak memory at once; stable sort keeps ties in input order; a batch
     # is cut where the lengths fall below 0.8 of its longest, so no text is padded to more than 1.25x its length.
     out = np.zeros((len(ids), hidden), dtype=np.float32) if hidden else None
