@@ -152,7 +152,12 @@ def _children(pid: int) -> set[int]:
 
 def _with_outputs(out: Path) -> set[int]:
     """Processes whose environment sets XLT_OUTPUTS to ``out`` (the grid, Ray's processes, the kernels)."""
-    needle = f"XLT_OUTPUTS={out}".encode()
+    return with_env("XLT_OUTPUTS", str(out))
+
+
+def with_env(var: str, value: str) -> set[int]:
+    """Processes whose environment sets ``var`` to ``value`` (also used by test_ray_cluster)."""
+    needle = f"{var}={value}".encode()
     found = set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
