@@ -162,7 +162,7 @@ def main(job_dir: Path) -> None:
 
     from xlt_utils.formats.pipelines import get_pipeline
     from xlt_utils.models import load_tokenizer
-    from xlt_utils.phases import dev_score_fn
+    from xlt_utils.phase_data import dev_score_fn
     from xlt_utils.tasks import get_task
     from xlt_utils.train import TrainConfig, _state_dict_cpu, train
 

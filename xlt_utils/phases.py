@@ -8,15 +8,13 @@ A phase notebook runs::
     phases.finish(run)                                  # env.json (timings), DONE (last, atomic)
 
 Work is timed per step (``run.timings``) and written to ``env.json``; ``train``, ``eval`` and ``pretrain`` count
-as *work*, everything else (imports, data, saving) as overhead that the grid reports. Generated (synth) datasets
-are cached on disk keyed by a hash of the task definition and the generator's source, so the many cells of a
-grid do not regenerate them.
+as *work*, everything else (imports, data, saving) as overhead that the grid reports. Task records come from
+:mod:`xlt_utils.phase_data`, which caches generated (synth) datasets on disk keyed by a hash of the task definition
+and the generator's source, so the many cells of a grid do not regenerate them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -32,10 +30,10 @@ from typing import Any
 from xlt_utils import config as C
 from xlt_utils import paths, runs
 from xlt_utils.errors import XLTError
+from xlt_utils.phase_data import DATA_SEED, dev_score_fn, records, source_hash
 
 WORK_STEPS = ("pretrain", "train", "eval")
 METRIC_COLUMNS = ("task", "split", "lang", "metric", "value", "n_examples")
-DATA_SEED = 0  # training/dev subsamples are the same for every seed: seeds vary optimisation, not data
 
 
 # ---------------------------------------------------------------------------------------------- run state
@@ -197,55 +195,6 @@ def save_metrics(run: Run, rows: Sequence[Mapping[str, Any]]) -> Any:
 # ---------------------------------------------------------------------------------------------- data
 
 
-@functools.lru_cache(maxsize=8)
-def _source_hash(world: str) -> str:
-    """Hash of the code that generates a world's data (a change invalidates the dataset cache)."""
-    from xlt_utils.tasks import WORLD_MODULES
-
-    root = paths.PROJECT_ROOT / "xlt_utils"
-    files = [root / (WORLD_MODULES[world].split(".", 1)[1].replace(".", "/") + ".py")]
-    if world == "synth":
-        files += sorted((root / "synth").glob("*.py"))
-    h = hashlib.sha256()
-    for f in files:
-        if f.exists():
-            h.update(f.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def dataset_cache() -> Path:
-    """Where generated datasets are cached (``.cache/xlt/datasets``; ``make clean`` removes it)."""
-    return paths.CACHE / "xlt" / "datasets"
-
-
-def records(task: Any, split: str, lang: str, max_examples: int | None = None, seed: int = 0) -> list[dict]:
-    """:func:`xlt_utils.worlds.load_records`, cached on disk for generated (synth) worlds.
-
-    The key hashes the task definition (options, sizes, grammar version), the split, language, subsample and
-    the generator's source code, so a cached file is never stale.
-    """
-    from xlt_utils.tasks import get_task
-    from xlt_utils.worlds import load_records
-
-    task = get_task(task) if isinstance(task, str) else task
-    if task.world != "synth":
-        return load_records(task, split, lang, max_examples=max_examples, seed=seed)
-    key = runs.canonical_json({"task": dataclasses.asdict(task), "split": split, "lang": lang,
-                               "max": max_examples, "seed": seed, "code": _source_hash(task.world)})
-    h = hashlib.sha256(key.encode()).hexdigest()[:16]
-    path = dataset_cache() / task.name / f"{split}-{lang}-{h}.jsonl"
-    if path.exists():
-        with open(path, encoding="utf-8") as f:
-            return [json.loads(line) for line in f]
-    recs = load_records(task, split, lang, max_examples=max_examples, seed=seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
-    os.replace(tmp, path)
-    return recs
-
-
 def train_languages(task: Any) -> tuple[str, ...]:
     """Languages trained on: English, or every training language for a multilingual intermediate set."""
     if task.options.get("per_language_items"):
@@ -265,7 +214,7 @@ def _base_encoder_synth(model: str) -> Path:
 
     size = model.removeprefix("synth-")
     spec = {"model": model, "vocab_size": 4000, "n_per_language": 300, "max_len": 128, "init_seed": 0,
-            "languages": list(LANGUAGE_IDS), "code": _source_hash("synth")}
+            "languages": list(LANGUAGE_IDS), "code": source_hash("synth")}
     h = hashlib.sha256(runs.canonical_json(spec).encode()).hexdigest()[:12]
     out = paths.CACHE / "xlt" / "encoders" / f"{model}-{h}"
     if (out / "config.json").exists():
@@ -402,21 +351,6 @@ def build_model(run: Run, data: TrainingData) -> Any:
     if run.config.freeze_word_embeddings:
         run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model
-
-
-def dev_score_fn(task: Any, tokenizer: Any, lang: str, max_dev_samples: int | None, max_seq_length: int):
-    """The model-selection score: the task's primary metric on ``lang`` dev (also used by the training workers of
-    :mod:`xlt_utils.dist_train`, which rebuild it from these arguments)."""
-    from xlt_utils import metrics
-    from xlt_utils.evaluate import evaluate
-
-    def score(model: Any) -> float:
-        rows = evaluate(model, tokenizer, task, split="dev", languages=[lang], max_examples=max_dev_samples,
-                        max_seq_length=max_seq_length, seed=DATA_SEED, load_fn=records)
-        result = {r["metric"]: r["value"] for r in rows}
-        return metrics.primary(task.metric, result, **({"k": task.options["k"]} if "k" in task.options else {}))
-
-    return score
 
 
 def _train_config(cfg: Any) -> Any:
