@@ -21,6 +21,7 @@ import numpy as np
 
 from xlt_utils import grid as G
 from xlt_utils import phases, runs
+from xlt_utils.cells import Cell, Grid
 from xlt_utils.results import primary_metric
 from xlt_utils.tasks import get_task
 
@@ -32,7 +33,7 @@ def _rng(*key: Any) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _score(cell: G.Cell, lang: str, base: float) -> float:
+def _score(cell: Cell, lang: str, base: float) -> float:
     """Base + a per-(intermediate task, model) effect + a per-language offset + per-run noise, in [0, 100]."""
     lin = cell.lineage
     effect = _rng("effect", lin.get("intermediate_task"), cell.params.get("model")).normal(2.0, 4.0)
@@ -43,7 +44,7 @@ def _score(cell: G.Cell, lang: str, base: float) -> float:
     return float(np.clip(base + effect + offset + noise, 0.0, 100.0))
 
 
-def _eval_languages(cell: G.Cell, task: Any) -> tuple[str, list[str]]:
+def _eval_languages(cell: Cell, task: Any) -> tuple[str, list[str]]:
     p = cell.params
     split = p.get("split") or task.eval_split
     langs = list(p["languages"]) if p.get("languages") is not None else list(task.languages_for(split))
@@ -53,7 +54,7 @@ def _eval_languages(cell: G.Cell, task: Any) -> tuple[str, list[str]]:
     return split, langs
 
 
-def _metric_rows(cell: G.Cell) -> list[dict[str, Any]]:
+def _metric_rows(cell: Cell) -> list[dict[str, Any]]:
     p = cell.params
     if cell.phase == "pretrain":
         return [{"task": "mlm", "split": "train", "lang": "all", "metric": "mlm_loss",
@@ -73,7 +74,7 @@ def _metric_rows(cell: G.Cell) -> list[dict[str, Any]]:
              "n_examples": 200} for lang in langs]
 
 
-def _efficiency_rows(cell: G.Cell) -> list[dict[str, Any]]:
+def _efficiency_rows(cell: Cell) -> list[dict[str, Any]]:
     p = cell.params
     task = get_task(p["target_task"])
     split, langs = _eval_languages(cell, task)
@@ -92,7 +93,7 @@ def _efficiency_rows(cell: G.Cell) -> list[dict[str, Any]]:
     return rows
 
 
-def _resolved(cell: G.Cell) -> dict[str, Any]:
+def _resolved(cell: Cell) -> dict[str, Any]:
     p = cell.params
     if cell.phase not in TRAINING_PHASES and not (cell.phase == "baselines" and p.get("kind") == "in_language"):
         return {}
@@ -103,7 +104,7 @@ def _resolved(cell: G.Cell) -> dict[str, Any]:
             "padding_fraction": 0.2, "n_parameters": 1_000_000, "n_train_records": records}
 
 
-def write_fake_runs(study: str, profile: str, only: set[str] | None = None) -> G.Grid:
+def write_fake_runs(study: str, profile: str, only: set[str] | None = None) -> Grid:
     """Write a finished fake run for every cell of the study's grid (``only``: for these run ids) and the grid's
     manifest; returns the grid."""
     import pandas as pd

@@ -13,7 +13,9 @@ import pytest
 
 from xlt_utils import grid as G
 from xlt_utils.__main__ import main
+from xlt_utils.cells import Cell, CellResult
 from xlt_utils.errors import XLTError
+from xlt_utils.expand import _defaults, model_depth
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +79,7 @@ profiles:
     assert inter("p") == [(8, 20), (32, 5)]
     targets = [c for c in G.expand(study, "p").cells if c.phase == "target"]
     assert len(targets) == 2 * 2  # the linked axis (2 points) times the target's plain axis (2)
-    default_eval_every = dict(G._defaults("intermediate"))["eval_every"]
+    default_eval_every = dict(_defaults("intermediate"))["eval_every"]
     assert inter("q") == [(16, default_eval_every)]  # the inherited linked axis is replaced, not multiplied
     for extra, msg in (
             ("  r: {extends: p, sweep: {intermediate.per_device_train_batch_size+eval_every: [[8, 20, 1]]}}\n",
@@ -272,7 +274,7 @@ profiles:
     assert layers == {"synth-tiny": [0, 1], "synth-small": [0, 1, 2]}  # tiny has 2 layers, small 4
     with pytest.raises(XLTError, match=r"eval num_layers 3 exceeds the 2 layers of synth-tiny; valid: 1\.\.2, or null"):
         G.expand(study, "too-deep")
-    assert (G.model_depth("xtreme", "xlmr-base"), G.model_depth("xtreme", "xlmr-large")) == (12, 24)
+    assert (model_depth("xtreme", "xlmr-base"), model_depth("xtreme", "xlmr-large")) == (12, 24)
     # the real study's layer axis [null, 12, 6]: 12 layers is the whole of XLM-R base, so base has two budgets
     real = G.expand("rq3_efficiency", "xtreme-r")
     base = {c.params["num_layers"] for c in real.cells if c.phase == "eval" and c.params["model"] == "xlmr-base"}
@@ -335,11 +337,11 @@ def test_blocked_descendants_with_a_fake_runner(tmp_path, monkeypatch):
 
     def fake(cell):
         if cell.run_id == failing:
-            return G.CellResult(cell, "failed", error="boom")
+            return CellResult(cell, "failed", error="boom")
         cell.dir.mkdir(parents=True, exist_ok=True)
         (cell.dir / "DONE").write_text("")
         (cell.dir / "env.json").write_text("{}")
-        return G.CellResult(cell, "done", 0.0)
+        return CellResult(cell, "done", 0.0)
 
     rep = G.execute(g, jobs=2, out=lambda s: None, runner=fake)
     status = {r.cell.run_id: r.status for r in rep.results}
@@ -392,8 +394,8 @@ profiles:
 
 def test_idle_fraction_counts_time_with_no_training_anywhere():
     g = G.expand("paper", "smoke")
-    r1 = G.CellResult(g.cells[0], "done", intervals=[(10.0, 20.0), (30.0, 40.0)])
-    r2 = G.CellResult(g.cells[1], "done", intervals=[(15.0, 35.0)])  # overlaps both spans of r1
+    r1 = CellResult(g.cells[0], "done", intervals=[(10.0, 20.0), (30.0, 40.0)])
+    r2 = CellResult(g.cells[1], "done", intervals=[(15.0, 35.0)])  # overlaps both spans of r1
     assert G.idle_fraction([r1, r2], 0.0, 50.0) == pytest.approx(1 - 30.0 / 50.0)
     assert G.idle_fraction([], 0.0, 50.0) == 1.0
 
@@ -452,7 +454,7 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
 
     def fake(cell):
         order.append(cell)
-        return G.CellResult(cell, "done", 0.0)
+        return CellResult(cell, "done", 0.0)
 
     G.execute(g, jobs=1, out=lambda s: None, runner=fake)
     assert order[0].phase == "intermediate" and order[0].params["world"] == "offline-real"
@@ -469,11 +471,11 @@ def test_estimate_extrapolates_measured_rates_by_world_and_phase():
     g = G.expand("paper", "smoke")
     t = next(c for c in g.cells if c.phase == "target")
     e = next(c for c in g.cells if c.phase == "eval")
-    ran = [G.CellResult(t, "done", 12.0, timings={"work": 10.0})]
+    ran = [CellResult(t, "done", 12.0, timings={"work": 10.0})]
     assert G.estimate_seconds(ran, [t, t]) == pytest.approx(24.0)
     assert G.estimate_seconds(ran, [e]) == pytest.approx(2.0 + 10.0 * G.cell_cost(e) / G.cell_cost(t))
     assert G.estimate_seconds([], [t]) is None
-    assert G.estimate_seconds([G.CellResult(t, "failed", 5.0)], [t]) is None
+    assert G.estimate_seconds([CellResult(t, "failed", 5.0)], [t]) is None
 
 
 def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch):
@@ -542,8 +544,8 @@ def test_estimate_uses_the_rate_of_the_same_task_where_one_finished():
     a = next(c for c in targets if c.params["target_task"] == "synth_xnli")
     b = next(c for c in targets if c.params["target_task"] == "synth_udpos")
     assert G.cell_cost(a) == pytest.approx(G.cell_cost(b))
-    ran = [G.CellResult(a, "done", 10.0, timings={"work": 10.0}), G.CellResult(b, "done", 30.0, timings={"work": 30.0})]
+    ran = [CellResult(a, "done", 10.0, timings={"work": 10.0}), CellResult(b, "done", 30.0, timings={"work": 30.0})]
     assert G.estimate_seconds(ran, [a]) == pytest.approx(10.0)
     assert G.estimate_seconds(ran, [b]) == pytest.approx(30.0)
-    other = G.Cell("target", {**a.params, "target_task": "synth_panx"}, None, {}, "target/x")
+    other = Cell("target", {**a.params, "target_task": "synth_panx"}, None, {}, "target/x")
     assert G.estimate_seconds(ran, [other]) == pytest.approx(40.0 / (2 * G.cell_cost(a)) * G.cell_cost(other))

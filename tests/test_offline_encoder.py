@@ -20,7 +20,7 @@ import unicodedata
 
 import pytest
 
-from xlt_utils import grid as G
+from xlt_utils.expand import E5_SMALL_LAYERS
 from xlt_utils.offline.build import cache_dir
 
 ENC = cache_dir() / "encoder"
@@ -91,7 +91,7 @@ def test_checkpoint_loads_with_expected_config(encoder):
     assert isinstance(model, BertModel) and model.pooler is None
     cfg = model.config
     assert (cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size) == (250037, 384, 12, 1536)
-    assert cfg.num_hidden_layers == G.E5_SMALL_LAYERS  # the depth the grid checks layer budgets against
+    assert cfg.num_hidden_layers == E5_SMALL_LAYERS  # the depth the grid checks layer budgets against
     assert cfg.pad_token_id == 1 and model.embeddings.word_embeddings.padding_idx == 1  # not <s> (the pitfall)
     assert sum(p.numel() for p in model.parameters()) == 117_505_920
     assert tok.pad_token_id == 1 and tok.convert_tokens_to_ids(["<s>", "</s>", "<unk>", "<mask>"]) == [0, 2, 3, 250001]

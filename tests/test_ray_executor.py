@@ -18,6 +18,7 @@ from smoke import GRID, ROOT, collect, env
 from xlt_utils import grid as G
 from xlt_utils import ray_executor as R
 from xlt_utils.__main__ import main
+from xlt_utils.cells import CellResult
 
 
 def _cli(capsys, *argv):
@@ -77,13 +78,13 @@ def _fake_runner(state_dir: Path, crash_once: str, crash_always: str, broken: st
         n = int(marker.read_text()) + 1 if marker.exists() else 1
         marker.write_text(str(n))
         if cell.run_id == crash_always or (cell.run_id == crash_once and n == 1):
-            return G.CellResult(cell, "failed", error="DeadKernelError: Kernel died", retryable=True)
+            return CellResult(cell, "failed", error="DeadKernelError: Kernel died", retryable=True)
         if cell.run_id == broken:
-            return G.CellResult(cell, "failed", error="ValueError: boom")
+            return CellResult(cell, "failed", error="ValueError: boom")
         cell.dir.mkdir(parents=True, exist_ok=True)
         (cell.dir / "env.json").write_text("{}")
         (cell.dir / "DONE").write_text("")
-        return G.CellResult(cell, "done", 0.1)
+        return CellResult(cell, "done", 0.1)
 
     return run
 

@@ -14,6 +14,7 @@ from xlt_utils import config as C
 from xlt_utils import grid as G
 from xlt_utils import studies
 from xlt_utils.errors import XLTError
+from xlt_utils.expand import expand_all, load_study, resolve_study, study_files
 
 STUDIES = sorted(C.ANALYSIS_NOTEBOOKS)
 
@@ -21,9 +22,9 @@ STUDIES = sorted(C.ANALYSIS_NOTEBOOKS)
 def test_six_studies_each_with_its_notebook_and_four_profiles():
     assert STUDIES == ["paper", "rq1_batch_size", "rq2_model_scale", "rq3_efficiency", "rq4_intermediate_data",
                        "rq5_source_language"]
-    assert set(G.study_files()) == set(STUDIES)
+    assert set(study_files()) == set(STUDIES)
     for s in STUDIES:
-        assert {"smoke", "embedded", "embedded-full", "xtreme-r"} <= set(G.load_study(G.resolve_study(s))["profiles"])
+        assert {"smoke", "embedded", "embedded-full", "xtreme-r"} <= set(load_study(resolve_study(s))["profiles"])
         assert s in studies.QUESTIONS
 
 
@@ -50,7 +51,7 @@ def test_merged_grid_runs_each_cell_once_and_keeps_each_study_manifest(tmp_path,
     from xlt_utils import paths
 
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
-    grids = G.expand_all(["paper", "rq5_source_language"], "smoke")
+    grids = expand_all(["paper", "rq5_source_language"], "smoke")
     merged = G.merge(grids)
     ids = [c.run_id for c in merged.cells]
     assert len(ids) == len(set(ids)) == len({c.run_id for g in grids for c in g.cells})

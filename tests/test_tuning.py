@@ -73,6 +73,7 @@ def test_the_tuning_grid_sweeps_each_phase_on_its_own(profile, model):
     from collections import Counter
 
     from xlt_utils import grid
+    from xlt_utils.expand import study_files
     from xlt_utils.paths import STUDIES
 
     g = grid.expand(STUDIES / "tuning" / "learning_rate.yaml", profile)
@@ -87,4 +88,4 @@ def test_the_tuning_grid_sweeps_each_phase_on_its_own(profile, model):
     assert len(inter) == rates * seeds and len(target) == rates * seeds * tasks
     assert all(c.upstream.run_id.startswith("pretrain/") for c in target), "targets are tuned without an intermediate task"
     assert not any(c.phase == "target" and c.upstream.run_id.startswith("intermediate/") for c in g.cells)
-    assert "lr_selection" not in grid.study_files(), "the tuning grid is not one of the studies"
+    assert "lr_selection" not in study_files(), "the tuning grid is not one of the studies"
