@@ -15,6 +15,7 @@ from xlt_utils import paths
 from xlt_utils import results as R
 from xlt_utils.__main__ import main
 from xlt_utils.errors import XLTError
+from xlt_utils.parts import cell_attribute, leave_out_imported, parse_where, select
 
 STUDY, PROFILE = "paper", "smoke"
 
@@ -26,24 +27,24 @@ def use_outputs(monkeypatch, root):
 
 def test_where_selects_cells_and_their_ancestors():
     g = G.expand(STUDY, PROFILE)
-    part = G.select(g, G.parse_where(["intermediate_task=synth_mnli"]))
+    part = select(g, parse_where(["intermediate_task=synth_mnli"]))
     by_id = {c.run_id: c for c in g.cells}
     inter = [c for c in part.cells if c.phase == "intermediate"]
     assert [c.params["intermediate_task"] for c in inter] == ["synth_mnli"]
     # the pretraining cell is in (the intermediate cell descends from it); nothing of the no-intermediate arm is
     assert [c.phase for c in part.cells if c.upstream is None] == ["pretrain"]
-    assert all(G.cell_attribute(c, "intermediate_task") == "synth_mnli" for c in part.cells if c.phase != "pretrain")
+    assert all(cell_attribute(c, "intermediate_task") == "synth_mnli" for c in part.cells if c.phase != "pretrain")
     for c in part.cells:  # closed under upstream, in the grid's order
         assert c.upstream is None or c.upstream.run_id in {x.run_id for x in part.cells}
     assert [c.run_id for c in part.cells] == [c.run_id for c in g.cells if c.run_id in {x.run_id for x in part.cells}]
     # the manifest still lists the whole grid
     assert [c["run_id"] for c in part.manifest()["cells"]] == list(by_id)
     # two keys: AND; two values: OR
-    one = G.select(g, G.parse_where(["intermediate_task=none,synth_mnli", "phase=eval", "target_task=synth_xnli"]))
+    one = select(g, parse_where(["intermediate_task=none,synth_mnli", "phase=eval", "target_task=synth_xnli"]))
     evals = [c for c in one.cells if c.phase == "eval"]
-    assert len(evals) == 2 and {G.cell_attribute(c, "target_task") for c in evals} == {"synth_xnli"}
+    assert len(evals) == 2 and {cell_attribute(c, "target_task") for c in evals} == {"synth_xnli"}
     # the two arms' parts cover the grid
-    rest = G.select(g, G.parse_where(["intermediate_task=none"]))
+    rest = select(g, parse_where(["intermediate_task=none"]))
     assert {c.run_id for c in part.cells} | {c.run_id for c in rest.cells} == set(by_id)
     assert {c.run_id for c in part.cells} & {c.run_id for c in rest.cells} == {
         c.run_id for c in g.cells if c.phase == "pretrain"}
@@ -63,8 +64,8 @@ def test_bad_where_is_one_line(items, match, capsys):
 
 def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
     g = G.expand(STUDY, PROFILE)
-    mnli = {c.run_id for c in G.select(g, {"intermediate_task": {"synth_mnli"}}).cells}
-    rest = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+    mnli = {c.run_id for c in select(g, {"intermediate_task": {"synth_mnli"}}).cells}
+    rest = {c.run_id for c in select(g, {"intermediate_task": {"none"}}).cells}
 
     use_outputs(monkeypatch, tmp_path / "whole")  # the whole grid in one place
     write_fake_runs(STUDY, PROFILE)
@@ -116,13 +117,13 @@ def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
     assert view["imported"].to_dict() == {p: int(want.get(p, 0)) for p in view.index}
     assert view["imported"].sum() == len(mnli - rest) > 0
     # nothing left to run: every cell is done here or imported
-    assert [c.run_id for c in G.leave_out_imported(g, R.imported_run_ids(), out=lambda s: None).cells
+    assert [c.run_id for c in leave_out_imported(g, R.imported_run_ids(), out=lambda s: None).cells
             if not c.done()] == []
 
 
 def test_an_imported_cell_runs_again_only_when_a_cell_to_run_needs_it(tmp_path, monkeypatch, capsys):
     g = G.expand(STUDY, PROFILE)
-    none_arm = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+    none_arm = {c.run_id for c in select(g, {"intermediate_task": {"none"}}).cells}
     use_outputs(monkeypatch, tmp_path / "a")
     write_fake_runs(STUDY, PROFILE, only=none_arm)
     R.collect()
@@ -131,7 +132,7 @@ def test_an_imported_cell_runs_again_only_when_a_cell_to_run_needs_it(tmp_path, 
     use_outputs(monkeypatch, tmp_path / "b")  # a fresh machine with the bundle only
     R.import_bundle(tmp_path / "bundle", out=lambda s: None)
     lines: list[str] = []
-    todo = G.leave_out_imported(g, R.imported_run_ids(), out=lines.append)
+    todo = leave_out_imported(g, R.imported_run_ids(), out=lines.append)
     pre = next(c.run_id for c in g.cells if c.phase == "pretrain")
     # the other arm runs, with the imported pretraining run it descends from (its weights are not here)
     assert {c.run_id for c in todo.cells} == {c.run_id for c in g.cells if c.run_id not in none_arm} | {pre}
@@ -180,7 +181,7 @@ def test_results_command_checks_its_arguments(tmp_path, monkeypatch, capsys):
 
 def test_a_report_of_an_unfinished_grid_says_so(tmp_path, monkeypatch):
     g = G.expand(STUDY, PROFILE)
-    none_arm = {c.run_id for c in G.select(g, {"intermediate_task": {"none"}}).cells}
+    none_arm = {c.run_id for c in select(g, {"intermediate_task": {"none"}}).cells}
     use_outputs(monkeypatch, tmp_path / "a")
     monkeypatch.setattr(paths, "REPORT", tmp_path / "a" / "report")
     write_fake_runs(STUDY, PROFILE, only=none_arm)
@@ -212,7 +213,7 @@ def test_the_written_answer_says_when_results_are_partial(tmp_path, monkeypatch)
 
     g = G.expand(STUDY, PROFILE)
     cfg = SimpleNamespace(study=STUDY, profile=PROFILE)
-    mnli = {c.run_id for c in G.select(g, {"intermediate_task": {"synth_mnli"}}).cells}
+    mnli = {c.run_id for c in select(g, {"intermediate_task": {"synth_mnli"}}).cells}
     use_outputs(monkeypatch, tmp_path / "part")
     write_fake_runs(STUDY, PROFILE, only=mnli)
     R.collect()

@@ -15,6 +15,7 @@ from xlt_utils import grid as G
 from xlt_utils import studies
 from xlt_utils.errors import XLTError
 from xlt_utils.expand import expand_all, load_study, resolve_study, study_files
+from xlt_utils.parts import merge
 
 STUDIES = sorted(C.ANALYSIS_NOTEBOOKS)
 
@@ -52,7 +53,7 @@ def test_merged_grid_runs_each_cell_once_and_keeps_each_study_manifest(tmp_path,
 
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
     grids = expand_all(["paper", "rq5_source_language"], "smoke")
-    merged = G.merge(grids)
+    merged = merge(grids)
     ids = [c.run_id for c in merged.cells]
     assert len(ids) == len(set(ids)) == len({c.run_id for g in grids for c in g.cells})
     assert len(ids) < sum(len(g.cells) for g in grids)  # shared cells
