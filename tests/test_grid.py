@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from xlt_utils import estimate as E
 from xlt_utils import grid as G
 from xlt_utils.__main__ import main
 from xlt_utils.cells import Cell, CellResult
@@ -446,7 +447,7 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
     monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")  # none done, whatever the checkout's outputs/ holds
     monkeypatch.setattr(G.paths, "RESULTS", tmp_path / "results")
     g = G.expand("paper", "embedded")
-    prio = G.critical_path(g.cells)
+    prio = E.critical_path(g.cells)
     for c in g.cells:
         if c.upstream is not None:
             assert prio[c.upstream.run_id] > prio[c.run_id]
@@ -472,10 +473,10 @@ def test_estimate_extrapolates_measured_rates_by_world_and_phase():
     t = next(c for c in g.cells if c.phase == "target")
     e = next(c for c in g.cells if c.phase == "eval")
     ran = [CellResult(t, "done", 12.0, timings={"work": 10.0})]
-    assert G.estimate_seconds(ran, [t, t]) == pytest.approx(24.0)
-    assert G.estimate_seconds(ran, [e]) == pytest.approx(2.0 + 10.0 * G.cell_cost(e) / G.cell_cost(t))
-    assert G.estimate_seconds([], [t]) is None
-    assert G.estimate_seconds([CellResult(t, "failed", 5.0)], [t]) is None
+    assert E.estimate_seconds(ran, [t, t]) == pytest.approx(24.0)
+    assert E.estimate_seconds(ran, [e]) == pytest.approx(2.0 + 10.0 * E.cell_cost(e) / E.cell_cost(t))
+    assert E.estimate_seconds([], [t]) is None
+    assert E.estimate_seconds([CellResult(t, "failed", 5.0)], [t]) is None
 
 
 def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch):
@@ -483,7 +484,7 @@ def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch)
 
     monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")
     g = G.expand("paper", "smoke")
-    assert "no CPU estimate" in G.cpu_estimate(g, jobs=2)
+    assert "no CPU estimate" in E.cpu_estimate(g, jobs=2)
     t = next(c for c in g.cells if c.phase == "target")
     d = tmp_path / "runs" / "target" / "x"
     d.mkdir(parents=True)
@@ -500,10 +501,10 @@ def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch)
                                                        "run_id": f"target/{name}", "resolved": resolved}))
         (r_dir / "env.json").write_text((d / "env.json").read_text())
         (r_dir / "DONE").write_text("")
-    (r,) = G.finished_results()
+    (r,) = E.finished_results()
     assert r.seconds == 90.0 and r.timings["work"] == 80.0 and r.cell.phase == "target"
-    assert G.resumed({"resumed_from_step": 0, "resumed_languages": []}) is False
-    line = G.cpu_estimate(g, jobs=2)
+    assert E.resumed({"resumed_from_step": 0, "resumed_languages": []}) is False
+    line = E.cpu_estimate(g, jobs=2)
     assert line.startswith(f"[grid] CPU estimate for {len(g.cells)} cells") and "from 1 finished runs here, synth" in line
 
 
@@ -526,13 +527,13 @@ def test_work_units_count_the_task_size_and_one_model_per_language_in_language()
     base = {(c.params["target_task"], c.params["kind"]): c for c in g.cells
             if c.phase == "baselines" and c.params["seed"] == 13 and c.params["world"] == "synth"}
     xnli_in, xnli_ri = base[("synth_xnli", "in_language")], base[("synth_xnli", "random_init")]
-    assert G.train_size(xnli_in) == 20000 and G.train_size(base[("synth_xcopa", "random_init")]) == 2000
+    assert E.train_size(xnli_in) == 20000 and E.train_size(base[("synth_xcopa", "random_init")]) == 2000
     # 3 epochs x 20,000 examples x 128 tokens; in-language: that again for each of its 6 languages
-    assert G.work_units(xnli_ri) == pytest.approx(3 * 20000 * 128)
-    assert G.work_units(xnli_in) == pytest.approx(6 * 3 * 20000 * 128) and len(xnli_in.params["languages"]) == 6
+    assert E.work_units(xnli_ri) == pytest.approx(3 * 20000 * 128)
+    assert E.work_units(xnli_in) == pytest.approx(6 * 3 * 20000 * 128) and len(xnli_in.params["languages"]) == 6
     # a synth English task trained into the real encoder keeps the synth task's size
     real = next(c for c in g.cells if c.phase == "intermediate" and c.params["world"] == "offline-real")
-    assert real.params["max_train_samples"] == 20000 and G.train_size(real) == 20000
+    assert real.params["max_train_samples"] == 20000 and E.train_size(real) == 20000
 
 
 def test_estimate_uses_the_rate_of_the_same_task_where_one_finished():
@@ -543,9 +544,9 @@ def test_estimate_uses_the_rate_of_the_same_task_where_one_finished():
     targets = [c for c in g.cells if c.phase == "target" and c.params["world"] == "synth"]
     a = next(c for c in targets if c.params["target_task"] == "synth_xnli")
     b = next(c for c in targets if c.params["target_task"] == "synth_udpos")
-    assert G.cell_cost(a) == pytest.approx(G.cell_cost(b))
+    assert E.cell_cost(a) == pytest.approx(E.cell_cost(b))
     ran = [CellResult(a, "done", 10.0, timings={"work": 10.0}), CellResult(b, "done", 30.0, timings={"work": 30.0})]
-    assert G.estimate_seconds(ran, [a]) == pytest.approx(10.0)
-    assert G.estimate_seconds(ran, [b]) == pytest.approx(30.0)
+    assert E.estimate_seconds(ran, [a]) == pytest.approx(10.0)
+    assert E.estimate_seconds(ran, [b]) == pytest.approx(30.0)
     other = Cell("target", {**a.params, "target_task": "synth_panx"}, None, {}, "target/x")
-    assert G.estimate_seconds(ran, [other]) == pytest.approx(40.0 / (2 * G.cell_cost(a)) * G.cell_cost(other))
+    assert E.estimate_seconds(ran, [other]) == pytest.approx(40.0 / (2 * E.cell_cost(a)) * E.cell_cost(other))

@@ -171,7 +171,7 @@ def test_interrupted_in_language_baseline_resumes_per_language_and_records_which
     """An in-language baseline trains one model per language and keeps each finished language as a part; a kill
     in a later language resumes with the parts, gives the same metrics, and says which languages an earlier
     attempt trained (so that its timings are not taken for the cell's cost by the grid's estimate)."""
-    from xlt_utils import grid, paths, phases
+    from xlt_utils import estimate, paths, phases
 
     params = dict(C.notebook_defaults("04_baselines"), kind="in_language", languages=["en", "sw3"], max_steps=4,
                   max_train_samples=32, max_eval_samples=16)
@@ -202,7 +202,7 @@ def test_interrupted_in_language_baseline_resumes_per_language_and_records_which
     b = cell(tmp_path / "b")
     assert (a.dir / "metrics.csv").read_bytes() == (b.dir / "metrics.csv").read_bytes()
     assert a.resolved["resumed_languages"] == [] and b.resolved["resumed_languages"] == ["en"]
-    assert not grid.resumed(a.resolved) and grid.resumed(b.resolved)
+    assert not estimate.resumed(a.resolved) and estimate.resumed(b.resolved)
     pa, pb = a.resolved["per_language"], b.resolved["per_language"]
     assert [pa[lang]["resumed"] for lang in ("en", "sw3")] == [False, False]
     assert [pb[lang]["resumed"] for lang in ("en", "sw3")] == [True, False]

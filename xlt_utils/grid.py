@@ -2,7 +2,8 @@
 
 Study files, profiles and their expansion into cells live in :mod:`xlt_utils.expand`; the records (``Cell``,
 ``Grid``, ``CellResult``) in :mod:`xlt_utils.cells`; ``--where``, merged studies and imported results
-(:func:`select`, :func:`merge`, :func:`leave_out_imported`) in :mod:`xlt_utils.parts`.
+(:func:`select`, :func:`merge`, :func:`leave_out_imported`) in :mod:`xlt_utils.parts`; cost estimates (the dry
+run's GPU-hours and CPU time, the critical path, the ETA) in :mod:`xlt_utils.estimate`.
 
 Execution: a cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a time) as soon as their
 upstream cell is done, each in a fresh kernel through papermill, with cwd = the project root. A failed cell stops
@@ -20,7 +21,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,14 @@ from xlt_utils import config as C
 from xlt_utils import paths, runs
 from xlt_utils.cells import Cell, CellResult, Grid
 from xlt_utils.errors import XLTError, unknown
+from xlt_utils.estimate import (
+    cpu_estimate,
+    critical_path,
+    estimate_seconds,
+    fmt_duration,
+    gpu_hours,
+    hyperparameter_lines,
+)
 from xlt_utils.expand import expand, expand_all, studies_with_profile
 from xlt_utils.parts import WHERE_KEYS, leave_out_imported, merge, parse_where, select
 
@@ -37,13 +45,6 @@ THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ---------------------------------------------------------------------------------------------- execution
-
-
-def _fmt(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 def write_manifest(grid: Grid) -> Path:
@@ -176,198 +177,6 @@ def threads_per_cell(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, jobs))
 
 
-def work_units(cell: Cell) -> float:
-    """A rough cost of a cell in token-steps (examples x sequence length), for the progress estimate only."""
-    p = cell.params
-    if cell.phase == "pretrain":
-        return float(p["steps"] * p["batch_size"] * p["max_len"])
-    n_langs = len(p["languages"]) if p.get("languages") else 8
-    if cell.phase == "eval":
-        return n_langs * (p["max_eval_samples"] or 1000) * p["max_seq_length"] / 3.0  # forward only
-    if cell.phase == "baselines" and p["kind"] == "majority":
-        return 0.0
-    batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
-    steps = p["max_steps"] or (p["num_train_epochs"] * (p["max_train_samples"] or train_size(cell)) / batch)
-    train = steps * batch * p["max_seq_length"]
-    return train * (n_langs if cell.phase == "baselines" and p["kind"] == "in_language" else 1)  # one model a language
-
-
-@cache
-def _task_train_size(name: str) -> int:
-    """Training examples (per language) of a task when a cell takes them all: the synth generator's default
-    size, the offline-real task's recorded count; 10,000 where neither is known (the Hub's)."""
-    from xlt_utils.tasks import get_task
-
-    try:
-        task = get_task(name)
-    except XLTError:
-        return 10000
-    if task.world == "synth":  # also a synth English task trained into a real encoder (offline-real)
-        from xlt_utils.synth.builders import KINDS
-
-        kind = KINDS.get(task.source.get("kind", ""))
-        return kind.sizes[0] if kind is not None else 10000
-    counts = (task.source.get("counts") or {}).get("train") or {}
-    return max(counts.values()) if counts else 10000
-
-
-def cell_task(cell: Cell) -> str | None:
-    """The task a cell trains or evaluates on (``None`` for pretraining)."""
-    p = cell.params
-    return p.get("intermediate_task") if cell.phase == "intermediate" else p.get("target_task")
-
-
-def train_size(cell: Cell) -> int:
-    """:func:`_task_train_size` of the task a training cell trains on."""
-    name = cell_task(cell)
-    return _task_train_size(name) if name else 10000
-
-
-def _model_cost(cell: Cell) -> float:
-    """Per-token compute of the cell's model relative to the others: its non-embedding (matmul) parameters."""
-    world, model = cell.params["world"], cell.params["model"]
-    if world == "synth":
-        from xlt_utils.synth.pretrain import SIZES
-
-        layers, d, _, ff = SIZES.get(model.removeprefix("synth-"), (2, 64, 2, 256))
-        return float(layers * (4 * d * d + 2 * d * ff))
-    if world == "offline-real":
-        return float(12 * (4 * 384 * 384 + 2 * 384 * 1536))  # multilingual-e5-small (BERT, 12 x 384)
-    if world == "xtreme":
-        from xlt_utils.zoo import MODELS
-
-        if model in MODELS:
-            return float(MODELS[model].non_embedding_params)
-    return 1.0e6
-
-
-def cell_cost(cell: Cell, floor: float = 0.0) -> float:
-    """Estimated compute of a cell: :func:`work_units` (at least ``floor``) x its model's per-token cost."""
-    return max(work_units(cell), floor) * _model_cost(cell)
-
-
-def critical_path(cells: Sequence[Cell]) -> dict[str, float]:
-    """Per cell, its estimated cost plus the costliest chain of cells below it (work units x model cost): the
-    scheduler starts the cell with the longest remaining path first, so a slow chain (a real encoder's
-    intermediate -> target -> eval) is not left for the end of a grid."""
-    children: dict[str, list[Cell]] = {}
-    for c in cells:
-        if c.upstream is not None:
-            children.setdefault(c.upstream.run_id, []).append(c)
-    memo: dict[str, float] = {}
-
-    def path(c: Cell) -> float:
-        if c.run_id not in memo:
-            own = cell_cost(c, floor=1.0)
-            memo[c.run_id] = own + max((path(k) for k in children.get(c.run_id, [])), default=0.0)
-        return memo[c.run_id]
-
-    for c in reversed(list(cells)):  # topological order reversed: children first (keeps the recursion shallow)
-        path(c)
-    return memo
-
-
-def gpu_hours(cell: Cell) -> float | None:
-    """A GPU-hour floor for a training cell of a zoo model (``None`` when it does not apply or is unknown).
-
-    Tokens = examples × epochs (or steps × batch) × max_seq_length × choices: every example padded to the
-    maximum, an upper bound that dynamic padding lowers; FLOPs = 6 × non-embedding parameters × tokens,
-    on one H100 at 35% MFU (:func:`xlt_utils.zoo.estimate_gpu_hours`, assumptions in docs/xtreme.md).
-    Evaluation cells are forward passes only and are not counted (minutes).
-    """
-    from xlt_utils import zoo
-    from xlt_utils.tasks import get_task
-
-    p = cell.params
-    if cell.phase not in ("intermediate", "target") or p.get("model") not in zoo.MODELS:
-        return None
-    task = get_task(p.get("intermediate_task") or p["target_task"])
-    batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
-    if p.get("max_steps"):
-        examples = p["max_steps"] * batch
-    else:
-        n = p.get("max_train_samples") or task.options.get("train_examples")
-        if not n:
-            return None
-        examples = n * p["num_train_epochs"]
-    choices = int(task.options.get("num_choices", 2 if task.name == "xcopa" else 1))
-    return zoo.estimate_gpu_hours(p["model"], examples * p["max_seq_length"] * choices)
-
-
-def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float | None:
-    """Seconds of cell time that ``todo`` will take, extrapolated from the finished cells ``ran``: seconds of work
-    per unit of :func:`cell_cost` by (world, phase, task) where a cell of that task finished, else by (world,
-    phase), else by phase, else overall; plus the finished cells' mean fixed cost (kernel start-up, imports, data).
-    ``None`` when nothing finished has measurable work."""
-    ran = [r for r in ran if r.status == "done"]
-    if not ran or not sum(work_units(r.cell) for r in ran):
-        return None
-
-    def rate(rs: list[CellResult]) -> float | None:  # seconds of work per unit of cost (comparable across models)
-        u = sum(cell_cost(r.cell) for r in rs)
-        return sum(r.timings.get("work", 0.0) for r in rs) / u if u else None
-
-    keys: list[Callable[[Cell], tuple]] = [lambda c: (c.params["world"], c.phase, cell_task(c)),
-                                           lambda c: (c.params["world"], c.phase), lambda c: (c.phase,)]
-    levels = []  # finest first
-    for key in keys:
-        groups: dict[tuple, list[CellResult]] = {}
-        for r in ran:
-            groups.setdefault(key(r.cell), []).append(r)
-        levels.append((key, {k: rate(rs) for k, rs in groups.items()}))
-    overall = rate(ran)
-    fixed = sum(max(0.0, r.seconds - r.timings.get("work", 0.0)) for r in ran) / len(ran)
-    return sum(fixed + next((v for key, rates in levels if (v := rates.get(key(c)))), overall or 0.0) * cell_cost(c)
-               for c in todo)
-
-
-def resumed(resolved: Mapping[str, Any]) -> bool:
-    """Whether a finished run was finished by a later attempt that took over work an interrupted one had done
-    (training resumed from a checkpoint; an in-language baseline with a language's model trained or begun before), so that its
-    recorded timings are only part of what the cell costs."""
-    return bool(resolved.get("resumed_from_step") or resolved.get("resumed_languages"))
-
-
-def finished_results(root: Path | None = None) -> list[CellResult]:
-    """Every finished run under the runs directory as a :class:`CellResult` (its parameters, its recorded timings
-    and its kernel's wall time): the measurements that :func:`describe` extrapolates from. A run finished by a
-    resumed attempt (:func:`resumed`) is left out: its timings are only the last attempt's."""
-    from datetime import datetime
-
-    root = root or runs.runs_dir()
-    out = []
-    for done in sorted(root.glob(f"*/*/{runs.DONE}")):
-        try:
-            p = json.loads((done.parent / runs.PARAMS).read_text())
-            env = json.loads((done.parent / runs.ENV).read_text())
-            seconds = (datetime.fromisoformat(env["finished"]) - datetime.fromisoformat(env["started"])).total_seconds()
-            cell = Cell(p["phase"], p["params"], None, p.get("lineage", {}), p["run_id"])
-            work_units(cell)  # parameters of an older layout: not comparable, skip
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if resumed(p.get("resolved") or {}):
-            continue  # its timings cover only the attempt that finished it: not the cell's cost
-        out.append(CellResult(cell, "done", seconds, timings=env.get("timings", {})))
-    return out
-
-
-def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None) -> str:
-    """One line: the CPU time the grid's unfinished cells will take on this machine, extrapolated from the runs
-    already finished here (:func:`estimate_seconds`), or why there is no estimate."""
-    todo = [c for c in grid.cells if not c.done() and c.params.get("world") != "xtreme"]
-    if not todo:
-        return "[grid] nothing left to run in the embedded worlds"
-    ran = finished_results() if ran is None else ran
-    est = estimate_seconds(ran, todo)
-    if est is None:
-        return ("[grid] no CPU estimate: no finished run here to measure rates from (run the smoke or embedded "
-                "profile first)")
-    worlds = sorted({r.cell.params["world"] for r in ran})
-    return (f"[grid] CPU estimate for {len(todo)} cells: ~{_fmt(est)} of cell time, ~{_fmt(est / jobs)} wall at "
-            f"{jobs} cells at a time (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
-            f"training steps x tokens x model size; a rough guide, often off by 2x)")
-
-
 def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None,
              imported: set[str] | None = None) -> None:
     """Print the cells of a grid with their status (the dry run: done, imported or todo), and a GPU-hour floor
@@ -405,48 +214,6 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
         out(cpu_estimate(runnable, jobs or auto_jobs()))
 
 
-# run parameter -> its short name in the dry run's hyperparameter lines
-_HP_LABELS = {"learning_rate": "lr", "num_train_epochs": "epochs", "per_device_train_batch_size": "batch",
-              "gradient_accumulation_steps": "accum", "max_seq_length": "len", "warmup_ratio": "warmup",
-              "weight_decay": "wd"}
-
-
-def hyperparameter_lines(cells: Sequence[Cell]) -> list[str]:
-    """The dry run's summary of the real study's hyperparameters: one line per intermediate and target task,
-    each value tagged with where it came from (``Cell.origin``: the catalog's toolkit, the task's own
-    ``options``, the study file, or the notebook ``default``); evaluation's length and QA's doc stride (a task
-    option) on the target's line. Empty for grids without world-xtreme cells."""
-    from xlt_utils.tasks import get_task
-
-    groups: dict[tuple[str, str], dict[str, dict[str, set[Any]]]] = {}
-    for c in cells:
-        if c.params.get("world") != "xtreme" or c.phase not in ("intermediate", "target", "eval"):
-            continue
-        role = "intermediate" if c.phase == "intermediate" else "target"
-        task = c.params[f"{role}_task"]
-        by_origin = groups.setdefault((role, task), {})
-        names = ("max_seq_length",) if c.phase == "eval" else tuple(_HP_LABELS)
-        for n in names:
-            label = ("eval " if c.phase == "eval" else "") + _HP_LABELS[n]
-            by_origin.setdefault(c.origin.get(n, "default"), {}).setdefault(label, set()).add(c.params[n])
-        stride = get_task(task).options.get("doc_stride")
-        if stride is not None:
-            by_origin.setdefault("options", {}).setdefault("doc stride", set()).add(stride)
-    if not groups:
-        return []
-    rank = {"jiant": 0, "xtreme": 1, "options": 2, "yaml": 3, "default": 4}
-    lines = [("[grid] hyperparameters per task ([jiant]/[xtreme]: the catalog's options.hparams, first toolkit of the "
-              "profile's hparams that has the task; [options]: the task's own; [yaml]: params/per_task/sweep; "
-              "[default]: the notebook's):")]
-    width = max(len(t) for _, t in groups)
-    for (role, task), by_origin in sorted(groups.items(), key=lambda kv: kv[0][0] != "intermediate"):
-        parts = [f"[{o}] " + ", ".join(f"{label} {'/'.join(f'{v:g}' for v in sorted(vals))}"
-                                        for label, vals in values.items())
-                 for o, values in sorted(by_origin.items(), key=lambda kv: rank.get(kv[0], 9))]
-        lines.append(f"  {role:<12} {task:<{width}}  " + "  ".join(parts))
-    return lines
-
-
 def _zoo_models() -> set[str]:
     from xlt_utils import zoo
 
@@ -471,12 +238,12 @@ class Progress:
         if not left:
             return "0m00s"
         est = estimate_seconds([r for r in self.results.values() if r.status == "done"], left)
-        return "?" if est is None else "~" + _fmt(est / self.jobs)
+        return "?" if est is None else "~" + fmt_duration(est / self.jobs)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
         n = len(self.results)
         with self.lock:
-            self.out(f"[{n:>3}/{self.total}] {verb:<7} {c.run_id}{extra} | elapsed {_fmt(self.elapsed())}"
+            self.out(f"[{n:>3}/{self.total}] {verb:<7} {c.run_id}{extra} | elapsed {fmt_duration(self.elapsed())}"
                      f" | left {self.eta()}")
 
     def finished(self, r: CellResult) -> None:
@@ -571,7 +338,7 @@ def summarize(report: GridReport, out: Callable[[str], None] = print) -> None:
     """Print the outcome and the time spent outside training and evaluation."""
     g = report.grid
     out(f"[grid] {g.study} / {g.profile}: {report.count('done')} ran, {report.count('skipped')} already done, "
-        f"{report.count('failed')} failed, {report.count('blocked')} blocked, in {_fmt(report.wall)}")
+        f"{report.count('failed')} failed, {report.count('blocked')} blocked, in {fmt_duration(report.wall)}")
     o = report.overhead()
     if o["cells"]:
         share = 1 - o["work_seconds"] / o["cell_seconds"] if o["cell_seconds"] else 0.0
@@ -750,7 +517,7 @@ def _cmd_reproduce(args: Any) -> int:
     wall = time.perf_counter() - t0
     ran = [r for rep in reports for r in rep.results if r.status == "done"]
     work = sum(r.timings.get("work", 0.0) for r in ran)
-    print(f"[reproduce] {', '.join(studies)} / {args.profile} finished in {_fmt(wall)}")
+    print(f"[reproduce] {', '.join(studies)} / {args.profile} finished in {fmt_duration(wall)}")
     print(f"  results : {csv}")
     figs = sorted((paths.FIGURES).glob(f"*/{args.profile}/*.png")) if paths.FIGURES.exists() else []
     print(f"  figures : {', '.join(str(f) for f in figs) or '(none)'}")
@@ -760,7 +527,7 @@ def _cmd_reproduce(args: Any) -> int:
         idle = idle_fraction(ran, clock0, time.time())
         share = 1 - work / (wall * jobs)
         print(f"  time outside training and evaluation: {100 * idle:.0f}% of the wall time (no cell training or "
-              f"evaluating); {100 * share:.0f}% of core time (work {work:.0f}s of {_fmt(wall)} x {jobs} job(s), "
+              f"evaluating); {100 * share:.0f}% of core time (work {work:.0f}s of {fmt_duration(wall)} x {jobs} job(s), "
               f"{len(ran)} cells)")
     else:
         print("  nothing to run: every cell was already done (no training)")
