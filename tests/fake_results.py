@@ -22,6 +22,7 @@ import numpy as np
 from xlt_utils import grid as G
 from xlt_utils import phases, runs
 from xlt_utils.cells import Cell, Grid
+from xlt_utils.execute import write_manifest
 from xlt_utils.results import primary_metric
 from xlt_utils.tasks import get_task
 
@@ -130,7 +131,7 @@ def write_fake_runs(study: str, profile: str, only: set[str] | None = None) -> G
         if cell.phase == "eval" and cell.params.get("efficiency_batch_sizes"):
             pd.DataFrame(_efficiency_rows(cell)).to_csv(d / "efficiency.csv", index=False)
         runs.mark_done(d)
-    G.write_manifest(grid)
+    write_manifest(grid)
     return grid
 
 

@@ -13,9 +13,11 @@ import pytest
 
 from xlt_utils import estimate as E
 from xlt_utils import grid as G
+from xlt_utils import paths
 from xlt_utils.__main__ import main
 from xlt_utils.cells import Cell, CellResult
 from xlt_utils.errors import XLTError
+from xlt_utils.execute import execute, idle_fraction, raise_on_failure
 from xlt_utils.expand import _defaults, model_depth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -344,14 +346,14 @@ def test_blocked_descendants_with_a_fake_runner(tmp_path, monkeypatch):
         (cell.dir / "env.json").write_text("{}")
         return CellResult(cell, "done", 0.0)
 
-    rep = G.execute(g, jobs=2, out=lambda s: None, runner=fake)
+    rep = execute(g, jobs=2, out=lambda s: None, runner=fake)
     status = {r.cell.run_id: r.status for r in rep.results}
     below = {c.run_id for c in g.cells if c.upstream and (c.upstream.run_id == failing or
              (c.upstream.upstream and c.upstream.upstream.run_id == failing))}
     assert below and all(status[r] == "blocked" for r in below)
     assert all(s == "done" for r, s in status.items() if r != failing and r not in below)
     with pytest.raises(XLTError, match=r"1 cell\(s\) failed and \d+ were not run"):
-        G.raise_on_failure(rep)
+        raise_on_failure(rep)
 
 
 @pytest.mark.slow
@@ -397,8 +399,8 @@ def test_idle_fraction_counts_time_with_no_training_anywhere():
     g = G.expand("paper", "smoke")
     r1 = CellResult(g.cells[0], "done", intervals=[(10.0, 20.0), (30.0, 40.0)])
     r2 = CellResult(g.cells[1], "done", intervals=[(15.0, 35.0)])  # overlaps both spans of r1
-    assert G.idle_fraction([r1, r2], 0.0, 50.0) == pytest.approx(1 - 30.0 / 50.0)
-    assert G.idle_fraction([], 0.0, 50.0) == 1.0
+    assert idle_fraction([r1, r2], 0.0, 50.0) == pytest.approx(1 - 30.0 / 50.0)
+    assert idle_fraction([], 0.0, 50.0) == 1.0
 
 
 def test_xtreme_r_dry_run_prints_the_real_grid_and_gpu_hours(capsys):
@@ -421,7 +423,6 @@ def test_xtreme_r_dry_run_prints_the_real_grid_and_gpu_hours(capsys):
 
 
 def test_real_grid_without_network_fails_at_once_naming_the_model(monkeypatch, capsys, tmp_path):
-    from xlt_utils import paths
     from xlt_utils.__main__ import main
     from xlt_utils.xtreme import source
 
@@ -443,9 +444,9 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
     """In the embedded profile the real encoder's chain (e5 intermediate -> target -> eval) dominates, so it starts
     first instead of waiting behind the synth cells; every cell still starts after its upstream."""
     monkeypatch.setenv("XLT_OUTPUTS", str(tmp_path))
-    monkeypatch.setattr(G.paths, "OUTPUTS", tmp_path, raising=False)
-    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")  # none done, whatever the checkout's outputs/ holds
-    monkeypatch.setattr(G.paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(paths, "OUTPUTS", tmp_path, raising=False)
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")  # none done, whatever the checkout's outputs/ holds
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
     g = G.expand("paper", "embedded")
     prio = E.critical_path(g.cells)
     for c in g.cells:
@@ -457,7 +458,7 @@ def test_scheduler_starts_the_longest_chain_first(tmp_path, monkeypatch):
         order.append(cell)
         return CellResult(cell, "done", 0.0)
 
-    G.execute(g, jobs=1, out=lambda s: None, runner=fake)
+    execute(g, jobs=1, out=lambda s: None, runner=fake)
     assert order[0].phase == "intermediate" and order[0].params["world"] == "offline-real"
     seen = set()
     for c in order:
@@ -482,7 +483,7 @@ def test_estimate_extrapolates_measured_rates_by_world_and_phase():
 def test_dry_run_estimate_reads_the_finished_runs_on_disk(tmp_path, monkeypatch):
     import json
 
-    monkeypatch.setattr(G.paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
     g = G.expand("paper", "smoke")
     assert "no CPU estimate" in E.cpu_estimate(g, jobs=2)
     t = next(c for c in g.cells if c.phase == "target")

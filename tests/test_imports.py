@@ -15,9 +15,6 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "xlt_utils"
 
-# Temporary: removed when grid.py is split (issue #38).
-ALLOWED_CYCLES = [{"xlt_utils.grid", "xlt_utils.ray_executor"}]
-
 
 def module_files(root: Path) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` under the package folder ``root``."""
@@ -115,9 +112,9 @@ def describe(component: set[str], graph: dict[str, dict[str, int]]) -> str:
 def test_no_import_cycles_in_xlt_utils():
     graph = import_graph(PACKAGE)
     assert len(graph) > 50 and sum(map(len, graph.values())) > 100  # the package was read
-    unexpected = [c for c in cycles(graph) if c not in ALLOWED_CYCLES]
-    assert not unexpected, "import cycles (move the shared piece to the module that owns it):\n" + "\n\n".join(
-        describe(c, graph) for c in unexpected)
+    found = cycles(graph)
+    assert not found, "import cycles (move the shared piece to the module that owns it):\n" + "\n\n".join(
+        describe(c, graph) for c in found)
 
 
 def test_the_analysis_sees_lazy_imports_and_imports_through_a_package(tmp_path):

@@ -19,6 +19,7 @@ from xlt_utils import grid as G
 from xlt_utils import ray_executor as R
 from xlt_utils.__main__ import main
 from xlt_utils.cells import CellResult
+from xlt_utils.execute import raise_on_failure
 
 
 def _cli(capsys, *argv):
@@ -128,7 +129,7 @@ def test_retries_and_blocked_descendants_with_a_fake_runner(tmp_path, monkeypatc
     assert all(status[r].status == "done" for r in others)
     assert any(line.startswith("[") and " retry " in line and crash_once in line for line in lines), lines
     with pytest.raises(Exception, match=r"2 cell\(s\) failed and \d+ were not run"):
-        G.raise_on_failure(rep)
+        raise_on_failure(rep)
     assert not ray.is_initialized(), "the local instance is shut down"
 
 

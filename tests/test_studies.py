@@ -14,6 +14,7 @@ from xlt_utils import config as C
 from xlt_utils import grid as G
 from xlt_utils import studies
 from xlt_utils.errors import XLTError
+from xlt_utils.execute import write_manifest
 from xlt_utils.expand import expand_all, load_study, resolve_study, study_files
 from xlt_utils.parts import merge
 
@@ -57,7 +58,7 @@ def test_merged_grid_runs_each_cell_once_and_keeps_each_study_manifest(tmp_path,
     ids = [c.run_id for c in merged.cells]
     assert len(ids) == len(set(ids)) == len({c.run_id for g in grids for c in g.cells})
     assert len(ids) < sum(len(g.cells) for g in grids)  # shared cells
-    G.write_manifest(merged)
+    write_manifest(merged)
     assert sorted(p.name for p in (tmp_path / "studies").glob("*.json")) == [
         "paper__smoke.json", "rq5_source_language__smoke.json"]
 

@@ -1,7 +1,7 @@
 """The Ray executor: ``python -m xlt_utils grid studies/<s>.yaml --profile P --executor ray [--ray-address A]``.
 
 Every unfinished cell of the grid becomes one Ray task that runs the same code as the local executor
-(:func:`xlt_utils.grid.run_cell`: the grid lock, the ``DONE`` check, papermill into the run directory), so a run
+(:func:`xlt_utils.execute.run_cell`: the grid lock, the ``DONE`` check, papermill into the run directory), so a run
 directory, its ``metrics.csv`` and the collected results are the same whichever executor produced them.
 
 * **Dependencies**: a cell's task takes its upstream cell's task (an ``ObjectRef``) as an argument, so Ray starts
@@ -34,9 +34,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from xlt_utils import grid as G
 from xlt_utils import paths
+from xlt_utils.cells import Cell, CellResult, Grid
 from xlt_utils.errors import XLTError
+from xlt_utils.execute import THREADS_ENV, GridReport, Progress, run_cell, threads_per_cell, write_manifest
 
 DEFAULT_RETRIES = 2
 OBJECT_STORE_BYTES = 200 * 2**20  # results are small dataclasses; the object store holds nothing else
@@ -63,7 +64,7 @@ def import_ray() -> Any:
 # ---------------------------------------------------------------------------------------------- resources
 
 
-def _needs_gpu(cell: G.Cell) -> bool:
+def _needs_gpu(cell: Cell) -> bool:
     p = cell.params
     if p.get("world") != "xtreme" or (cell.phase == "baselines" and p.get("kind") == "majority"):
         return False
@@ -73,7 +74,7 @@ def _needs_gpu(cell: G.Cell) -> bool:
     return spec is None or spec.hub_id is not None  # the config-built tiny test model runs on CPU
 
 
-def cell_resources(cell: G.Cell, threads: int) -> dict[str, Any]:
+def cell_resources(cell: Cell, threads: int) -> dict[str, Any]:
     """What a cell's Ray task reserves: ``num_cpus`` (its torch threads), ``num_gpus`` and ``memory`` (bytes).
 
     GPU: 1 for cells that run a real XLM-R of the ``xtreme`` world (training, evaluation, trained baselines;
@@ -95,7 +96,7 @@ def cell_resources(cell: G.Cell, threads: int) -> dict[str, Any]:
     return {"num_cpus": threads, "num_gpus": gpus, "memory": int(memory)}
 
 
-def _check_feasible(ray: Any, cells: list[G.Cell], threads: int, local: bool, out: Callable[[str], None]) -> None:
+def _check_feasible(ray: Any, cells: list[Cell], threads: int, local: bool, out: Callable[[str], None]) -> None:
     """Fail (local instance) or warn (cluster: an autoscaler may still add nodes) when no node can host a cell."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     keys = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
@@ -137,8 +138,8 @@ class _Attempts:
         return self.counts.get(run_id, 0)
 
 
-def _cell_task(cell: G.Cell, upstream: G.CellResult | None, outputs: str, attempts: Any,
-               runner: Callable[[G.Cell], G.CellResult] | None) -> G.CellResult:
+def _cell_task(cell: Cell, upstream: CellResult | None, outputs: str, attempts: Any,
+               runner: Callable[[Cell], CellResult] | None) -> CellResult:
     """Body of a cell's Ray task (runs in a Ray worker process)."""
     import ray
 
@@ -146,10 +147,10 @@ def _cell_task(cell: G.Cell, upstream: G.CellResult | None, outputs: str, attemp
         raise XLTError(f"this Ray worker writes to {paths.OUTPUTS.resolve()}, the driver to {outputs}: start the workers "
                        f"with XLT_OUTPUTS={outputs} (a path shared by every node)")
     if upstream is not None and upstream.status in ("failed", "blocked"):
-        return G.CellResult(cell, "blocked", error=f"upstream run {upstream.cell.run_id} {upstream.status}")
+        return CellResult(cell, "blocked", error=f"upstream run {upstream.cell.run_id} {upstream.status}")
     node = f"{ray.get_runtime_context().get_node_id()[:8]} ({ray.util.get_node_ip_address()})"
     attempt = attempts.begin.remote(cell.run_id, node)  # not waited for: a task blocked in ray.get lends its CPUs
-    result = (runner or G.run_cell)(cell)
+    result = (runner or run_cell)(cell)
     result.attempts = ray.get(attempt)
     if result.status == "failed" and result.retryable:
         raise CellCrashed(result.error)
@@ -161,7 +162,7 @@ def _cell_task(cell: G.Cell, upstream: G.CellResult | None, outputs: str, attemp
 
 def _worker_env(threads: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
-    for var in G.THREADS_ENV:  # as the local executor: the user's setting, else the cores shared out
+    for var in THREADS_ENV:  # as the local executor: the user's setting, else the cores shared out
         env[var] = os.environ.get(var, str(threads))
     env["XLT_OUTPUTS"] = str(paths.OUTPUTS.resolve())  # absolute: workers do not share the driver's cwd
     env["XLT_CACHE"] = str(paths.CACHE.resolve())
@@ -200,10 +201,10 @@ def _failure(ray: Any, err: Exception, attempts: int) -> str:
     return f"{type(err).__name__}: {first} ({tries})"
 
 
-def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries: int = DEFAULT_RETRIES,
+def execute_ray(grid: Grid, jobs: int = 1, address: str | None = None, retries: int = DEFAULT_RETRIES,
                 out: Callable[[str], None] = print,
-                runner: Callable[[G.Cell], G.CellResult] | None = None) -> G.GridReport:
-    """Run every unfinished cell of a grid as Ray tasks; the same report as :func:`xlt_utils.grid.execute`.
+                runner: Callable[[Cell], CellResult] | None = None) -> GridReport:
+    """Run every unfinished cell of a grid as Ray tasks; the same report as :func:`xlt_utils.execute.execute`.
 
     Args:
         grid: the expanded grid.
@@ -212,24 +213,24 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
         address: ``None`` starts a local instance; ``auto`` or ``host:port`` joins a cluster.
         retries: attempts after the first for a cell whose worker or kernel died.
         out: where progress lines go.
-        runner: replaces :func:`xlt_utils.grid.run_cell` (tests).
+        runner: replaces :func:`xlt_utils.execute.run_cell` (tests).
     """
     ray = import_ray()
     if jobs < 1:
         raise XLTError(f"--jobs must be >= 1, got {jobs}")
     if retries < 0:
         raise XLTError(f"--retries must be >= 0, got {retries}")
-    threads = G.threads_per_cell(jobs)
+    threads = threads_per_cell(jobs)
     env = _worker_env(threads)
-    G.write_manifest(grid)
-    results: dict[str, G.CellResult] = {c.run_id: G.CellResult(c, "skipped") for c in grid.cells if c.done()}
+    write_manifest(grid)
+    results: dict[str, CellResult] = {c.run_id: CellResult(c, "skipped") for c in grid.cells if c.done()}
     todo = [c for c in grid.cells if c.run_id not in results]
     header = (f"[grid] {grid.study} / {grid.profile}: {len(grid.cells)} cells, {len(results)} already done, "
               f"{len(todo)} to run")
-    progress = G.Progress(grid, results, jobs, out)
+    progress = Progress(grid, results, jobs, out)
     if not todo:
         out(header + " (executor ray)")
-        return G.GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
+        return GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
 
     own = not ray.is_initialized()
     where = _init(ray, address, jobs, threads, env) if own else "the Ray instance this process joined"
@@ -279,10 +280,10 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
                 if up is not None and up.run_id in refs:
                     collect(up.run_id)  # finished already: a dependant fails only after its upstream did
                 if up is not None and results.get(up.run_id) and results[up.run_id].status in ("failed", "blocked"):
-                    r = G.CellResult(c, "blocked", error=f"upstream run {up.run_id} {results[up.run_id].status}")
+                    r = CellResult(c, "blocked", error=f"upstream run {up.run_id} {results[up.run_id].status}")
                 else:
                     n = ray.get(attempts.count.remote(rid))
-                    r = G.CellResult(c, "failed", error=_failure(ray, e, n), attempts=max(n, 1))
+                    r = CellResult(c, "failed", error=_failure(ray, e, n), attempts=max(n, 1))
             results[rid] = r
             progress.finished(r)
 
@@ -307,4 +308,4 @@ def execute_ray(grid: G.Grid, jobs: int = 1, address: str | None = None, retries
         out("[grid] interrupted: finished runs are kept; run the same command again to resume")
         sys.stdout.flush()
         os._exit(130)
-    return G.GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
+    return GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
