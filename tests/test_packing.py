@@ -59,9 +59,15 @@ def test_packed_batch_has_the_padded_loss_and_gradients(fmt, pooling, local_task
 
 
 def test_packed_masked_lm_and_bert_like_models():
-    """MLM pretraining packs too (labels per token); a BERT-like model numbers positions from 0 and its pooler
-    reads each sequence's first token."""
-    from transformers import BertConfig, BertForSequenceClassification, XLMRobertaForMaskedLM
+    """MLM pretraining packs too (labels per token); XLM-R XL (pre-LayerNorm) as XLM-R; a BERT-like model numbers
+    positions from 0 and its pooler reads each sequence's first token."""
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        XLMRobertaForMaskedLM,
+        XLMRobertaXLConfig,
+        XLMRobertaXLForSequenceClassification,
+    )
 
     from xlt_utils.models import tiny_xlmr_config
 
@@ -77,6 +83,11 @@ def test_packed_masked_lm_and_bert_like_models():
     mlm = XLMRobertaForMaskedLM(tiny_xlmr_config(90))
     assert position_offset(mlm) == 2
     _assert_packed_equals_padded(mlm, {"input_ids": ids, "attention_mask": mask, "labels": mlm_labels})
+    xl = XLMRobertaXLForSequenceClassification(XLMRobertaXLConfig(
+        vocab_size=90, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=3,
+        pad_token_id=1, attn_implementation="sdpa"))
+    assert position_offset(xl) == 2
+    _assert_packed_equals_padded(xl, {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 2, 1, 0])})
     bert = BertForSequenceClassification(BertConfig(vocab_size=90, hidden_size=32, num_hidden_layers=2,
                                                     num_attention_heads=2, intermediate_size=64, num_labels=3,
                                                     pad_token_id=1, attn_implementation="sdpa"))
