@@ -2,11 +2,11 @@
 
 ``python -m xlt_utils bench train`` compares:
 
-* **training**: our loop (:func:`xlt_utils.train.train`: length-grouped batches, dynamic padding) against the
-  Hugging Face ``Trainer`` twice, with its defaults (random batches, ``DataCollatorWithPadding``) and at its best
-  settings (its length grouping, ``train_sampling_strategy="group_by_length"``; on CUDA also bf16 and fused
-  AdamW), same model initialisation, data, batch
-  size, optimizer and number of steps;
+* **training**: our loop (:func:`xlt_utils.train.train`: length-grouped batches, dynamic padding; also without
+  grouping, packed without padding, and compiled: :data:`SIDES`) against the Hugging Face ``Trainer`` twice, with
+  its defaults (random batches, ``DataCollatorWithPadding``) and at its best settings (its length grouping,
+  ``train_sampling_strategy="group_by_length"``; on CUDA also bf16 and fused AdamW), same model initialisation,
+  data, batch size, optimizer and number of steps;
 * **evaluation**: our length-sorted evaluation (:func:`xlt_utils.evaluate.predict_features`) against unsorted
   fixed-size batches with the same dynamic padding.
 
@@ -18,6 +18,9 @@ tokens (:func:`train_flops`) per second, over the device's peak dense bf16 throu
 On a GPU, the XLM-R configurations with random weights measure the real model's cost without a download::
 
     python -m xlt_utils bench train --model xlmr-large-random --device cuda --seq-len 128
+
+``python -m xlt_utils bench gpu --out DIR`` runs the GPU checks (:data:`GPU_STEPS`, :func:`gpu_suite`) as one
+time-limited script; ``--tiny`` runs them on a micro model on CPU.
 """
 
 from __future__ import annotations
