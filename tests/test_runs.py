@@ -296,3 +296,20 @@ def test_a_parameter_added_later_keeps_old_ids_at_its_neutral_default():
     assert runs.params_hash("target", {**p, "classifier_pooling": "mean"}) != "f9ef5fe20c"
     with pytest.raises(XLTError, match="unknown classifier_pooling 'max'; valid: cls, mean"):
         C.from_params("target", {**p, "classifier_pooling": "max"})
+
+
+def test_packing_and_the_token_budget_are_run_parameters_that_keep_old_ids():
+    """Off by default and out of the id at their defaults (the runs before them keep their ids); on, they enter
+    it (a packed run draws other dropout masks); packing refuses, before any work, a format it cannot pack."""
+    p = _params("target")
+    old = {k: v for k, v in p.items() if k not in ("packing", "max_tokens_per_batch")}
+    assert (p["packing"], p["max_tokens_per_batch"]) == (False, None)
+    assert runs.params_hash("target", p) == runs.params_hash("target", old) == "f9ef5fe20c"
+    assert runs.params_hash("target", {**p, "packing": True}) != "f9ef5fe20c"
+    assert runs.params_hash("target", {**p, "max_tokens_per_batch": 4096}) != "f9ef5fe20c"
+    assert C.from_params("target", {**p, "packing": True, "max_tokens_per_batch": 4096}).packing
+    with pytest.raises(XLTError, match="packing .* supports the formats classification, pair_classification, "
+                                       "tagging; synth_xquad is span_qa: set packing to False"):
+        C.from_params("target", {**p, "packing": True, "target_task": "synth_xquad"})
+    with pytest.raises(XLTError, match="max_tokens_per_batch"):
+        C.from_params("target", {**p, "max_tokens_per_batch": 0})

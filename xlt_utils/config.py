@@ -275,12 +275,14 @@ class _TrainingFields(_Base):
     classifier_pooling: str
     gradient_checkpointing: bool
     num_processes: int
+    packing: bool
+    max_tokens_per_batch: int | None
 
     def _check_training(self) -> None:
         self._check_positive("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
                              "num_train_epochs", "max_seq_length")
         self._check_positive("max_steps", "max_train_samples", "max_dev_samples", "eval_every",
-                             "early_stopping_patience", "checkpoint_every", allow_none=True)
+                             "early_stopping_patience", "checkpoint_every", "max_tokens_per_batch", allow_none=True)
         if not 0 <= self.warmup_ratio < 1:
             raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         from xlt_utils.models import CLASSIFIER_POOLINGS
@@ -288,6 +290,18 @@ class _TrainingFields(_Base):
         if self.classifier_pooling not in CLASSIFIER_POOLINGS:
             raise unknown("classifier_pooling", self.classifier_pooling, CLASSIFIER_POOLINGS)
         check_num_processes(self.num_processes)
+
+    def _check_packing(self, field: str) -> None:
+        """Packing needs a format whose batches can run as one row (one line naming those that can)."""
+        if not self.packing:
+            return
+        from xlt_utils.models import PACKABLE_FORMATS
+        from xlt_utils.tasks import get_task
+
+        task = get_task(getattr(self, field))
+        if task.format not in PACKABLE_FORMATS:
+            raise XLTError(f"packing (padding-free training) supports the formats {', '.join(PACKABLE_FORMATS)}; "
+                           f"{task.name} is {task.format}: set packing to False")
 
     @property
     def batch_size(self) -> int:
@@ -319,6 +333,7 @@ class IntermediateConfig(_TrainingFields):
         self._check_upstream(("pretrain",))
         self._check_task("intermediate_task", role="intermediate", trainable=True)
         self._check_training()
+        self._check_packing("intermediate_task")
         self._check_train_language("intermediate_task")
 
 
@@ -344,6 +359,7 @@ class TargetConfig(_TrainingFields):
         self._check_upstream(("pretrain", "intermediate"))
         self._check_task("target_task", role="target", trainable=True)
         self._check_training()
+        self._check_packing("target_task")
         self._check_train_language("target_task")
 
 
@@ -462,6 +478,8 @@ class BaselineConfig(_TrainingFields):
         self._check_languages()
         self._check_positive("max_eval_samples", allow_none=True)
         self._check_training()
+        if self.kind == "in_language":  # the only trained kind that runs the loop
+            self._check_packing("target_task")
 
 
 @dataclass(frozen=True)

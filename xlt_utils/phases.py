@@ -362,7 +362,8 @@ def _train_config(cfg: Any) -> Any:
                        gradient_accumulation_steps=cfg.gradient_accumulation_steps, eval_every=cfg.eval_every,
                        early_stopping_patience=cfg.early_stopping_patience, seed=cfg.seed,
                        checkpoint_every=cfg.checkpoint_every, log_every=10, progress=False,
-                       gradient_checkpointing=cfg.gradient_checkpointing)
+                       gradient_checkpointing=cfg.gradient_checkpointing, packing=cfg.packing,
+                       max_tokens_per_batch=cfg.max_tokens_per_batch)
 
 
 def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | None = None) -> Any:
