@@ -26,8 +26,10 @@ def test_unknown_world_is_one_line_exit_2(capsys):
 
 def test_bench_json_contract():
     # A small run: the figures themselves are timing (printed, not asserted); padding is deterministic.
+    # the contract of the two sides every comparison has (the other sides: tests/test_bench.py)
     proc = subprocess.run([sys.executable, "-m", "xlt_utils", "bench", "train", "--json", "--examples", "192",
-                           "--repeats", "1", "--device", "cpu"], capture_output=True, text=True, timeout=600, check=False)
+                           "--repeats", "1", "--device", "cpu", "--sides", "ours", "trainer"],
+                          capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert [r["comparison"] for r in rows] == ["train", "eval"]

@@ -186,7 +186,9 @@ def render(df: Any, study: str = STUDY, lr_table: Any = None, chosen: Any = None
                          f"{int(r['n_seeds'])} |")
         if chosen is not None and not chosen.empty:
             lines += ["", "Chosen: " + "; ".join(f"{r['phase']} {r['learning_rate']:g} (mean dev {r['score']:.2f}, "
-                                                  f"runner-up {r['runner_up']:g} by {r['margin']:.2f})"
+                                                  f"runner-up {r['runner_up']:g} by {r['margin']:.2f}"
+                                                  + ("; under 1 point with one seed: the rule's pick, not a measured "
+                                                     "difference" if r["margin"] < 1 else "") + ")"
                                                   for _, r in chosen.iterrows()) + "."]
         lines.append("")
     return "\n".join(lines)
