@@ -10,6 +10,7 @@ stay in each run's ``env.json``, so the table is the same whenever and however o
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -187,8 +188,8 @@ def _efficiency_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
 
 def training_rows(rid: str) -> dict[str, Any] | None:
     """The cost of one finished training run (pretrain, intermediate, target, trained baselines): optimizer steps,
-    the step of the checkpoint passed on and the examples seen up to it, examples and tokens seen, training-loop seconds, throughput and peak memory, from ``params.json``
-    (``resolved``) and ``env.json``; ``None`` for a run that did not train."""
+    the checkpoint passed on (:func:`passed`), examples and tokens seen, training-loop seconds, throughput and peak
+    memory, from ``params.json`` (``resolved``) and ``env.json``; ``None`` for a run that did not train."""
     d = runs.run_path(rid)
     meta = json.loads((d / runs.PARAMS).read_text())
     env = json.loads((d / runs.ENV).read_text()) if (d / runs.ENV).exists() else {}
@@ -198,14 +199,9 @@ def training_rows(rid: str) -> dict[str, Any] | None:
         return None
     (base,) = run_rows(rid, with_metrics=False)
     tokens, examples = res.get("train_tokens"), res.get("train_examples")
-    # the checkpoint passed on (the best English dev one where the run evaluated, else the last) and the examples
-    # seen up to it, at the run's mean examples per step: what a matched control must equal
-    # a run recorded without best_step (older runs) passed an unknown checkpoint; best_step None: no dev
-    # selection, the last one
     steps = res["global_step"]
-    passed = (res["best_step"] or steps) if "best_step" in res else None
-    passed_examples = round(examples * passed / steps) if examples and steps and passed else None
-    return {**base, "steps": steps, "passed_step": passed, "passed_examples": passed_examples,
+    step, seen = passed(res, examples)
+    return {**base, "steps": steps, "passed_step": step, "passed_examples": seen,
             "n_train_records": res.get("n_train_records"), "train_examples": examples,
             "train_tokens": tokens, "padding_fraction": res.get("padding_fraction"),
             "train_seconds": round(seconds, 3),
@@ -287,19 +283,27 @@ def _with_imported(df: Any, name: str) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
+def passed(resolved: Mapping[str, Any], examples: float | None) -> tuple[int | None, int | None]:
+    """(step, examples seen up to it) of the checkpoint a training run passed on, from its ``params.json``
+    ``resolved``: the best English dev one where it evaluated, else the last (``best_step`` None: no dev
+    selection); examples at the run's mean examples per step. What a matched control must equal. A run recorded
+    without ``best_step`` (older runs) passed an unknown checkpoint: ``(None, None)``."""
+    steps = resolved.get("global_step")
+    if "best_step" not in resolved or not steps:
+        return None, None
+    step = resolved["best_step"] or steps
+    return step, (round(examples * step / steps) if examples and not math.isnan(examples) else None)
+
+
 def _passed_from_params(training: Any, bundle: Path) -> Any:
     """Training rows of a bundle exported before ``passed_step`` existed, with it (and ``passed_examples``) read
-    from the bundle's own ``runs/<run id>/params.json``, as :func:`training_rows` computes them."""
-    import pandas as pd
-
-    passed, examples = [], []
-    for rid, steps, seen in zip(training["run_id"], training["steps"], training["train_examples"]):
+    from the bundle's own ``runs/<run id>/params.json`` (:func:`passed`)."""
+    rows = []
+    for rid, seen in zip(training["run_id"], training["train_examples"]):
         f = bundle / "runs" / rid / runs.PARAMS
-        res = json.loads(f.read_text()).get("resolved", {}) if f.exists() else {}
-        step = (res["best_step"] or steps) if "best_step" in res else None  # as training_rows
-        passed.append(step)
-        examples.append(round(seen * step / steps) if step and pd.notna(seen) and steps else None)
-    return training.assign(passed_step=passed, passed_examples=examples)
+        rows.append(passed(json.loads(f.read_text()).get("resolved", {}) if f.exists() else {}, seen))
+    step, seen = zip(*rows) if rows else ((), ())
+    return training.assign(passed_step=list(step), passed_examples=list(seen))
 
 
 def _weights_sha256(run_dir: Path) -> str | None:

@@ -635,9 +635,8 @@ def unmatched(passed: Any, model: str, task: str, control: str, seeds: Iterable[
     counts as not matched."""
     import pandas as pd
 
-    p = passed[passed["model"] == model] if not passed.empty else passed
-    recorded = {(t, s): r for t, s, r in zip(p.get("intermediate_task", []), p.get("seed", []),
-                                              p.to_dict("records"))} if not p.empty else {}
+    p = passed[passed["model"] == model].to_dict("records") if not passed.empty else []
+    recorded = {(r["intermediate_task"], r["seed"]): r for r in p}
     if not recorded:
         return "steps not recorded (no training.csv rows with passed_step)"
     problems = []
