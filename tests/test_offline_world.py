@@ -118,3 +118,23 @@ def test_setup_is_idempotent():
     summary = build.build()
     assert summary["tasks"]["django_bitext"] >= 50
     assert {p: p.stat().st_mtime_ns for p in (cache_dir() / "encoder").iterdir()} == before
+
+
+@built
+def test_shuffled_label_controls_keep_inputs_and_label_counts():
+    """``<task>_shuffled`` exists for the English classification intermediate tasks only; it keeps every input
+    and the label distribution, permutes the labels (seeded, so the same every time), in every split."""
+    from collections import Counter
+
+    names = {t.name for t in list_tasks(world="offline-real")}
+    assert {"rt_sentiment_shuffled", "uncertainty_shuffled"} <= names
+    assert "brown_pos_shuffled" not in names and "upos12_shuffled" not in names  # tagging / a target: none
+    ctrl = get_task("rt_sentiment_shuffled")
+    assert ctrl.options["shuffle_labels"] and ctrl.options["control_of"] == "rt_sentiment"
+    for split in ("train", "dev"):
+        real, shuf = load_records("rt_sentiment", split, "en"), load_records(ctrl, split, "en")
+        assert [r["text"] for r in real] == [r["text"] for r in shuf]
+        assert Counter(r["label"] for r in real) == Counter(r["label"] for r in shuf)
+        changed = sum(a["label"] != b["label"] for a, b in zip(real, shuf)) / len(real)
+        assert 0.4 < changed < 0.6  # two balanced classes: a random permutation changes about half
+        assert shuf == load_records(ctrl, split, "en")

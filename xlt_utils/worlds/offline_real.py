@@ -17,6 +17,7 @@ says to run ``make setup``. The encoder is :func:`xlt_utils.offline.load_encoder
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,30 @@ def _task_of(entry: dict[str, Any], built: bool) -> Task:
     return Task(world=WORLD, source=source, **fields)
 
 
+SHUFFLED_SUFFIX = "_shuffled"
+
+
+def _shuffled_control(task: Task) -> Task:
+    """The shuffled-label control of a real English classification intermediate task: the same inputs in every
+    split, each split's labels permuted across its records (seeded; the label distribution is kept), so what an
+    encoder learns from it is the inputs and the format, not the labels."""
+    options = {**task.options, "shuffle_labels": True, "control_of": task.name}
+    return Task(world=WORLD, name=task.name + SHUFFLED_SUFFIX, format=task.format, languages=task.languages,
+                metric=task.metric, labels=task.labels, role="intermediate", train_language=task.train_language,
+                train_source=f"{task.train_source} (labels shuffled)", eval_split=task.eval_split,
+                splits=task.splits, source=task.source, retrieval_mode=task.retrieval_mode, options=options,
+                description=f"control: {task.name} with its labels shuffled", notes=task.notes,
+                label_quality=task.label_quality)
+
+
 def register_tasks() -> list[Task]:
-    """(Re-)register every task of the manifest (call again after building the cache in-process)."""
+    """(Re-)register every task of the manifest (call again after building the cache in-process), and the
+    shuffled-label control (``<task>_shuffled``) of each English classification intermediate task."""
     manifest, built = read_manifest()
-    return [register(_task_of(e, built), replace=True) for e in manifest["tasks"]]
+    tasks = [register(_task_of(e, built), replace=True) for e in manifest["tasks"]]
+    controls = [register(_shuffled_control(t), replace=True) for t in tasks
+                if t.role == "intermediate" and t.format == "classification"]
+    return tasks + controls
 
 
 def load(task: Task, split: str, lang: str) -> list[dict[str, Any]]:
@@ -70,7 +91,12 @@ def load(task: Task, split: str, lang: str) -> list[dict[str, Any]]:
         raise XLTError(f"{task.name}/{split}/{lang}: no data file {path}; the offline-real world is built by "
                        f"`make setup` (python -m xlt_utils setup-assets)")
     with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        records = [json.loads(line) for line in f if line.strip()]
+    if task.options.get("shuffle_labels"):
+        labels = [r["label"] for r in records]
+        random.Random(f"shuffled:{task.name}:{split}:{lang}").shuffle(labels)
+        records = [{**r, "label": lab} for r, lab in zip(records, labels)]
+    return records
 
 
 register_tasks()
