@@ -157,6 +157,10 @@ def _fixture_raw(root: Path) -> Path:
     tr.mkdir()
     (tr / "web.conllu").write_text("".join(CONLLU.replace("Burda", f"Burda{i % 10}") + "\n" for i in range(11)),
                                    encoding="utf-8")
+    # the wiki treebank: 17 distinct sentences, 9 of them also web sentences ("Açıklanmayan soru .", "Burda0-7 mı"),
+    # which pos_multi keeps unless they are upos12 test sentences
+    (tr / "wiki.conllu").write_text("".join(CONLLU.replace("Burda", f"{w}{i % 8}") + "\n"
+                                            for w in ("Orada", "Burda") for i in range(10)), encoding="utf-8")
     ja = root / "hironsancorpus"
     ja.mkdir()
     (ja / "iob_sents.txt").write_text((MECAB + "\n") * 3, encoding="utf-8")
@@ -166,13 +170,14 @@ def _fixture_raw(root: Path) -> Path:
 SMALL = {"upos12": {"en": (4, 2, None), "tr": (4, 2, None), "es": (4, 2, None), "it": (4, 2, None),
                     "nl": (4, 2, None), "de": (0, 0, None), "ja": (0, 0, None)},
          "review_sentiment": {"en": (6, 2, None), "fr": (2, 2, None), "nl": (2, 2, None), "de": (0, 0, None)},
-         "rt_sentiment": {"en": (8, None, 0)}, "uncertainty": {"en": (6, None, 0)}, "brown_pos": {"en": (None, 2, 0)}}
+         "rt_sentiment": {"en": (8, None, 0)}, "uncertainty": {"en": (6, None, 0)}, "brown_pos": {"en": (None, 2, 0)},
+         "pos_multi": {"tr": (None, 2, 0)}}
 
 
 def test_build_labelled_writes_valid_disjoint_tasks(tmp_path):
     raw = _fixture_raw(tmp_path / "raw")
     entries = {e["name"]: e for e in L.build_labelled(raw, tmp_path / "tasks", SMALL)}
-    assert set(entries) == {"upos12", "review_sentiment", "rt_sentiment", "uncertainty", "brown_pos"}
+    assert set(entries) == {"upos12", "review_sentiment", "rt_sentiment", "uncertainty", "brown_pos", "pos_multi"}
     pos = entries["upos12"]
     assert pos["languages"] == ("en", "de", "es", "it", "ja", "nl", "tr")
     assert pos["splits"]["train"] == ("en", "es", "it", "nl", "tr")

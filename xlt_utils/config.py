@@ -107,17 +107,22 @@ class _Base:
 
     def _check_train_language(self, field: str) -> None:
         """``train_language`` (None: the task's own, English): a language with train and dev splits of the task;
-        a multilingual training set (``per_language_items``) trains on all its languages and takes none."""
+        a multilingual training set (``per_language_items``) trains on all its languages and takes none, unless
+        it allows ``single_language_training`` (then one of them, alone). A language the task names in
+        ``not_a_source`` is refused with its reason."""
         from xlt_utils.tasks import get_task
 
         lang = getattr(self, "train_language", None)
         if lang is None:
             return
         task = get_task(getattr(self, field))
-        if task.options.get("per_language_items"):
+        valid = [lang_ for lang_ in task.languages_for("train") if lang_ in task.languages_for("dev")]
+        if lang in task.options.get("not_a_source", {}):
+            raise XLTError(f"train_language {lang} of task {task.name}: {task.options['not_a_source'][lang]}; "
+                           f"valid: {', '.join(valid)}")
+        if task.options.get("per_language_items") and not task.options.get("single_language_training"):
             raise XLTError(f"task {task.name} trains on all of its languages "
                            f"({', '.join(task.languages_for('train'))}); leave train_language None")
-        valid = [lang_ for lang_ in task.languages_for("train") if lang_ in task.languages_for("dev")]
         if lang not in valid:
             raise unknown(f"train_language of task {task.name}:", lang, valid)
 

