@@ -39,6 +39,7 @@ hashes its parameters including the upstream run id, so cells shared by several 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -288,7 +289,7 @@ def _expand_profile(path: Path, doc: Mapping[str, Any], name: str, profile: str,
 
 
 def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> Grid:
-    from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks
+    from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks, unavailable_reason
 
     spec = profile_spec(doc, profile, name)
     where = f"{name}, profile {profile}"
@@ -303,6 +304,16 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise XLTError(f"{where}: seeds must be a non-empty list of integers, got {spec.get('seeds')!r}")
     inter_tasks = _as_list(spec, "intermediate_tasks", where, ["none"])
+    # a task this machine could not build (a translation where Apertium is missing): its arms are left out, with
+    # the reason, one line per reason
+    missing: dict[str, list[str]] = {}
+    for t in inter_tasks:
+        why = unavailable_reason(t) if t != "none" else None
+        if why:
+            missing.setdefault(why, []).append(t)
+    for why, names in missing.items():
+        print(f"[grid] {where}: leaving out intermediate task(s) {', '.join(names)}: {why}", file=sys.stderr)
+    inter_tasks = [t for t in inter_tasks if t not in {n for names in missing.values() for n in names}]
     target_tasks = _as_list(spec, "target_tasks", where)
     kinds = _as_list(spec, "baselines", where, [])
     for t in inter_tasks:
@@ -334,6 +345,8 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
         if ph not in C.PHASES:
             raise unknown(f"phase under params in {where}:", ph, C.PHASES)
     for task_name, by_phase in per_task.items():
+        if unavailable_reason(task_name):  # its arms are left out above
+            continue
         get_task(task_name)
         for ph in by_phase or {}:
             if ph not in C.PHASES:

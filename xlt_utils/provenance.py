@@ -7,8 +7,10 @@ with the bundles already imported (:func:`mismatch`). What the hash covers depen
 * ``offline-real``: the task's built files (``<cache>/offline-real/tasks/<task>/``, names and bytes) and its
   entry in the built ``tasks/manifest.json``. The facts are what the corpus was built from: for Debian tasks
   the release (read from the recorded package versions' ``+debNN`` suffixes) and every package's version, for
-  Django and the UDHR the pinned artefact, for the labelled tasks the pinned packages, and the task builder's
-  version. Data that are not built here have no hash.
+  Django and the UDHR the pinned artefact, for the labelled tasks the pinned packages, for the Apertium
+  translations of a labelled task the Debian release, the Apertium packages' versions, the mode, the options and
+  the English input's sha256 (:mod:`xlt_utils.offline.translate`), and the task builder's version. Data that are
+  not built here have no hash.
 * ``synth``: the data are generated in memory from deterministic code, never materialised; the hash covers the
   task's generator configuration (kind, sizes, seed, topic, options) and the generator's version constant
   (:data:`xlt_utils.synth.languages.GRAMMAR_VERSION`). A change to the generator's code that does not bump it
@@ -122,6 +124,14 @@ def _corpus_facts(root: Path, entry: dict[str, Any]) -> tuple[str, dict[str, Any
             packages[name] = pin.spec if pin and (sha is None or sha == pin.sha256) else f"sha256 {str(sha)[:12]}"
         facts["packages"] = packages
         return ", ".join(packages.values()), facts
+    if corpus == "apertium":  # a machine translation of a labelled task (xlt_utils.offline.translate)
+        major = str(source.get("debian_version", "unknown"))
+        name = DEBIAN_CODENAMES.get(major)
+        facts["debian_release"] = f"Debian {major}" + (f" ({name})" if name else "")
+        for k in ("from_task", "mode", "packages", "options", "input_sha256", "cache_key"):
+            facts[k] = source.get(k)
+        version = source.get("packages", {}).get(source.get("package"), "?")
+        return f"Apertium {source.get('mode')} {version}, {facts['debian_release']}", facts
     meta = _read_json(root / "corpora" / f"{corpus}.meta.json")
     facts["corpus_sha256"] = meta.get("sha256")
     if corpus == "debian":

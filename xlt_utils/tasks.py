@@ -133,6 +133,8 @@ class Task:
 
 _REGISTRY: dict[str, Task] = {}
 _LOADED_WORLDS: set[str] = set()
+# Tasks a world knows but could not build on this machine (e.g. translations where Apertium is missing): why not.
+_UNAVAILABLE: dict[str, str] = {}
 
 
 def register(task: Task, *, replace: bool = False) -> Task:
@@ -148,7 +150,22 @@ def register(task: Task, *, replace: bool = False) -> Task:
     if task.name in _REGISTRY and not replace and _REGISTRY[task.name] != task:
         raise XLTError(f"task {task.name!r} is already registered (world {_REGISTRY[task.name].world})")
     _REGISTRY[task.name] = task
+    _UNAVAILABLE.pop(task.name, None)
     return task
+
+
+def register_unavailable(name: str, reason: str) -> None:
+    """Record that a world knows task ``name`` but could not build it here, and why (one line that says how to
+    get it); :func:`get_task` raises it, and study grids leave the task's arms out with it."""
+    if name not in _REGISTRY:
+        _UNAVAILABLE[name] = reason
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why a known task is not available on this machine, or ``None`` (available, or not a task any world knows)."""
+    if name not in _REGISTRY:
+        load_world_tasks()
+    return None if name in _REGISTRY else _UNAVAILABLE.get(name)
 
 
 def unregister(name: str) -> None:
@@ -184,6 +201,8 @@ def get_task(name: str) -> Task:
     """
     if name not in _REGISTRY:
         load_world_tasks()
+    if name in _UNAVAILABLE and name not in _REGISTRY:
+        raise XLTError(f"task {name!r} is not available on this machine: {_UNAVAILABLE[name]}")
     if name not in _REGISTRY:
         raise unknown("task", name, _REGISTRY)
     return _REGISTRY[name]

@@ -8,6 +8,7 @@ Everything goes under :func:`xlt_utils.offline.layout.cache_dir`, ``XLT_CACHE/of
     corpora/        <source>.jsonl.gz + <source>.meta.json (see xlt_utils.offline.corpora)
     labelled/raw/   the labelled corpora extracted from their pinned packages (see xlt_utils.offline.labelled)
     tasks/          <task>/<split>-<lang>.jsonl + manifest.json (see xlt_utils.offline.taskdata)
+    translations/   <task>_<lang>-<key>/<split>-<lang>.jsonl: Apertium translations (xlt_utils.offline.translate)
     typology/       distances.csv (see xlt_utils.offline.typology)
     MANIFEST.json   what was built from what, with checksums and timings
 
@@ -171,6 +172,22 @@ def build_task_data(metas: dict[str, dict], labelled_pins: dict[str, str] | None
     return manifest
 
 
+def build_translations(manifest: dict, force: bool = False) -> dict:
+    """The machine-translated intermediate tasks (Apertium, installed here as root where apt-get is): added to the
+    manifest, cached by a hash of their inputs and package versions, skipped with a reason where Apertium is
+    missing (see :mod:`xlt_utils.offline.translate`)."""
+    from xlt_utils.offline import translate
+
+    t0 = time.perf_counter()
+    summary = translate.build(manifest, cache_dir(), force, log=_log)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    if summary["tasks"]:
+        new = sum(1 for t in summary["tasks"].values() if not t["cached"])
+        _log(f"translated tasks: {len(summary['tasks'])} ({new} translated now, the rest cached) in "
+             f"{summary['seconds']:.1f} s")
+    return summary
+
+
 def build_typology(manifest: dict, force: bool = False) -> dict:
     """Cosine distances (syntactic, genetic, geographic) between all languages of the world."""
     from xlt_utils.offline.typology import build_distances
@@ -210,11 +227,13 @@ def build(force: bool = False) -> dict:
     metas = build_corpora(force)
     labelled_pins = build_labelled_raw(force)
     manifest = build_task_data(metas, labelled_pins, force)
+    translated = build_translations(manifest, force)
     typ = build_typology(manifest, force)
     summary = {
         "encoder": {k: v for k, v in enc.items() if k != "report"},
         "corpora": {k: {f: v[f] for f in ("n_pairs", "n_languages", "license", "sha256")} for k, v in metas.items()},
         "tasks": {t["name"]: len(t["languages"]) for t in manifest["tasks"]},
+        "translations": translated,
         "typology": typ,
         "python": sys.version.split()[0],
     }

