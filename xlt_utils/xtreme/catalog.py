@@ -224,7 +224,9 @@ def _targets() -> list[dict[str, Any]]:
             },
             "description": "XNLI natural language inference, zero-shot from English MNLI",
             "notes": "Model selection on English dev (XNLI en validation). Test labels are public on the Hub. "
-            "Non-English train splits are machine translations of MNLI (translate-train baseline only).",
+            "Non-English train splits are machine translations of MNLI (translate-train baseline only: the "
+            "in_language baseline): facebook/xnli's XNLI-MT 1.0 by the XNLI authors, not XTREME's own translations "
+            "(Google Translate, tfds xtreme_xnli), which no official Hub id serves.",
         },
         {
             "name": "pawsx",
