@@ -98,12 +98,22 @@ class _Base:
         name, world = getattr(self, field), self.world
         pool = intermediate_tasks_for(world) if role == "intermediate" else list_tasks(world=world, role=role)
         valid = [t.name for t in pool if not trainable or (t.trainable and t.format != "retrieval")]
-        try:
-            task = get_task(name)
-        except XLTError:
-            raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid) from None
-        if task.name not in valid:
-            raise unknown(f"{field.replace('_', ' ')} in world {world!r}:", name, valid)
+        what = field.replace("_", " ")
+        if role == "intermediate":  # a multi-task name: each of its tasks (xlt_utils.multitask)
+            from xlt_utils.multitask import components
+
+            parts = components(name)
+        else:
+            parts = [name]
+        for part in parts:
+            kind = (f"{what} in world {world!r}:" if part == name
+                    else f"task of multi-task {what} {name!r} in world {world!r}:")
+            try:
+                task = get_task(part)
+            except XLTError:
+                raise unknown(kind, part, valid) from None
+            if task.name not in valid:
+                raise unknown(kind, part, valid)
 
     def _check_train_language(self, field: str) -> None:
         """``train_language`` (None: the task's own, English): a language with train and dev splits of the task;
@@ -322,7 +332,13 @@ class IntermediateConfig(_TrainingFields):
         world, model: where the encoder comes from.
         seed: head initialisation, data order, dropout.
         upstream: the ``pretrain`` run whose encoder is trained (None = the model's base encoder).
-        intermediate_task: a task of role ``intermediate`` (or ``both``) with an English training split.
+        intermediate_task: a task of role ``intermediate`` (or ``both``) with an English training split, or
+            several joined by ``+`` (``a+b+c``): multi-task training, one shared encoder and one head per task
+            (:mod:`xlt_utils.multitask`).
+        multitask_sampling: multi-task only: the task of each optimizer step is drawn ``proportional`` to the
+            tasks' training sizes (capped at ``multitask_cap``) or ``uniform``.
+        multitask_cap: multi-task only: cap each task's size in the sampling weights and in an epoch's steps
+            (jiant's examples cap); None = no cap.
         (training hyperparameters: see :class:`xlt_utils.train.TrainConfig`)
     """
 
@@ -332,14 +348,20 @@ class IntermediateConfig(_TrainingFields):
     upstream: str | None
     intermediate_task: str
     train_language: str | None
+    multitask_sampling: str
+    multitask_cap: int | None
 
     def check(self) -> None:
+        from xlt_utils import multitask
+
         self._check_world_model()
         self._check_upstream(("pretrain",))
         self._check_task("intermediate_task", role="intermediate", trainable=True)
         self._check_training()
-        self._check_packing("intermediate_task")
-        self._check_train_language("intermediate_task")
+        multitask.check_config(self)
+        if not multitask.is_multitask(self.intermediate_task):
+            self._check_packing("intermediate_task")
+            self._check_train_language("intermediate_task")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def work_units(cell: Cell) -> float:
     if cell.phase == "baselines" and p["kind"] == "majority":
         return 0.0
     batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
-    steps = p["max_steps"] or (p["num_train_epochs"] * (p["max_train_samples"] or train_size(cell)) / batch)
+    steps = p["max_steps"] or (p["num_train_epochs"] * epoch_examples(cell) / batch)
     train = steps * batch * p["max_seq_length"]
     return train * (n_langs if cell.phase == "baselines" and p["kind"] == "in_language" else 1)  # one model a language
 
@@ -77,6 +77,19 @@ def train_size(cell: Cell) -> int:
     """:func:`_task_train_size` of the task a training cell trains on."""
     name = cell_task(cell)
     return _task_train_size(name) if name else 10000
+
+
+def epoch_examples(cell: Cell) -> int:
+    """Examples in one epoch of a training cell: ``max_train_samples`` or the task's size; for a multi-task cell
+    the sum over its tasks of each one's size capped at ``max_train_samples`` and ``multitask_cap`` (an epoch's
+    length, :func:`xlt_utils.multitask.steps_per_epoch`)."""
+    from xlt_utils.multitask import components, is_multitask
+
+    p, name = cell.params, cell_task(cell)
+    if not is_multitask(name):
+        return p["max_train_samples"] or train_size(cell)
+    caps = [c for c in (p.get("max_train_samples"), p.get("multitask_cap")) if c]
+    return sum(min([_task_train_size(n), *caps]) for n in components(name))
 
 
 def _model_cost(cell: Cell) -> float:
@@ -132,11 +145,14 @@ def gpu_hours(cell: Cell) -> float | None:
     Evaluation cells are forward passes only and are not counted (minutes).
     """
     from xlt_utils import zoo
+    from xlt_utils.multitask import is_multitask
     from xlt_utils.tasks import get_task
 
     p = cell.params
     if cell.phase not in ("intermediate", "target") or p.get("model") not in zoo.MODELS:
         return None
+    if is_multitask(p.get("intermediate_task")):
+        return _multitask_gpu_hours(p)
     task = get_task(p.get("intermediate_task") or p["target_task"])
     batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
     if p.get("max_steps"):
@@ -148,6 +164,26 @@ def gpu_hours(cell: Cell) -> float | None:
         examples = n * p["num_train_epochs"]
     choices = int(task.options.get("num_choices", 2 if task.name == "xcopa" else 1))
     return zoo.estimate_gpu_hours(p["model"], examples * p["max_seq_length"] * choices)
+
+
+def _multitask_gpu_hours(p: Mapping[str, Any]) -> float | None:
+    """:func:`gpu_hours` of a multi-task intermediate cell: each task's share of the examples (its capped size with
+    epochs; its sampling weight with ``max_steps``) times its length and choices; ``None`` when a size is unknown."""
+    from xlt_utils import zoo
+    from xlt_utils.multitask import sampling_weights, tasks_of
+
+    tasks = tasks_of(p["intermediate_task"])
+    sizes = [p.get("max_train_samples") or t.options.get("train_examples") for t in tasks]
+    if not all(sizes):
+        return None
+    choices = [int(t.options.get("num_choices", 1)) for t in tasks]
+    if p.get("max_steps"):
+        batch = p["per_device_train_batch_size"] * p["gradient_accumulation_steps"]
+        weights = sampling_weights(sizes, p["multitask_sampling"], p["multitask_cap"])
+        examples = [w * p["max_steps"] * batch for w in weights]
+    else:
+        examples = [min(n, p["multitask_cap"] or n) * p["num_train_epochs"] for n in sizes]
+    return zoo.estimate_gpu_hours(p["model"], sum(e * c for e, c in zip(examples, choices)) * p["max_seq_length"])
 
 
 def estimate_seconds(ran: Sequence[CellResult], todo: Sequence[Cell]) -> float | None:
@@ -235,7 +271,7 @@ def hyperparameter_lines(cells: Sequence[Cell]) -> list[str]:
     each value tagged with where it came from (``Cell.origin``: the catalog's toolkit, the task's own
     ``options``, the study file, or the notebook ``default``); evaluation's length and QA's doc stride (a task
     option) on the target's line. Empty for grids without world-xtreme cells."""
-    from xlt_utils.tasks import get_task
+    from xlt_utils.multitask import tasks_of
 
     groups: dict[tuple[str, str], dict[str, dict[str, set[Any]]]] = {}
     for c in cells:
@@ -248,8 +284,7 @@ def hyperparameter_lines(cells: Sequence[Cell]) -> list[str]:
         for n in names:
             label = ("eval " if c.phase == "eval" else "") + _HP_LABELS[n]
             by_origin.setdefault(c.origin.get(n, "default"), {}).setdefault(label, set()).add(c.params[n])
-        stride = get_task(task).options.get("doc_stride")
-        if stride is not None:
+        for stride in {t.options.get("doc_stride") for t in tasks_of(task)} - {None}:  # a multi-task name: its tasks'
             by_origin.setdefault("options", {}).setdefault("doc stride", set()).add(stride)
     if not groups:
         return []

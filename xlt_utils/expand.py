@@ -222,6 +222,46 @@ def _check_layers(p: dict[str, Any], world: str, where: str) -> bool:
     return False
 
 
+def _components(name: str, where: str) -> list[str]:
+    """The tasks of a (multi-task) intermediate-task name (:func:`xlt_utils.multitask.components`), its errors
+    naming the study file."""
+    from xlt_utils.multitask import components
+
+    try:
+        return components(name)
+    except XLTError as e:
+        raise XLTError(f"{where}: {e}") from None
+
+
+def _unavailable(name: str, where: str) -> str | None:
+    """Why a task (any task of a multi-task name) cannot be built here, or None
+    (:func:`xlt_utils.tasks.unavailable_reason`)."""
+    from xlt_utils.tasks import unavailable_reason
+
+    return next((why for part in _components(name, where) if (why := unavailable_reason(part))), None)
+
+
+def _catalog(task: str, phase: str, toolkits: tuple[str, ...]) -> dict[str, tuple[Any, str]]:
+    """The catalog's hyperparameters of a cell's task (:func:`xlt_utils.worlds.xtreme.catalog_params`). For a
+    multi-task name (one run, one set of hyperparameters): those all its tasks agree on, and the longest of their
+    ``max_seq_length`` (dynamic padding costs the shorter tasks nothing); a parameter they disagree on otherwise is
+    left to the study file and the notebook default (the dry run shows where each value came from)."""
+    from xlt_utils.multitask import tasks_of
+    from xlt_utils.worlds.xtreme import catalog_params
+
+    per = [catalog_params(t, phase, toolkits) for t in tasks_of(task)]
+    out = {}
+    for key, first in per[0].items():
+        got = [p[key] for p in per if key in p]
+        if len(got) < len(per):
+            continue
+        if len({v for v, _ in got}) == 1:
+            out[key] = first
+        elif key == "max_seq_length":
+            out[key] = max(got, key=lambda vo: vo[0])
+    return out
+
+
 def _hparam_toolkits(spec: Mapping[str, Any], world: str, where: str) -> tuple[str, ...]:
     """The toolkits whose catalog hyperparameters feed a profile's cells, first one first: ``hparams`` (default
     ``[jiant, xtreme]`` in world xtreme; ``[]`` for none). Other worlds have no such catalog."""
@@ -289,7 +329,7 @@ def _expand_profile(path: Path, doc: Mapping[str, Any], name: str, profile: str,
 
 
 def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> Grid:
-    from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks, unavailable_reason
+    from xlt_utils.tasks import get_task, intermediate_tasks_for, list_tasks
 
     spec = profile_spec(doc, profile, name)
     where = f"{name}, profile {profile}"
@@ -308,7 +348,7 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     # the reason, one line per reason
     missing: dict[str, list[str]] = {}
     for t in inter_tasks:
-        why = unavailable_reason(t) if t != "none" else None
+        why = _unavailable(t, where) if t != "none" else None
         if why:
             missing.setdefault(why, []).append(t)
     for why, names in missing.items():
@@ -319,8 +359,10 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     for t in inter_tasks:
         if t != "none":
             valid = ["none"] + [x.name for x in intermediate_tasks_for(world) if x.trainable]
-            if t not in valid:
-                raise unknown(f"intermediate task in {where}:", t, valid)
+            for part in _components(t, where):  # a multi-task name ("a+b"): each of its tasks
+                if part not in valid[1:]:
+                    raise (unknown(f"intermediate task in {where}:", t, valid) if part == t else
+                           unknown(f"task of multi-task intermediate task {t!r} in {where}:", part, valid[1:]))
     for t in target_tasks:
         valid = [x.name for x in list_tasks(world=world, role="target")]
         if t not in valid:
@@ -337,7 +379,7 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     sweep = spec.get("sweep") or {}
     toolkits = _hparam_toolkits(spec, world, where)
     if toolkits:
-        from xlt_utils.worlds.xtreme import HPARAM_PARAMS, catalog_params
+        from xlt_utils.worlds.xtreme import HPARAM_PARAMS
     for section, mapping in (("params", params), ("per_task", per_task), ("sweep", sweep)):
         if not isinstance(mapping, dict):
             raise XLTError(f"{where}: {section} must be a mapping")
@@ -345,9 +387,10 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
         if ph not in C.PHASES:
             raise unknown(f"phase under params in {where}:", ph, C.PHASES)
     for task_name, by_phase in per_task.items():
-        if unavailable_reason(task_name):  # its arms are left out above
+        if _unavailable(task_name, where):  # its arms are left out above
             continue
-        get_task(task_name)
+        for part in _components(task_name, where):
+            get_task(part)
         for ph in by_phase or {}:
             if ph not in C.PHASES:
                 raise unknown(f"phase under per_task.{task_name} in {where}:", ph, C.PHASES)
@@ -381,7 +424,7 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
     def make(phase: str, structural: dict[str, Any], upstream: Cell | None, task: str | None,
              point: Mapping[str, Any]) -> Cell:
         p = dict(_defaults(phase))
-        catalog = catalog_params(get_task(task), phase, toolkits) if toolkits and task else {}
+        catalog = _catalog(task, phase, toolkits) if toolkits and task else {}
         p.update({k: v for k, (v, _) in catalog.items()})
         origin = {k: o for k, (_, o) in catalog.items()}
         sources = [params.get(phase) or {}, (per_task.get(task) or {}).get(phase) or {} if task else {}, point]

@@ -127,8 +127,10 @@ def preflight(grid: Grid) -> None:
                            f"needed by {n} cells, and it is not in the local cache; run where the Hub is "
                            f"reachable or download it first")
     if source.local_root() is None:
-        tasks = sorted({c.params.get("intermediate_task") or c.params.get("target_task") for c in todo} - {None})
-        for t in tasks:
+        from xlt_utils.multitask import components
+
+        names = {c.params.get("intermediate_task") or c.params.get("target_task") for c in todo} - {None}
+        for t in sorted({part for n in names for part in components(n)}):  # a multi-task cell: each of its tasks
             ids = sorted(set(_hub_ids(dict(get_task(t).source))))
             if ids:
                 raise XLTError(f"cannot reach the Hugging Face Hub for dataset {ids[0]} (task {t}) and "

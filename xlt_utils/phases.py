@@ -310,18 +310,25 @@ def load_training_data(run: Run, languages: Sequence[str] | None = None) -> Trai
         run: an ``intermediate``, ``target`` or ``baselines`` run.
         languages: training languages (default: the config's ``train_language`` if set, else
             :func:`train_languages`); the dev language is the first one.
+
+    Returns:
+        The :class:`TrainingData`; for a multi-task intermediate run, every task's
+        (:class:`xlt_utils.multitask.MultiTaskData`).
     """
     from transformers import AutoConfig
 
     from xlt_utils.formats.pipelines import get_pipeline
     from xlt_utils.models import load_tokenizer
+    from xlt_utils.multitask import is_multitask
 
     cfg = run.config
-    task = _task_of(cfg)
+    task = None if is_multitask(getattr(cfg, "intermediate_task", None)) else _task_of(cfg)
     with run.timer("data"):
         enc = encoder_source(run)
         tok = load_tokenizer(enc)
         _check_length(run, tok, AutoConfig.from_pretrained(enc), cfg.max_seq_length)
+        if task is None:
+            return _multitask_data(run, tok, enc)
         if languages is None and getattr(cfg, "train_language", None):
             languages = [cfg.train_language]  # a non-English source language (selection on its own dev)
         langs = tuple(languages) if languages is not None else train_languages(task)
@@ -337,8 +344,34 @@ def load_training_data(run: Run, languages: Sequence[str] | None = None) -> Trai
     return TrainingData(task, tok, pipe, enc, feats, len(recs), dev, langs, dev_lang)
 
 
+def _multitask_data(run: Run, tokenizer: Any, encoder: str) -> Any:
+    """A multi-task run's data: each task's training set in its :func:`train_languages`, featurized, and its
+    English dev records (:func:`xlt_utils.multitask.load_data`); the tasks, sizes and sampling go to params.json."""
+    from xlt_utils import multitask
+
+    cfg = run.config
+    langs = {t.name: train_languages(t) for t in multitask.tasks_of(cfg.intermediate_task)}
+    data = multitask.load_data(cfg.intermediate_task, tokenizer, encoder, langs, max_train_samples=cfg.max_train_samples,
+                               max_dev_samples=cfg.max_dev_samples, max_seq_length=cfg.max_seq_length,
+                               sampling=cfg.multitask_sampling, cap=cfg.multitask_cap)
+    run.resolved.update(train_languages=sorted({lang for ls in langs.values() for lang in ls}),
+                        n_train_records=sum(data.n_records), n_train_features=len(data.features),
+                        dev_language=data.dev_language, n_dev_records=sum(len(d) for d in data.dev),
+                        multitask=data.summary())
+    return data
+
+
+def _is_multitask(data: Any) -> bool:
+    """Whether ``data`` is a multi-task run's (:class:`xlt_utils.multitask.MultiTaskData`)."""
+    from xlt_utils.multitask import MultiTaskData
+
+    return isinstance(data, MultiTaskData)
+
+
 def build_model(run: Run, data: TrainingData) -> Any:
     """The encoder with a fresh head of the task's format, initialised from the run's seed."""
+    if _is_multitask(data):
+        return _build_multitask(run, data)
     import torch
 
     from xlt_utils.models import build_model as _build
@@ -349,6 +382,20 @@ def build_model(run: Run, data: TrainingData) -> Any:
                        classifier_pooling=run.config.classifier_pooling)
     run.resolved["n_parameters"] = sum(p.numel() for p in model.parameters())
     if run.config.freeze_word_embeddings:
+        run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return model
+
+
+def _build_multitask(run: Run, data: Any) -> Any:
+    """A multi-task run's model: a fresh head per task, in task order from the run's seed, on one shared encoder."""
+    from xlt_utils import multitask
+
+    cfg = run.config
+    with run.timer("build"):
+        model = multitask.build_model(data, seed=cfg.seed, freeze_embeddings=cfg.freeze_word_embeddings,
+                                      classifier_pooling=cfg.classifier_pooling)
+    run.resolved["n_parameters"] = sum(p.numel() for p in model.parameters())
+    if cfg.freeze_word_embeddings:
         run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return model
 
@@ -382,8 +429,13 @@ def _train(run: Run, model: Any, data: TrainingData, out: Path, dev_lang: str | 
                                        max_dev_samples=run.config.max_dev_samples,
                                        max_seq_length=run.config.max_seq_length)
         else:
-            result = train(model, data.features, data.pipeline.collate, _train_config(run.config), output_dir=out,
-                           eval_fn=selection_fn(run, data, dev_lang))
+            config = _train_config(run.config)
+            plan = None
+            if _is_multitask(data):  # each step one task, drawn by the run's sampling rule (xlt_utils.multitask)
+                plan = data.schedule(config)
+                run.resolved["multitask"]["steps_per_epoch"] = plan.steps
+            result = train(model, data.features, data.pipeline.collate, config, output_dir=out,
+                           eval_fn=selection_fn(run, data, dev_lang), batch_plan=plan)
     return result
 
 
@@ -400,7 +452,10 @@ def selection_language(data: TrainingData, dev_lang: str | None = None) -> str |
 
 
 def selection_fn(run: Run, data: TrainingData, dev_lang: str | None = None) -> Any:
-    """The model-selection score (:func:`selection_language`'s dev set), or ``None`` (final checkpoint)."""
+    """The model-selection score (:func:`selection_language`'s dev set), or ``None`` (final checkpoint); for a
+    multi-task run, the mean over its tasks of each one's English dev score."""
+    if _is_multitask(data):
+        return data.selection_fn(run.config.max_dev_samples, run.config.max_seq_length)
     lang = selection_language(data, dev_lang)
     if lang is None:
         return None
@@ -422,6 +477,8 @@ def train_model(run: Run, model: Any, data: TrainingData) -> Any:
                         train_examples=result.train_examples, train_tokens=result.train_tokens,
                         padding_fraction=round(result.padding_fraction, 4))
     run.timings["train_loop"] = result.train_seconds
+    if _is_multitask(data):  # every task's English dev score at each evaluation
+        run.resolved["multitask"]["dev_curve"] = [h for h in result.history if "task_scores" in h]
     selected = (f"best at {result.best_step}, English dev {result.best_score:.2f}" if result.best_score is not None
                 else "final checkpoint kept: no dev selection")
     print(f"trained {result.global_step} steps ({selected}; resumed from step {result.resumed_from_step})")
@@ -430,10 +487,16 @@ def train_model(run: Run, model: Any, data: TrainingData) -> Any:
 
 def evaluate_dev(run: Run, model: Any, data: TrainingData) -> Any:
     """Score the selected model on the model-selection dev split (English, or the training language) and save
-    ``metrics.csv``."""
+    ``metrics.csv``. A multi-task run scores every task on its English dev (its per-task primary scores and their
+    mean go to params.json)."""
     from xlt_utils.evaluate import evaluate
 
     cfg = run.config
+    if _is_multitask(data):
+        with run.timer("eval"):
+            rows, scores = data.evaluate_dev(model, cfg.max_dev_samples, cfg.max_seq_length)
+        run.resolved["multitask"].update(scores)
+        return save_metrics(run, rows)
     with run.timer("eval"):
         rows = evaluate(model, data.tokenizer, data.task, split="dev", languages=[data.dev_language],
                         max_examples=cfg.max_dev_samples, max_seq_length=cfg.max_seq_length, seed=DATA_SEED,

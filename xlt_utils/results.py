@@ -317,9 +317,10 @@ def _tasks_read(metrics: Any) -> dict[str, dict[str, Any]]:
     """Per task the runs of ``metrics`` read (their intermediate and target tasks), the provenance record of its
     data here (:func:`xlt_utils.provenance.task_data`)."""
     from xlt_utils import provenance
+    from xlt_utils.multitask import components
 
-    names = {str(n) for col in ("intermediate_task", "target_task") if col in metrics.columns
-             for n in metrics[col].dropna() if str(n) not in ("", "none")}
+    names = {part for col in ("intermediate_task", "target_task") if col in metrics.columns
+             for n in metrics[col].dropna() if str(n) not in ("", "none") for part in components(str(n))}
     return {n: provenance.task_data(n) for n in sorted(names)}
 
 

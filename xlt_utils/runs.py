@@ -69,7 +69,8 @@ PROTOCOL_CHANGES: dict[str, dict[int, str]] = {}
 # Parameters added after results were committed, with the value that reproduces the runs made before them. While a
 # run holds that value the parameter stays out of its id (those runs keep their ids and bundles stay valid); any
 # other value enters the hash like every parameter. Results tables show the value for the older runs too.
-ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls", "packing": False, "max_tokens_per_batch": None}
+ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls", "packing": False, "max_tokens_per_batch": None,
+                                       "multitask_sampling": "proportional", "multitask_cap": None}
 
 
 def protocol_version(phase: str) -> int:

@@ -432,6 +432,7 @@ def train(
     device: str | torch.device | None = None,
     on_step: Callable[[int, float], None] | None = None,
     accelerator: Any | None = None,
+    batch_plan: Callable[[int], list[list[int]]] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``features``; resume from ``output_dir/checkpoint`` when one exists.
 
@@ -449,6 +450,9 @@ def train(
             several processes, pass it on every process or none (the loss is summed over them).
         accelerator: an ``accelerate.Accelerator`` to train data-parallel with; by default one is created when
             the process was launched as one of several (``WORLD_SIZE`` > 1), else training is single-process.
+        batch_plan: the micro-batches of each epoch (feature indices; each ``gradient_accumulation_steps``
+            consecutive ones make an optimizer step), a pure function of the epoch, instead of the length-grouped
+            batches of all features: multi-task training (:class:`xlt_utils.multitask.TaskSchedule`). One process.
 
     Returns:
         A :class:`TrainResult`. The model ends with the best evaluated weights (or the last ones). Under FSDP its
@@ -485,11 +489,17 @@ def train(
     global_bs = bs * par.world  # one global micro-batch: every process's share of it
     budget = cfg.max_tokens_per_batch * par.world if cfg.max_tokens_per_batch else None
 
+    if batch_plan is not None and par.world > 1:
+        raise XLTError("a batch plan (multi-task training) runs in one process; launch it without WORLD_SIZE > 1")
+
     def epoch_batches(epoch: int) -> list[list[int]]:
+        if batch_plan is not None:
+            return batch_plan(epoch)
         return length_grouped_batches(lengths, global_bs, cfg.seed, epoch, cfg.group_by_length,
                                       cfg.length_group_size, max_tokens=budget, packed=cfg.packing)
 
-    micro_per_epoch = len(epoch_batches(0)) if budget else math.ceil(len(features) / global_bs)
+    micro_per_epoch = (len(epoch_batches(0)) if budget or batch_plan is not None
+                       else math.ceil(len(features) / global_bs))
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / accum))
     total_steps = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.num_train_epochs))
     warmup = int(cfg.warmup_ratio * total_steps)
@@ -565,6 +575,8 @@ def train(
         _set_rng_state(rng)
         model.train(was_training)
         state["history"].append({"step": state["global_step"], "eval_score": score})
+        if getattr(eval_fn, "details", None):  # a multi-task score's per-task parts (xlt_utils.multitask)
+            state["history"][-1]["task_scores"] = dict(eval_fn.details)
         if state["best_score"] is None or score > state["best_score"]:
             state["best_score"], state["best_step"], state["bad_evals"] = score, state["global_step"], 0
             if out is not None:
