@@ -535,6 +535,41 @@ def test_paper_selection_is_on_english_dev_where_dev_and_test_disagree():
     assert row["ours"] == "n/a" and row["95% interval"] == "n/a (no English dev score to choose the task on)"
 
 
+def test_paper_treats_a_multitask_arm_as_an_intermediate_task(tmp_path, monkeypatch):
+    """A multi-task arm ("a+b", #40) has its own effect claim, may be the task chosen on English dev for a target,
+    and keeps its name in the tables; it is no single task for the best-task ranking (synth_mnli against synth_qqp
+    here); the transfer figure labels it short."""
+    from types import SimpleNamespace
+
+    import matplotlib.figure
+
+    from xlt_utils import paths, plots, results
+
+    arm = "synth_mnli+synth_qqp+synth_sst2+synth_squad"
+    claims = _paper_claims_of({"synth-small": {"synth_mnli": 1, "synth_qqp": 2, arm: 3}})
+    assert claims.loc[f"{arm} improves zero-shot transfer of synth-small averaged over its 1 target(s)",
+                      "ours"] == "+3.00 points"
+    best = claims[claims.index.str.startswith("English intermediate training improves")]
+    assert list(best.index) == [("English intermediate training improves zero-shot transfer on synth_xnli "
+                                 f"(synth-small; task chosen on English dev: {arm})")]
+    assert _ranking(claims) == {"synth-small": ("synth_mnli beats synth_qqp", "-1.00 points", "not supported")}
+    df = pd.DataFrame(_rows({"none": {"en": 50, "a": 30}, "synth_mnli": {"en": 50, "a": 31},
+                             arm: {"en": 50, "a": 33}}, kind=""))
+    table = results.transfer_table(df)
+    assert arm in set(table["intermediate_task"])
+    drawn = {}
+
+    def keep(fig, *args, **kwargs):
+        drawn["rows"] = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        drawn["legend"] = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    monkeypatch.setattr(paths, "FIGURES", tmp_path)
+    plots.transfer_figure(df, table, SimpleNamespace(study="paper", profile="smoke"))
+    assert drawn == {"rows": ["mnli+qqp+sst2+squad", "synth_mnli"], "legend": ["none", "synth_mnli",
+                                                                                "mnli+qqp+sst2+squad"]}
+
+
 def test_paper_best_task_leaves_out_the_shuffled_label_control():
     """The shuffled-label MNLI-like is a control: its +3 on synth-small is reported as its own claim but never
     picked as the best task (that is QQP-like's +1 here, then SQuAD-like's -1 on e5), though its English dev score

@@ -24,10 +24,13 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
     import pandas as pd
     import seaborn as sns
 
+    from xlt_utils.multitask import display_names
     from xlt_utils.results import primary_metric, zero_shot
 
     sns.set_theme(style="whitegrid", context="paper")
+    label = display_names([*table["intermediate_task"].unique(), *df["intermediate_task"].dropna().unique()])
     inter = table[table["intermediate_task"] != "none"]
+    inter = inter.assign(intermediate_task=inter["intermediate_task"].map(label))  # "a+b": a short label
     heat = inter.pivot_table(index="intermediate_task", columns="target_task", values="delta") if len(inter) else None
     # the heatmap gets ~0.6 inch per target (an annotation such as "-67.4" is ~0.5 inch at 7 points) beside room
     # for its labels and colour bar; the per-language panel keeps its 7 inches, and its legend ~1.8 beside it
@@ -45,7 +48,7 @@ def transfer_figure(df: Any, table: Any, config: Any) -> Path:
 
     targets = sorted(ev["target_task"].unique())
     first = next((t for t in targets if get_task(t).format != "retrieval"), targets[0])
-    sub = ev[ev["target_task"] == first].assign(series=lambda d: d["intermediate_task"])
+    sub = ev[ev["target_task"] == first].assign(series=lambda d: d["intermediate_task"].map(label))
     order = list(sub.groupby("lang")["value"].mean().sort_values(ascending=False).index)
     base = df[(df["phase"] == "baselines") & (df["target_task"] == first) & (df["lang"].isin(order))]
     base = base[base["metric"] == primary_metric(first)].assign(series=lambda d: "[" + d["kind"] + "]")
