@@ -79,7 +79,8 @@ def _efficiency_rows(cell: Cell) -> list[dict[str, Any]]:
     p = cell.params
     task = get_task(p["target_task"])
     split, langs = _eval_languages(cell, task)
-    layers = p.get("num_layers") or 12
+    up = cell.upstream  # a layer budget: the model fine-tuned at that depth, or (older design) cut at evaluation
+    layers = p.get("num_layers") or (up.params.get("num_layers") if up is not None and up.phase == "target" else None) or 12
     scale = layers / 12 * {"float32": 1.0, "int8": 0.5}.get(p.get("inference_dtype") or "float32", 0.6)
     rows = []
     for bs in p["efficiency_batch_sizes"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 from types import SimpleNamespace
 
@@ -210,3 +212,95 @@ def test_evaluation_phase_uses_the_batch_invariant_batch_size(monkeypatch, local
     run = SimpleNamespace(config=cfg, resolved={}, dir=tmp_path, timer=lambda name: contextlib.nullcontext())
     phases.evaluate_languages(run, (None, None))
     assert seen["batch_size"] == expected and run.resolved["eval_batch_size"] == expected
+
+
+@pytest.mark.parametrize("arch", ["xlm-roberta", "bert"])
+def test_a_model_built_at_n_layers_is_the_first_n_layers_of_its_encoder(local_tasks, tiny_encoder, tmp_path, arch):
+    """target num_layers cuts the encoder before fine-tuning (synth encoders are XLM-R, e5-small is BERT): the model
+    has n layers and says so in its config, its layers are the encoder's first n, and at step 0 its logits are its
+    head applied to the full encoder's layer-n hidden states."""
+    from transformers import AutoModel, BertConfig, BertModel
+
+    from xlt_utils.models import init_encoder, tiny_xlmr_config
+
+    task = get_task(local_tasks["pair_classification"])
+    tok = load_tokenizer(tiny_encoder)
+    enc = tmp_path / arch
+    if arch == "bert":
+        torch.manual_seed(0)
+        BertModel(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+                             intermediate_size=64, pad_token_id=tok.pad_token_id)).save_pretrained(str(enc))
+        tok.save_pretrained(str(enc))
+    else:
+        init_encoder(tiny_xlmr_config(len(tok), num_hidden_layers=3), tok, enc)
+    torch.manual_seed(0)
+    cut = build_model(task, enc, num_layers=2).eval()
+    base = encoder_of(cut)
+    assert base.config.num_hidden_layers == cut.config.num_hidden_layers == 2 and len(base.encoder.layer) == 2
+    full = AutoModel.from_pretrained(str(enc)).eval()
+    assert len(full.encoder.layer) == 3
+    for i in range(2):
+        assert all(torch.equal(a, b) for a, b in zip(base.encoder.layer[i].state_dict().values(),
+                                                    full.encoder.layer[i].state_dict().values()))
+    pipe = get_pipeline(task, tok, max_seq_length=64)
+    feats = pipe.featurize(load_records(task, "test", "en"))
+    batch = pipe.collate([{k: v for k, v in f.items() if k != "labels"} for f in feats])
+    with torch.no_grad():
+        hidden = full(**batch, output_hidden_states=True).hidden_states[2]  # after the encoder's 2nd layer
+        want = cut.classifier(full.pooler(hidden) if arch == "bert" else hidden)
+        got = cut(**batch).logits
+        everything = build_model(task, enc).eval()(**batch).logits  # the 3-layer model differs
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, everything, atol=1e-3)
+    with pytest.raises(XLTError, match=r"num_layers 4 is not a depth of the encoder .* \(3 layers\); valid: 1\.\.3, "
+                                       r"or None for all of them"):
+        build_model(task, enc, num_layers=4)
+    from xlt_utils.phases import _random_model  # the random_init baseline at the same depth
+
+    assert len(encoder_of(_random_model(task, str(enc), 0, num_layers=2)).encoder.layer) == 2
+
+
+def test_a_model_fine_tuned_at_n_layers_is_saved_and_evaluated_at_that_depth(tmp_path, monkeypatch):
+    """A target run with num_layers 1 (synth-tiny has 2) trains and saves a 1-layer model; its evaluation loads it
+    at that depth (num_layers None or 1) and refuses 2 layers in one line."""
+    from safetensors.torch import load_file
+
+    from xlt_utils import config as C
+    from xlt_utils import paths, phases
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path)
+
+    @contextlib.contextmanager
+    def started(phase, params):
+        run = phases.start(C.from_params(phase, params))
+        try:
+            yield run
+        finally:
+            if run.lock is not None:  # what the end of the kernel would do
+                run.lock.__exit__(None, None, None)
+
+    target = {**C.notebook_defaults("02_target"), "num_layers": 1, "max_steps": 2, "max_train_samples": 16,
+              "max_dev_samples": 8, "checkpoint_every": None}
+    with started("target", target) as run:
+        data = phases.load_training_data(run)
+        model = phases.build_model(run, data)
+        assert encoder_of(model).config.num_hidden_layers == 1
+        phases.train_model(run, model, data)
+        phases.evaluate_dev(run, model, data)
+        phases.save_model(run, model, data)
+        phases.finish(run)
+    saved = run.dir / "model"
+    assert json.loads((saved / "config.json").read_text())["num_hidden_layers"] == 1
+    assert not [k for k in load_file(str(saved / "model.safetensors")) if ".layer.1." in k]
+    base = {**C.notebook_defaults("03_zero_shot_eval"), "upstream": run.id, "target_task": target["target_task"],
+            "languages": ["en"], "max_eval_samples": 8}
+    for n in (None, 1):
+        with started("eval", {**base, "num_layers": n}) as ev:
+            loaded, _ = phases.load_eval_model(ev)
+        assert len(encoder_of(loaded).encoder.layer) == 1
+    with started("eval", {**base, "num_layers": 2}) as ev, pytest.raises(XLTError) as e:
+        phases.load_eval_model(ev)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg == (f"eval num_layers 2 exceeds the 1 layers of {run.id} (fine-tuned at that depth: target "
+                   f"num_layers 1); valid: 1..1, or None for all of them")

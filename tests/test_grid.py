@@ -252,11 +252,10 @@ profiles:
     assert [c.phase for c in g.cells] == ["pretrain", "eval"]
 
 
-def test_a_layer_budget_of_the_whole_encoder_is_the_full_model(tmp_path):
-    """num_layers equal to the encoder's depth is the full-budget cell (computed once, not twice); more layers than
-    the encoder has fail at expansion, naming the valid range."""
+def _layers_study(tmp_path, axis, more=""):
+    """A study of synth-tiny (2 layers) and synth-small (4) with a layer axis [null, 2, 1], and more profiles."""
     study = tmp_path / "layers.yaml"
-    study.write_text("""
+    study.write_text(f"""
 profiles:
   p:
     world: synth
@@ -265,7 +264,15 @@ profiles:
     intermediate_tasks: [none]
     target_tasks: [synth_xnli]
     sweep:
-      eval.num_layers: [null, 2, 1]
+      {axis}: [null, 2, 1]
+{more}""")
+    return study
+
+
+def test_a_layer_budget_of_the_whole_encoder_is_the_full_model(tmp_path):
+    """num_layers equal to the encoder's depth is the full-budget cell (computed once, not twice); more layers than
+    the encoder has fail at expansion, naming the valid range."""
+    study = _layers_study(tmp_path, "eval.num_layers", """
   too-deep:
     extends: p
     sweep:
@@ -278,11 +285,45 @@ profiles:
     with pytest.raises(XLTError, match=r"eval num_layers 3 exceeds the 2 layers of synth-tiny; valid: 1\.\.2, or null"):
         G.expand(study, "too-deep")
     assert (model_depth("xtreme", "xlmr-base"), model_depth("xtreme", "xlmr-large")) == (12, 24)
-    # the real study's layer axis [null, 12, 6]: 12 layers is the whole of XLM-R base, so base has two budgets
+    # the real study's layer axis, fine-tuned at [null, 12, 6] layers: 12 is the whole of XLM-R base, so base has two
     real = G.expand("rq3_efficiency", "xtreme-r")
-    base = {c.params["num_layers"] for c in real.cells if c.phase == "eval" and c.params["model"] == "xlmr-base"}
-    large = {c.params["num_layers"] for c in real.cells if c.phase == "eval" and c.params["model"] == "xlmr-large"}
+    base = {c.params["num_layers"] for c in real.cells if c.phase == "target" and c.params["model"] == "xlmr-base"}
+    large = {c.params["num_layers"] for c in real.cells if c.phase == "target" and c.params["model"] == "xlmr-large"}
     assert base == {None, 6} and large == {None, 12, 6}
+    assert {c.params["num_layers"] for c in real.cells if c.phase == "eval"} == {None}
+
+
+def test_a_layer_budget_fine_tuned_at_its_depth(tmp_path):
+    """target.num_layers: the model is fine-tuned at that depth (its whole depth is the full model, computed once;
+    deeper fails at expansion); its evaluation may keep at most those layers (all of them is the same cell)."""
+    study = _layers_study(tmp_path, "target.num_layers", """
+  cut-all:
+    extends: p
+    sweep:
+      target.num_layers: [null, 1]
+      eval.num_layers: [null, 1]
+  cut-deeper:
+    extends: p
+    sweep:
+      target.num_layers: [1]
+      eval.num_layers: [2]
+""")
+    g = G.expand(study, "p")
+    tuned = {m: sorted((c.params["num_layers"] or 0) for c in g.cells if c.phase == "target" and c.params["model"] == m)
+             for m in ("synth-tiny", "synth-small")}
+    assert tuned == {"synth-tiny": [0, 1], "synth-small": [0, 1, 2]}  # tiny has 2 layers, small 4
+    assert all(c.params["num_layers"] is None for c in g.cells if c.phase == "eval")
+    # a 1-layer model evaluated at 1 layer is its full-depth evaluation; the full model cut to 1 layer is another cell
+    cut = G.expand(study, "cut-all")
+    tiny = [(c.upstream.params["num_layers"], c.params["num_layers"]) for c in cut.cells
+            if c.phase == "eval" and c.params["model"] == "synth-tiny"]
+    assert sorted(tiny, key=str) == sorted([(None, None), (None, 1), (1, None)], key=str)
+    with pytest.raises(XLTError, match=r"eval num_layers 2 exceeds the 1 layers of synth-tiny fine-tuned at that "
+                                       r"depth \(target num_layers\); valid: 1\.\.1, or null"):
+        G.expand(study, "cut-deeper")
+    with pytest.raises(XLTError, match=r"target num_layers 3 exceeds the 2 layers of synth-tiny; valid: 1\.\.2"):
+        study.write_text(study.read_text().replace("[null, 2, 1]", "[3]"))
+        G.expand(study, "p")
 
 
 def _cli(capsys, *argv):

@@ -265,16 +265,20 @@ def test_rq5_flat_source_arm_is_inconclusive_not_an_error():
 
 def test_rq3_variants_and_claims_by_hand():
     assert studies.variant_name(0, "float32", 64, 64) == "full"
-    assert studies.variant_name(6, "float32", 64, 64) == "6 layers"
+    assert studies.variant_name(0, "float32", 64, 64, 6) == "6 layers (fine-tuned)"
+    assert studies.variant_name(6, "float32", 64, 64) == "6 layers (cut at eval)"
+    assert studies.variant_name(3, "float32", 64, 64, 6) == "6 layers (fine-tuned), 3 layers (cut at eval)"
     assert studies.variant_name(0, "int8", 32, 64) == "int8, 32 tokens"
+    assert studies.variant_name(0, "float32", 64, 64, 1) == "1 layer (fine-tuned)"
     full = {"none": {"en": 80, "a": 60, "b": 50}, "synth_mnli": {"en": 80, "a": 62, "b": 53}}
     cut = {"none": {"en": 70, "a": 50, "b": 44}, "synth_mnli": {"en": 70, "a": 50, "b": 45}}
     df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
-                      + _rows(cut, num_layers=6, inference_dtype="float32", max_seq_length=64))
+                      + _rows(cut, target_num_layers=6, num_layers=None, inference_dtype="float32",
+                              max_seq_length=64))
     budget = studies.budget_table(df, None)
-    assert set(budget["variant"]) == {"full", "6 layers"}
+    assert set(budget["variant"]) == {"full", "6 layers (fine-tuned)"}
     claims = studies.rq3_claims(df, budget)
-    cost = claims[claims["claim"].str.startswith("6 layers costs")].iloc[0]
+    cost = claims[claims["claim"].str.startswith("6 layers (fine-tuned) costs")].iloc[0]
     change = claims[claims["claim"].str.startswith("The synth_mnli effect")].iloc[0]
     assert cost["ours"] == "+8.00 points"  # (60-50 + 50-44) / 2
     assert change["ours"] == "-2.00 points"  # effects (0, 1) under the budget vs (2, 3) at full budget
@@ -282,9 +286,46 @@ def test_rq3_variants_and_claims_by_hand():
     names = ["10 layers", "2 layers", "int8, 32 tokens", "int8, 128 tokens", "bf16", "6 layers"]
     assert sorted(names, key=studies.natural_key) == ["2 layers", "6 layers", "10 layers", "bf16", "int8, 32 tokens",
                                                       "int8, 128 tokens"]
-    df = pd.concat([df, pd.DataFrame(_rows(cut, num_layers=10, inference_dtype="float32", max_seq_length=64))])
+    df = pd.concat([df, pd.DataFrame(_rows(cut, target_num_layers=10, inference_dtype="float32",
+                                           max_seq_length=64))])
     order = [c.split(" costs")[0] for c in studies.rq3_claims(df, None)["claim"] if " costs " in c]
-    assert order == ["6 layers", "10 layers"]
+    assert order == ["6 layers (fine-tuned)", "10 layers (fine-tuned)"]
+
+
+def test_rq3_layers_cut_at_evaluation_still_read_but_are_no_budget():
+    """Results of the older design (eval num_layers: a model fine-tuned with all its layers, read at layer n) keep
+    their rows, named apart from a model fine-tuned at n layers, in the budget table; the Pareto front and the claims
+    use the fine-tuned models only (a cut model at chance would otherwise be the cheapest point of the front)."""
+    full = {"none": {"en": 80, "a": 60, "b": 50}, "synth_mnli": {"en": 80, "a": 62, "b": 53}}
+    tuned = {"none": {"en": 75, "a": 55, "b": 47}, "synth_mnli": {"en": 76, "a": 57, "b": 49}}
+    chance = {"none": {"en": 34, "a": 33, "b": 33}, "synth_mnli": {"en": 34, "a": 33, "b": 33}}
+    common = {"inference_dtype": "float32", "max_seq_length": 64}
+    df = pd.DataFrame(_rows(full, **common) + _rows(tuned, target_num_layers=6, **common)
+                      + _rows(chance, num_layers=6, **common))
+    eff = pd.DataFrame([{"model": "synth-tiny", "target_task": "synth_xnli", "intermediate_task": it,
+                         "target_num_layers": tl, "num_layers": nl, "inference_dtype": "float32",
+                         "max_seq_length": 64, "batch_size": 1, "latency_p50_ms": ms, "throughput_ex_s": 1000 / ms,
+                         "flops_per_example": 1e9}
+                        for it in ("none", "synth_mnli") for tl, nl, ms in ((None, None, 20.0), (6, None, 11.0),
+                                                                             (None, 6, 10.0))])
+    budget = studies.budget_table(df, eff)
+    assert set(budget["variant"]) == {"full", "6 layers (fine-tuned)", "6 layers (cut at eval)"}
+    by = budget.set_index(["intermediate_task", "variant"])
+    assert by.loc[("none", "6 layers (fine-tuned)"), "latency_ms_b1"] == 11.0
+    assert by.loc[("none", "6 layers (cut at eval)"), "latency_ms_b1"] == 10.0
+    front = studies.pareto(budget)
+    assert "6 layers (cut at eval)" not in set(front["variant"])
+    assert set(front["variant"]) == {"full", "6 layers (fine-tuned)"}
+    claims = studies.rq3_claims(df, budget)
+    assert not claims["claim"].str.contains("cut at eval").any()
+    cost = claims[claims["claim"].str.startswith("6 layers (fine-tuned) costs")].iloc[0]
+    assert cost["ours"] == "+4.00 points" and "batch-1 speed-up 1.82x" in cost["note"]  # (5 + 3) / 2; 20 / 11
+    # an older bundle: eval-time cuts only, and efficiency rows without the new column, still render
+    old = df[df["target_num_layers"].isna()].drop(columns="target_num_layers")
+    budget = studies.budget_table(old, eff[eff["target_num_layers"].isna()].drop(columns="target_num_layers"))
+    assert set(budget["variant"]) == {"full", "6 layers (cut at eval)"}
+    assert set(studies.pareto(budget)["variant"]) == {"full"}
+    assert not studies.rq3_claims(old, budget)["claim"].str.contains("layers").any()
 
 
 def test_rq3_effect_change_at_the_floor_is_inconclusive():
@@ -296,17 +337,17 @@ def test_rq3_effect_change_at_the_floor_is_inconclusive():
     chance = dict.fromkeys("abcd", 100 / 3)
     cut = {"none": {"en": 34, **chance}, "synth_mnli": {"en": 34, **chance}}
     df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
-                      + _rows(cut, num_layers=2, inference_dtype="float32", max_seq_length=64))
+                      + _rows(cut, target_num_layers=2, inference_dtype="float32", max_seq_length=64))
     claims = studies.rq3_claims(df, studies.budget_table(df, None))
     change = claims[claims["claim"].str.startswith("The synth_mnli effect")].iloc[0]
     assert change["ours"] == "-2.50 points" and change["95% interval"] == "[-3.42, -1.58]"
     assert change["verdict"] == "inconclusive" and change["note"].startswith("at the floor: under 2 layers")
-    cost = claims[claims["claim"].str.startswith("2 layers costs")].iloc[0]
+    cost = claims[claims["claim"].str.startswith("2 layers (fine-tuned) costs")].iloc[0]
     assert cost["verdict"] == "supported" and "at chance zero-shot (33.33, chance 33.33)" in cost["note"]
     # one arm above chance under the budget: the change is measurable and decided as before
     cut["synth_mnli"] = {"en": 70, "a": 50, "b": 45, "c": 50, "d": 45}
     df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
-                      + _rows(cut, num_layers=2, inference_dtype="float32", max_seq_length=64))
+                      + _rows(cut, target_num_layers=2, inference_dtype="float32", max_seq_length=64))
     change = studies.rq3_claims(df, None)
     change = change[change["claim"].str.startswith("The synth_mnli effect")].iloc[0]
     assert change["verdict"] == "supported" and "floor" not in change["note"]
@@ -337,24 +378,25 @@ def test_rq3_budget_table_joins_the_timings_by_hand():
     full = {"none": {"en": 80, "a": 60}, "synth_mnli": {"en": 80, "a": 62}}
     cut = {"none": {"en": 70, "a": 50}, "synth_mnli": {"en": 70, "a": 51}}
     df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
-                      + _rows(cut, num_layers=6, inference_dtype="float32", max_seq_length=64))
+                      + _rows(cut, target_num_layers=6, inference_dtype="float32", max_seq_length=64))
     eff = []
     for it in ("none", "synth_mnli"):
         for layers, lat in ((None, (20.0, 24.0)), (6, (10.0, 12.0))):
             for seed, ms in zip((13, 14), lat):
                 for bs, mult in ((1, 1), (8, 4)):
                     eff.append({"model": "synth-tiny", "target_task": "synth_xnli", "intermediate_task": it,
-                                "seed": seed, "num_layers": layers, "inference_dtype": "float32",
+                                "seed": seed, "target_num_layers": layers, "inference_dtype": "float32",
                                 "max_seq_length": 64, "batch_size": bs, "latency_p50_ms": ms * mult,
                                 "throughput_ex_s": 1000.0 * bs / (ms * mult), "flops_per_example": 2e9,
                                 "weight_mb": 4.0 if layers is None else 2.5})
     budget = studies.budget_table(df, pd.DataFrame(eff)).set_index(["intermediate_task", "variant"])
+    six = "6 layers (fine-tuned)"
     assert budget.loc[("none", "full"), "latency_ms_b1"] == 22.0
-    assert budget.loc[("none", "6 layers"), "latency_ms_b1"] == 11.0
-    assert budget.loc[("none", "full"), "weights_mb"] == 4.0 and budget.loc[("none", "6 layers"), "weights_mb"] == 2.5
+    assert budget.loc[("none", six), "latency_ms_b1"] == 11.0
+    assert budget.loc[("none", "full"), "weights_mb"] == 4.0 and budget.loc[("none", six), "weights_mb"] == 2.5
     assert budget.loc[("none", "full"), "gflops_per_example"] == 2.0
     claims = studies.rq3_claims(df, budget.reset_index())
-    assert "batch-1 speed-up 2.00x" in claims[claims["claim"].str.startswith("6 layers costs")].iloc[0]["note"]
+    assert "batch-1 speed-up 2.00x" in claims[claims["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
 
 
 def test_rq1_and_rq2_claims_by_hand():

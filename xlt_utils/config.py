@@ -372,6 +372,9 @@ class TargetConfig(_TrainingFields):
         upstream: the ``intermediate`` run (X-STILTs) or ``pretrain`` run (no intermediate task) whose encoder
             is fine-tuned; None = the model's base encoder.
         target_task: a trainable target task.
+        num_layers: fine-tune only the encoder's first n transformer layers (the rest are dropped before
+            training; the saved model has n layers, and evaluation runs it at that depth); None = all. The
+            fewer-layer inference budget of rq3 (:func:`xlt_utils.models.build_model`).
     """
 
     world: str
@@ -380,6 +383,7 @@ class TargetConfig(_TrainingFields):
     upstream: str | None
     target_task: str
     train_language: str | None
+    num_layers: int | None
 
     def check(self) -> None:
         self._check_world_model()
@@ -388,6 +392,7 @@ class TargetConfig(_TrainingFields):
         self._check_training()
         self._check_packing("target_task")
         self._check_train_language("target_task")
+        self._check_positive("num_layers", allow_none=True)
 
 
 @dataclass(frozen=True)
@@ -477,6 +482,8 @@ class BaselineConfig(_TrainingFields):
             other kinds.
         languages: None = every language with a training split (in_language) or test split (majority).
         max_eval_samples: cap per language.
+        num_layers: as in ``02_target``, for the kinds that use an encoder (in_language, random_init, probe): its
+            first n transformer layers only; None = all.
         (training hyperparameters as in ``02_target``, used by ``in_language``)
     """
 
@@ -488,6 +495,7 @@ class BaselineConfig(_TrainingFields):
     kind: str
     languages: list[str] | None
     max_eval_samples: int | None
+    num_layers: int | None
 
     def check(self) -> None:
         self._check_world_model()
@@ -496,6 +504,10 @@ class BaselineConfig(_TrainingFields):
         self._check_upstream(("pretrain", "intermediate"))
         if self.kind not in ("in_language", "probe") and self.upstream is not None:
             raise XLTError(f"baseline kind {self.kind!r} uses no upstream run; set upstream to None")
+        self._check_positive("num_layers", allow_none=True)
+        if self.kind in ("majority", "lexical") and self.num_layers is not None:
+            raise XLTError(f"baseline kind {self.kind!r} uses no encoder; set num_layers to None (it applies to "
+                           f"in_language, random_init, probe)")
         if self.kind in ("probe", "lexical"):
             from xlt_utils import floors
             from xlt_utils.tasks import get_task

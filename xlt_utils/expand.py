@@ -205,16 +205,22 @@ def model_depth(world: str, model: str) -> int | None:
     return None
 
 
-def _check_layers(p: dict[str, Any], world: str, where: str) -> bool:
-    """An eval cell's ``num_layers`` against its encoder's depth: more layers than the encoder has is an error;
-    all of them is the full model, so the cell becomes the full-budget cell (``num_layers: null``) and is not
-    computed twice. Returns whether ``p`` was changed."""
+def _check_layers(phase: str, p: dict[str, Any], world: str, upstream: Cell | None, where: str) -> bool:
+    """A cell's ``num_layers`` (target and baselines: the depth fine-tuned at; eval: the layers kept at
+    evaluation) against its encoder's depth, which for the evaluation of a model fine-tuned at n layers is n: more
+    layers than that is an error; all of them is the full model, so the cell becomes the full-depth cell
+    (``num_layers: null``) and is not computed twice. Returns whether ``p`` was changed."""
     n = p.get("num_layers")
-    depth = model_depth(world, p["model"]) if n is not None else None
+    if n is None:
+        return False
+    depth, tuned = model_depth(world, p["model"]), ""
+    tuned_at = upstream.params.get("num_layers") if upstream is not None and upstream.phase == "target" else None
+    if phase == "eval" and tuned_at is not None:
+        depth, tuned = tuned_at, " fine-tuned at that depth (target num_layers)"
     if depth is None:
         return False
     if n > depth:
-        raise XLTError(f"{where}: eval num_layers {n} exceeds the {depth} layers of {p['model']}; "
+        raise XLTError(f"{where}: {phase} num_layers {n} exceeds the {depth} layers of {p['model']}{tuned}; "
                        f"valid: 1..{depth}, or null for all of them")
     if n == depth:
         p["num_layers"] = None
@@ -444,7 +450,7 @@ def _expand_one(path: Path, doc: Mapping[str, Any], name: str, profile: str) -> 
             p.pop("upstream")
         cfg = C.from_params(phase, p, where=where)
         full = cfg.to_params()
-        if phase == "eval" and _check_layers(full, world, where):
+        if phase in ("target", "eval", "baselines") and _check_layers(phase, full, world, upstream, where):
             full = C.from_params(phase, full, where=where).to_params()
         limit = _length_limit(world, upstream)
         if limit is not None and full.get("max_seq_length", 0) > limit:

@@ -214,7 +214,7 @@ def mean_pool_classifier_class(config: Any) -> type:
 
 def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = False,
                 freeze_embeddings: bool = False, classifier_pooling: str | None = None,
-                **model_kwargs: Any) -> PreTrainedModel:
+                num_layers: int | None = None, **model_kwargs: Any) -> PreTrainedModel:
     """Load an encoder and put a fresh head of the task's format on it.
 
     Args:
@@ -226,6 +226,9 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
         classifier_pooling: one of :data:`CLASSIFIER_POOLINGS`, for the sequence-level formats
             (classification, pair_classification; token-level and span heads read every token and ignore it).
             None: what ``encoder``'s config records (a fine-tuned model reloads with its own head), else ``cls``.
+        num_layers: keep only the encoder's first n transformer layers (loaded from ``encoder``'s first n; the
+            others are never built), so the model is trained, saved (``num_hidden_layers`` n) and evaluated at
+            that depth; None = all of them.
         **model_kwargs: extra ``from_pretrained`` arguments (e.g. ``torch_dtype``).
 
     Returns:
@@ -250,6 +253,8 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
         kwargs.update(num_labels=2, id2label={0: "LABEL_0", 1: "LABEL_1"}, label2id={"LABEL_0": 0, "LABEL_1": 1})
     if task.format == "retrieval":
         kwargs["add_pooling_layer"] = False
+    if num_layers is not None:
+        kwargs["num_hidden_layers"] = check_depth(num_layers, encoder)
     try:
         # The new head is *meant* to be missing from the encoder checkpoint: silence that load report.
         verbosity = hf_logging.get_verbosity()
@@ -265,6 +270,16 @@ def build_model(task: Task, encoder: str | Path, *, trust_remote_code: bool = Fa
     if freeze_embeddings:
         freeze_word_embeddings(model)
     return model
+
+
+def check_depth(num_layers: int, encoder: str | Path) -> int:
+    """``num_layers`` if ``encoder`` has at least that many transformer layers, else a one-line error naming
+    the valid range."""
+    depth = int(model_config(encoder).num_hidden_layers)
+    if not 1 <= num_layers <= depth:
+        raise XLTError(f"num_layers {num_layers} is not a depth of the encoder {encoder} ({depth} layers); valid: "
+                       f"1..{depth}, or None for all of them")
+    return num_layers
 
 
 def encoder_of(model: PreTrainedModel) -> PreTrainedModel:

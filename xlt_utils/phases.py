@@ -369,7 +369,8 @@ def _is_multitask(data: Any) -> bool:
 
 
 def build_model(run: Run, data: TrainingData) -> Any:
-    """The encoder with a fresh head of the task's format, initialised from the run's seed."""
+    """The encoder with a fresh head of the task's format, initialised from the run's seed; with ``num_layers``
+    (target, baselines) only the encoder's first n layers, before any training."""
     if _is_multitask(data):
         return _build_multitask(run, data)
     import torch
@@ -379,7 +380,8 @@ def build_model(run: Run, data: TrainingData) -> Any:
     with run.timer("build"):
         torch.manual_seed(run.config.seed)
         model = _build(data.task, data.encoder, freeze_embeddings=run.config.freeze_word_embeddings,
-                       classifier_pooling=run.config.classifier_pooling)
+                       classifier_pooling=run.config.classifier_pooling,
+                       num_layers=getattr(run.config, "num_layers", None))
     run.resolved["n_parameters"] = sum(p.numel() for p in model.parameters())
     if run.config.freeze_word_embeddings:
         run.resolved["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -596,7 +598,9 @@ def load_eval_model(run: Run) -> tuple[Any, Any]:
     with run.timer("build"):
         src = encoder_source(run)
         tok = load_tokenizer(src)
-        _check_length(run, tok, AutoConfig.from_pretrained(src), cfg.max_seq_length)
+        model_config = AutoConfig.from_pretrained(src)
+        _check_length(run, tok, model_config, cfg.max_seq_length)
+        _check_eval_depth(cfg, int(model_config.num_hidden_layers))
         torch.manual_seed(0)
         model = _build(task, src)
         if cfg.num_layers is not None or cfg.inference_dtype != "float32":  # an inference-budget variant
@@ -606,6 +610,19 @@ def load_eval_model(run: Run) -> tuple[Any, Any]:
             model = efficiency.truncate_layers(model, cfg.num_layers)
             model = efficiency.cast(model, cfg.inference_dtype, resolve_device(None))
     return model, tok
+
+
+def _check_eval_depth(cfg: Any, depth: int) -> None:
+    """An evaluation's ``num_layers`` against the depth of the model it evaluates (a model fine-tuned at n layers,
+    ``02_target``'s ``num_layers``, has n): at most that many, else one line naming the valid ones."""
+    if cfg.num_layers is None or cfg.num_layers <= depth:
+        return
+    tuned = ""
+    if cfg.upstream and cfg.upstream.startswith("target/"):
+        n = runs.read_params(cfg.upstream)["params"].get("num_layers")
+        tuned = f" (fine-tuned at that depth: target num_layers {n})" if n is not None else ""
+    raise XLTError(f"eval num_layers {cfg.num_layers} exceeds the {depth} layers of {cfg.upstream or 'the encoder'}"
+                   f"{tuned}; valid: 1..{depth}, or None for all of them")
 
 
 def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
@@ -785,15 +802,17 @@ def _in_language_rows(run: Run) -> list[dict[str, Any]]:
     return rows
 
 
-def _random_model(task: Any, encoder: str, seed: int, pooling: str = "cls") -> Any:
-    """The encoder's architecture with a head of the task's format (``pooling``: as ``classifier_pooling``), every
-    weight randomly initialised."""
+def _random_model(task: Any, encoder: str, seed: int, pooling: str = "cls", num_layers: int | None = None) -> Any:
+    """The encoder's architecture with a head of the task's format (``pooling``: as ``classifier_pooling``;
+    ``num_layers``: its first n layers), every weight randomly initialised."""
     import torch
     from transformers import AutoConfig
 
-    from xlt_utils.models import HEADS
+    from xlt_utils.models import HEADS, check_depth
 
     conf = AutoConfig.from_pretrained(encoder)
+    if num_layers is not None:
+        conf.num_hidden_layers = check_depth(num_layers, encoder)
     kwargs: dict[str, Any] = {}
     if task.format in ("classification", "pair_classification", "tagging"):
         labels = list(task.labels or ())
@@ -823,12 +842,12 @@ def _random_init_rows(run: Run) -> list[dict[str, Any]]:
         with run.timer("build"):
             enc = encoder_source(run)
             tok = load_tokenizer(enc)
-            model = _random_model(task, enc, cfg.seed)
+            model = _random_model(task, enc, cfg.seed, num_layers=cfg.num_layers)
     else:
         data = load_training_data(run)
         tok = data.tokenizer
         with run.timer("build"):
-            model = _random_model(task, data.encoder, cfg.seed, cfg.classifier_pooling)
+            model = _random_model(task, data.encoder, cfg.seed, cfg.classifier_pooling, cfg.num_layers)
         result = _train(run, model, data, run.dir / "train")
         run.resolved.update(global_step=result.global_step, best_step=result.best_step)
     with run.timer("eval"):
@@ -860,12 +879,13 @@ def _floor_rows(run: Run) -> list[dict[str, Any]]:
     else:
         from transformers import AutoModel
 
-        from xlt_utils.models import load_tokenizer
+        from xlt_utils.models import check_depth, load_tokenizer
 
         with run.timer("build"):
             src = encoder_source(run)
             tok = load_tokenizer(src)
-            encoder = AutoModel.from_pretrained(src, add_pooling_layer=False)
+            depth = {} if cfg.num_layers is None else {"num_hidden_layers": check_depth(cfg.num_layers, src)}
+            encoder = AutoModel.from_pretrained(src, add_pooling_layer=False, **depth)
         with run.timer("train"):
             rows, chosen = floors.probe(encoder, tok, task, train, dev, tests, cfg.max_seq_length)
     for r in rows:

@@ -52,7 +52,8 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
 # rows: the intermediate run's source language and data size (rq4, rq5), its schedule; the target run's language.
 UPSTREAM_COLUMNS = {
     "intermediate": ("train_language", "max_train_samples", "max_steps", "num_train_epochs", "learning_rate"),
-    "target": ("train_language", "classifier_pooling"),  # the head an evaluation scored
+    # the head an evaluation scored, and the depth its model was fine-tuned at (None: all layers)
+    "target": ("train_language", "classifier_pooling", "num_layers"),
 }
 
 
@@ -63,7 +64,7 @@ def upstream_columns(lineage: Mapping[str, Any]) -> dict[str, Any]:
         rid = lineage.get("runs", {}).get(phase)
         params = runs.read_params(rid)["params"] if rid and runs.is_done(rid) else {}
         if params:  # runs made before a parameter existed had its default
-            params = {**runs.ID_NEUTRAL_DEFAULTS, **params}
+            params = {**runs.neutral_defaults(phase), **params}
         for k in keys:
             out[f"{phase}_{k}"] = params.get(k)
     return out
@@ -90,8 +91,10 @@ def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
         "pretrain_run": up_runs.get("pretrain", ""), "intermediate_run": up_runs.get("intermediate", ""),
         "target_run": up_runs.get("target", ""),
     }
-    if phase in ("intermediate", "target", "baselines"):  # runs made before a parameter existed had its default
+    # runs made before a parameter existed had its default
+    if phase in ("intermediate", "target", "baselines"):
         params = {**runs.ID_NEUTRAL_DEFAULTS, **params}
+    params = {**runs.ID_NEUTRAL_BY_PHASE.get(phase, {}), **params}
     extra = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in params.items()
              if k not in base and k not in CORE_COLUMNS}
     extra.update(upstream_columns(lin))
@@ -502,7 +505,7 @@ def efficiency_table(eff: Any) -> Any:
     if eff.empty:
         return eff
     cols = ["world", "model", "intermediate_task", "intermediate_batch_size", "target_task", "inference_dtype",
-            "num_layers", "max_seq_length", "device", "threads", "batch_size"]
+            "target_num_layers", "num_layers", "max_seq_length", "device", "threads", "batch_size"]
     cols = [c for c in cols if c in eff.columns]
     out = eff[cols].copy()
     out["latency_p50_ms"] = eff["latency_p50_ms"].round(1)

@@ -71,6 +71,14 @@ PROTOCOL_CHANGES: dict[str, dict[int, str]] = {}
 # other value enters the hash like every parameter. Results tables show the value for the older runs too.
 ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls", "packing": False, "max_tokens_per_batch": None,
                                        "multitask_sampling": "proportional", "multitask_cap": None}
+# The same for a parameter whose name another phase already hashes at that value: neutral in these phases only
+# (eval's ``num_layers: None`` has always entered eval ids; the training phases' ``num_layers`` came later).
+ID_NEUTRAL_BY_PHASE: dict[str, dict[str, Any]] = {"target": {"num_layers": None}, "baselines": {"num_layers": None}}
+
+
+def neutral_defaults(phase: str) -> dict[str, Any]:
+    """The id-neutral parameters and values of ``phase`` (:data:`ID_NEUTRAL_DEFAULTS` and the phase's own)."""
+    return {**ID_NEUTRAL_DEFAULTS, **ID_NEUTRAL_BY_PHASE.get(phase, {})}
 
 
 def protocol_version(phase: str) -> int:
@@ -84,7 +92,8 @@ def params_hash(phase: str, params: Mapping[str, Any], protocol: int | None = No
     """Stable hash of a phase's validated parameters (upstream run ids included) and, from version 2 on, of the
     phase's protocol version (``PROTOCOL``; ``protocol`` overrides it, for tests)."""
     version = protocol_version(phase) if protocol is None else protocol
-    hashed = {k: v for k, v in params.items() if k not in ID_NEUTRAL_DEFAULTS or v != ID_NEUTRAL_DEFAULTS[k]}
+    neutral = neutral_defaults(phase)
+    hashed = {k: v for k, v in params.items() if k not in neutral or v != neutral[k]}
     payload: dict[str, Any] = {"phase": phase, "params": hashed}
     if version != 1:
         payload["protocol"] = version

@@ -37,9 +37,12 @@ from xlt_utils.errors import XLTError
 
 # Columns that distinguish conditions in the studies (the cell's own or its ancestors' parameters).
 CONDITIONS = ("intermediate_batch_size", "intermediate_max_train_samples", "intermediate_train_language",
-              "num_layers", "inference_dtype", "max_seq_length")
-# Evaluation variants: the no-intermediate baseline a condition is paired with has the same ones.
-VARIANTS = ("num_layers", "inference_dtype", "max_seq_length")
+              "target_num_layers", "num_layers", "inference_dtype", "max_seq_length")
+# Inference-budget variants: the no-intermediate baseline a condition is paired with has the same ones. A layer
+# budget is ``target_num_layers``, the depth the model was fine-tuned at (02_target's num_layers); ``num_layers``
+# is the older design, layers cut at evaluation from a model fine-tuned with all of them (its head never saw layer
+# n's output: at chance on rq3's e5 targets), kept so that results made that way still read.
+VARIANTS = ("target_num_layers", "num_layers", "inference_dtype", "max_seq_length")
 KEYS = ("model", "target_task", "seed", "lang")
 TIMING_NOISE = 0.10  # relative spread of repeated timings on a shared CPU: a smaller ratio is not a difference
 # An inconclusive claim whose interval lies within ± this many points says more than "we don't know": any
@@ -71,7 +74,7 @@ QUESTIONS = {
 def scores(df: Any) -> Any:
     """Evaluation rows on each target's primary metric, one row per (run, language), with the condition columns
     normalised: the source language of an intermediate task is ``en`` when unset, ``-`` without one; all layers
-    are ``num_layers`` 0; missing sizes and dtypes become ``-`` / ``float32``."""
+    are ``num_layers`` / ``target_num_layers`` 0; missing sizes and dtypes become ``-`` / ``float32``."""
     from xlt_utils.results import zero_shot
 
     ev = zero_shot(df).copy()
@@ -82,13 +85,15 @@ def scores(df: Any) -> Any:
     lang = ev["intermediate_train_language"].astype(object).where(ev["intermediate_train_language"].notna(), "en")
     ev["intermediate_train_language"] = lang.where(~none, "-")
     ev["num_layers"] = ev["num_layers"].fillna(0).astype(int)
+    ev["target_num_layers"] = ev["target_num_layers"].fillna(0).astype(int)
     ev["inference_dtype"] = ev["inference_dtype"].fillna("float32")
     ev["max_seq_length"] = ev["max_seq_length"].fillna(0).astype(int)
     for c in ("intermediate_batch_size", "intermediate_max_train_samples"):
         ev[c] = ev[c].where(~none)  # a baseline has none of these
     full_len = ev.groupby(["model", "target_task"])["max_seq_length"].transform("max")
-    ev["variant"] = [variant_name(n, d, length, full) for n, d, length, full in
-                     zip(ev["num_layers"], ev["inference_dtype"], ev["max_seq_length"], full_len)]
+    ev["variant"] = [variant_name(n, d, length, full, tuned) for n, d, length, full, tuned in
+                     zip(ev["num_layers"], ev["inference_dtype"], ev["max_seq_length"], full_len,
+                         ev["target_num_layers"])]
     from xlt_utils.tasks import shares_test_items
 
     shared = ev["target_task"].map({t: shares_test_items(t) for t in ev["target_task"].dropna().unique()})
@@ -103,12 +108,18 @@ def natural_key(text: str) -> tuple:
     return tuple(int(p) if i % 2 else p for i, p in enumerate(parts))
 
 
-def variant_name(num_layers: int, dtype: str, length: int, full_length: int) -> str:
-    """An evaluation variant's name: ``full``, or the parts that differ from the full budget (``8 layers``,
-    ``int8``, ``32 tokens``)."""
+TUNED = "fine-tuned"  # a layer budget: the model fine-tuned at that depth
+CUT = "cut at eval"  # the older layer budget: layers cut at evaluation from a model fine-tuned with all of them
+
+
+def variant_name(num_layers: int, dtype: str, length: int, full_length: int, target_num_layers: int = 0) -> str:
+    """An evaluation variant's name: ``full``, or the parts that differ from the full budget (``6 layers
+    (fine-tuned)``: a model fine-tuned at 6 layers, ``target_num_layers``; ``6 layers (cut at eval)``: a model
+    fine-tuned with all its layers, run on its first 6, ``num_layers``; ``int8``; ``32 tokens``)."""
     parts = []
-    if num_layers:
-        parts.append(f"{int(num_layers)} layers")
+    for n, how in ((target_num_layers, TUNED), (num_layers, CUT)):
+        if n:
+            parts.append(f"{int(n)} layer{'s' if int(n) != 1 else ''} ({how})")
     if dtype != "float32":
         parts.append(str(dtype))
     if length and length < full_length:
@@ -952,15 +963,18 @@ def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
 def budget_table(df: Any, efficiency: Any) -> Any:
     """Per evaluation variant and intermediate condition: mean zero-shot score with its interval, joined with
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
-    example, weight MB)."""
+    example, weight MB). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
+    made before that design, layers cut at evaluation (``num_layers``); :func:`variant_name` says which."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
     acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
     if efficiency is None or efficiency.empty:
         return acc
     e = efficiency.copy()
-    for c, fill in (("num_layers", 0), ("inference_dtype", "float32"), ("max_seq_length", 0)):
+    for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
+                    ("max_seq_length", 0)):
         e[c] = e[c].fillna(fill) if c in e.columns else fill
+    e["target_num_layers"] = e["target_num_layers"].astype(int)
     e["num_layers"] = e["num_layers"].astype(int)
     e["max_seq_length"] = e["max_seq_length"].astype(int)
     b1 = e[e["batch_size"] == e["batch_size"].min()].groupby(keys)["latency_p50_ms"].mean().rename("latency_ms_b1")
@@ -978,12 +992,17 @@ def rq3_claims(df: Any, budget: Any) -> Any:
     language) with its measured batch-1 speed-up; and whether the intermediate-task effect under the budget differs
     from the effect at full budget (two-sided).
 
+    A layer budget is a model fine-tuned at that depth. Layers cut at evaluation from a model fine-tuned with all
+    of them (``num_layers``, the older design) are not a budget anyone would deploy (the head never saw that
+    layer's output) and no claim is made about them; the budget table still shows them.
+
     **Floors.** Where, under a budget, the no-intermediate arm and the intermediate arm are both at (or below)
     chance zero-shot (:func:`zero_shot_vs_chance`), the budget has broken the model: an effect at full budget
     "changes" to nothing because nothing is left to measure, not because the budget interacts with the
     intermediate task. Such a claim is *inconclusive*, its note says so, and the number is still shown."""
     sc = scores(df)
     eff = paired_effects(df, ["variant"])
+    sc, eff = sc[sc["num_layers"] == 0], eff[eff["num_layers"] == 0]
     rows = []
     for (m, t), g in sc.groupby(["model", "target_task"]):
         base = g[(g["intermediate_task"] == "none") & (g["variant"] == "full")]
@@ -1032,12 +1051,16 @@ def _speedup(budget: Any, model: str, task: str, variant: str) -> str:
 
 
 def pareto(budget: Any, cost: str = "latency_ms_b1") -> Any:
-    """The variants not dominated on (lower ``cost``, higher mean zero-shot score), per model and target."""
+    """The variants not dominated on (lower ``cost``, higher mean zero-shot score), per model and target; layer
+    budgets are the models fine-tuned at that depth (layers cut at evaluation, the older design, are left out:
+    see :func:`rq3_claims`)."""
     from xlt_utils.efficiency import pareto_front
 
     if cost not in budget.columns:
         return budget.iloc[0:0]
     b = budget.dropna(subset=[cost])
+    if "num_layers" in b.columns:
+        b = b[b["num_layers"].fillna(0) == 0]
     cols = ["model", "target_task", "intermediate_task", "variant", cost, "mean"]
     return pareto_front(b, cost=cost, value="mean", group=["model", "target_task"])[cols]
 
