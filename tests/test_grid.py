@@ -397,6 +397,88 @@ def test_blocked_descendants_with_a_fake_runner(tmp_path, monkeypatch):
         raise_on_failure(rep)
 
 
+def _timed_alone_grid(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    study = tmp_path / "alone.yaml"
+    study.write_text("""
+profiles:
+  p:
+    world: synth
+    models: [synth-tiny]
+    seeds: [1, 2]
+    intermediate_tasks: [none, synth_mnli]
+    target_tasks: [synth_xnli]
+    baselines: [majority]
+    params:
+      eval: {efficiency_batch_sizes: [1]}
+    sweep:
+      eval.time_alone: [false, true]
+""")
+    return G.expand(study, "p")
+
+
+def _recording_runner(log):
+    """A fake cell: records (start, end, cell, the OMP threads its kernel would get, cells running beside it)."""
+    import threading
+    import time
+
+    lock, running = threading.Lock(), set()
+
+    def fake(cell):
+        with lock:
+            beside = set(running)
+            running.add(cell.run_id)
+        t0 = time.monotonic()
+        time.sleep(0.03)
+        with lock:
+            running.discard(cell.run_id)
+            log.append((t0, time.monotonic(), cell, os.environ.get("OMP_NUM_THREADS"), beside))
+        return CellResult(cell, "done", 0.03)
+
+    return fake
+
+
+def test_a_timed_evaluation_asking_to_run_alone_has_the_machine_to_itself(tmp_path, monkeypatch):
+    """time_alone: the local executor starts such an evaluation only when no other cell runs, starts nothing beside
+    it, and gives its kernel every core's threads; the other cells still run two at a time, with their share."""
+    from xlt_utils.execute import threads_per_cell
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    g = _timed_alone_grid(tmp_path, monkeypatch)
+    lone = {c.run_id for c in g.cells if c.alone}
+    assert len(lone) == 4 and all(c.phase == "eval" and c.params["time_alone"] for c in g.cells if c.alone)
+    log = []
+    rep = execute(g, jobs=2, out=lambda s: None, runner=_recording_runner(log))
+    assert rep.count("done") == len(g.cells) == len(log)
+    spans = {c.run_id: (a, b) for a, b, c, _, _ in log}
+    for a, b, c, threads, beside in log:
+        if c.run_id in lone:
+            assert not beside, (c.run_id, beside)
+            overlapping = [r for r, (x, y) in spans.items() if r != c.run_id and x < b and y > a]
+            assert not overlapping, (c.run_id, overlapping)
+            assert threads == str(threads_per_cell(1))
+        else:
+            assert threads == str(threads_per_cell(2))
+    assert any(beside for _, _, c, _, beside in log if c.run_id not in lone), "the other cells ran two at a time"
+    assert os.environ["OMP_NUM_THREADS"] == str(threads_per_cell(2))  # what later kernels inherit, as before
+
+
+def test_a_user_thread_setting_holds_for_a_cell_that_runs_alone(tmp_path, monkeypatch):
+    import xlt_utils.execute as X
+
+    monkeypatch.setattr(X, "_GRID_THREADS", {})  # a fresh process: no earlier grid here set the threads
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+    g = _timed_alone_grid(tmp_path, monkeypatch)
+    log = []
+    execute(g, jobs=2, out=lambda s: None, runner=_recording_runner(log))
+    assert {threads for *_, threads, _ in log} == {"1"}
+    lone = [(c, beside) for _, _, c, _, beside in log if c.alone]
+    assert lone and not any(beside for _, beside in lone)
+
+
 @pytest.mark.slow
 def test_failing_cell_blocks_its_descendants_and_keeps_finished_runs(tmp_path):
     """Real kernels: an intermediate cell fails at run time (its interrupted attempt left a corrupt checkpoint); its

@@ -62,6 +62,17 @@ def test_cell_resources():
         assert needs == {(1, large)}, (phase, needs)
 
 
+def test_a_timed_evaluation_that_runs_alone_reserves_a_whole_node():
+    """time_alone under Ray: the cell reserves every CPU of a node (so no other cell is placed beside it); the other
+    cells their threads, as before."""
+    g = G.expand("rq3_efficiency", "embedded-full-synth")
+    lone = [c for c in g.cells if c.alone]
+    assert lone and all(c.phase == "eval" for c in lone)
+    assert {R.cell_resources(c, threads=1, node_cpus=8)["num_cpus"] for c in lone} == {8}
+    assert {R.cell_resources(c, threads=1, node_cpus=8)["num_cpus"] for c in g.cells if not c.alone} == {1}
+    assert {R.cell_resources(c, threads=1)["num_cpus"] for c in lone} == {1}  # no node known: its threads
+
+
 # ---------------------------------------------------------------------------------------------- with Ray
 
 

@@ -315,10 +315,10 @@ def test_packing_and_the_token_budget_are_run_parameters_that_keep_old_ids():
         C.from_params("target", {**p, "max_tokens_per_batch": 0})
 
 
-def test_the_layer_budget_keeps_old_ids_in_its_own_phases():
-    """target/baselines num_layers (fine-tune at n layers) is id-neutral at its default in those phases (pinned:
-    f9ef5fe20c and 573b5a1e98, the ids of the notebooks' defaults before it); eval's own num_layers, None included,
-    has always entered eval ids and still does. Bad values are one line."""
+def test_the_layer_budget_and_time_alone_keep_old_ids_in_their_own_phases():
+    """target/baselines num_layers (fine-tune at n layers) and eval time_alone are id-neutral at their defaults in
+    their phases (pinned: f9ef5fe20c and 573b5a1e98, the ids of the notebooks' defaults before them); eval's own
+    num_layers, None included, has always entered eval ids and still does. Bad values are one line."""
     p = _params("target")
     assert p["num_layers"] is None
     old = {k: v for k, v in p.items() if k != "num_layers"}
@@ -328,9 +328,14 @@ def test_the_layer_budget_keeps_old_ids_in_its_own_phases():
     assert runs.params_hash("baselines", b) == runs.params_hash("baselines", {k: v for k, v in b.items()
                                                                               if k != "num_layers"})
     e = _params("eval")
-    assert runs.params_hash("eval", e) == "573b5a1e98"
+    assert e["time_alone"] is False
+    assert runs.params_hash("eval", e) == runs.params_hash("eval", {k: v for k, v in e.items()
+                                                                    if k != "time_alone"}) == "573b5a1e98"
     assert runs.params_hash("eval", {k: v for k, v in e.items() if k != "num_layers"}) != "573b5a1e98"
     with pytest.raises(XLTError, match=r"parameter num_layers must be > 0 or None, got 0"):
         C.from_params("target", {**p, "num_layers": 0})
     with pytest.raises(XLTError, match=r"baseline kind 'majority' uses no encoder; set num_layers to None"):
         C.from_params("baselines", {**b, "num_layers": 2})
+    with pytest.raises(XLTError, match=r"time_alone .* set efficiency_batch_sizes, or time_alone False"):
+        C.from_params("eval", {**e, "time_alone": True})
+    assert C.from_params("eval", {**e, "time_alone": True, "efficiency_batch_sizes": [1]}).time_alone

@@ -44,6 +44,12 @@ class Cell:
     def done(self) -> bool:
         return runs.is_done(self.dir)
 
+    @property
+    def alone(self) -> bool:
+        """An evaluation that times inference with no other cell running beside it (its ``time_alone``): the
+        executors honour it (:func:`xlt_utils.execute.execute`, :func:`xlt_utils.ray_executor.cell_resources`)."""
+        return self.phase == "eval" and bool(self.params.get("time_alone"))
+
 
 @dataclass
 class Grid:

@@ -415,6 +415,9 @@ class EvalConfig(_Base):
         inference_dtype: float32, bfloat16, float16 (GPU) or int8 (CPU dynamic quantisation).
         efficiency_batch_sizes: also measure latency/throughput at these batch sizes into ``efficiency.csv``
             (None = no timing).
+        time_alone: the grid runs this evaluation with no other cell beside it and every core's threads (local
+            executor; Ray: it reserves a whole node's CPUs), so its timings are not a neighbour's load; needs
+            ``efficiency_batch_sizes``. Off by default: other cells do not wait for a timed evaluation.
     """
 
     world: str
@@ -432,6 +435,7 @@ class EvalConfig(_Base):
     num_layers: int | None
     inference_dtype: str
     efficiency_batch_sizes: list[int] | None
+    time_alone: bool
 
     def check(self) -> None:
         self._check_world_model()
@@ -445,6 +449,9 @@ class EvalConfig(_Base):
         if bsz is not None and (not bsz or not all(isinstance(b, int) and b > 0 for b in bsz)):
             raise XLTError(f"parameter efficiency_batch_sizes must be None or a non-empty list of positive "
                            f"integers, got {bsz!r}")
+        if self.time_alone and bsz is None:
+            raise XLTError("time_alone runs a timed evaluation alone, and this one times nothing: set "
+                           "efficiency_batch_sizes, or time_alone False")
         self._check_task("target_task", role="target")
         self._check_positive("max_seq_length", "batch_size")
         self._check_positive("max_eval_samples", allow_none=True)

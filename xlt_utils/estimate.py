@@ -7,7 +7,8 @@
 * :func:`gpu_hours`: the dry run's GPU-hour floor for training cells of the real models (world ``xtreme``).
 * :func:`estimate_seconds` and :func:`cpu_estimate`: CPU time of the cells still to run, extrapolated from the
   runs finished here (:func:`finished_results`; runs finished by a resumed attempt are left out, :func:`resumed`),
-  as used by the dry run and by the progress lines' ETA.
+  as used by the dry run and by the progress lines' ETA; :func:`wall_seconds` turns it into wall time at
+  ``jobs`` cells at a time (cells that run alone count whole).
 * :func:`hyperparameter_lines`: the dry run's summary of the real study's per-task hyperparameters and their origin.
 """
 
@@ -243,6 +244,19 @@ def finished_results(root: Path | None = None) -> list[CellResult]:
     return out
 
 
+def wall_seconds(ran: Sequence[CellResult], todo: Sequence[Cell], jobs: int) -> float | None:
+    """Wall-clock seconds of ``todo`` at ``jobs`` cells at a time (:func:`estimate_seconds` of cell time): the
+    cells that share the machine divide by ``jobs``; those that run alone (:attr:`Cell.alone`) count whole.
+    ``None`` when nothing finished has measurable work."""
+    est = estimate_seconds(ran, todo)
+    lone = [c for c in todo if c.alone]
+    if est is None or not lone or jobs == 1:
+        return None if est is None else est / jobs
+    shared = [c for c in todo if not c.alone]
+    shared_s = (estimate_seconds(ran, shared) or 0.0) if shared else 0.0
+    return shared_s / jobs + (estimate_seconds(ran, lone) or 0.0)
+
+
 def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None) -> str:
     """One line: the CPU time the grid's unfinished cells will take on this machine, extrapolated from the runs
     already finished here (:func:`estimate_seconds`), or why there is no estimate."""
@@ -255,8 +269,10 @@ def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None)
         return ("[grid] no CPU estimate: no finished run here to measure rates from (run the smoke or embedded "
                 "profile first)")
     worlds = sorted({r.cell.params["world"] for r in ran})
-    return (f"[grid] CPU estimate for {len(todo)} cells: ~{fmt_duration(est)} of cell time, ~{fmt_duration(est / jobs)} wall at "
-            f"{jobs} cells at a time (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
+    lone = sum(c.alone for c in todo)
+    note = f" ({lone} timed evaluations alone)" if lone and jobs > 1 else ""
+    return (f"[grid] CPU estimate for {len(todo)} cells: ~{fmt_duration(est)} of cell time, "
+            f"~{fmt_duration(wall_seconds(ran, todo, jobs) or est / jobs)} wall at {jobs} cells at a time{note} (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
             f"training steps x tokens x model size; a rough guide, often off by 2x)")
 
 

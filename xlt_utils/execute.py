@@ -5,7 +5,9 @@ A cell whose run has ``DONE`` is skipped; the others run (up to ``jobs`` at a ti
 papermill (:func:`run_cell`), with cwd = the project root and the torch threads shared out between the cells
 (:data:`THREADS_ENV`). A failed cell stops its descendants only (``blocked``); the rest of the grid still runs,
 and :func:`raise_on_failure` then fails with one line per failure. An interrupted grid keeps its finished runs
-and resumes where it stopped.
+and resumes where it stopped. An evaluation that asks to time inference alone (``time_alone``,
+:attr:`xlt_utils.cells.Cell.alone`) starts only when no other cell runs, nothing starts beside it, and it gets every
+core's threads (unless the user set them).
 
 What the Ray executor (:mod:`xlt_utils.ray_executor`) shares with the local one comes from here: :func:`run_cell`
 (the grid lock, the ``DONE`` check, papermill), :func:`write_manifest`, :class:`Progress`, :class:`GridReport`
@@ -29,11 +31,14 @@ from xlt_utils import config as C
 from xlt_utils import paths, runs
 from xlt_utils.cells import Cell, CellResult, Grid
 from xlt_utils.errors import XLTError
-from xlt_utils.estimate import critical_path, estimate_seconds, fmt_duration
+from xlt_utils.estimate import critical_path, fmt_duration, wall_seconds
 
 # Parameters of a fresh kernel: torch threads per concurrent cell (an execution resource, like the GPU; recorded
 # in env.json, not a run parameter).
 THREADS_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+# What execute() last set them to: a later grid in this process sets them again, while a value the user set (one
+# that differs from these) is left alone for every cell.
+_GRID_THREADS: dict[str, str] = {}
 
 
 def write_manifest(grid: Grid) -> Path:
@@ -183,8 +188,8 @@ class Progress:
         left = [c for c in self.grid.cells if c.run_id not in self.results]
         if not left:
             return "0m00s"
-        est = estimate_seconds([r for r in self.results.values() if r.status == "done"], left)
-        return "?" if est is None else "~" + fmt_duration(est / self.jobs)
+        est = wall_seconds([r for r in self.results.values() if r.status == "done"], left, self.jobs)
+        return "?" if est is None else "~" + fmt_duration(est)
 
     def __call__(self, verb: str, c: Cell, extra: str = "") -> None:
         n = len(self.results)
@@ -211,13 +216,18 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
             runner: Callable[[Cell], CellResult] = run_cell) -> GridReport:
     """Run every unfinished cell of a grid, upstream first, ``jobs`` at a time, with progress lines.
 
-    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``).
+    Finished cells (``DONE``) are skipped; cells whose upstream failed are not run (``blocked``); a cell that
+    runs :attr:`~xlt_utils.cells.Cell.alone` waits for an idle machine and has it to itself (:func:`_schedule`).
     """
     if jobs < 1:
         raise XLTError(f"--jobs must be >= 1, got {jobs}")
     threads = str(threads_per_cell(jobs))
-    for var in THREADS_ENV:
-        os.environ.setdefault(var, threads)
+    # torch threads of each kernel (papermill's kernels inherit this process's environment): the cores shared out
+    # among the cells; a value the user set stays for every cell
+    managed = all(os.environ.get(var) in (None, _GRID_THREADS.get(var)) for var in THREADS_ENV)
+    if managed:
+        for var in THREADS_ENV:
+            os.environ[var] = _GRID_THREADS[var] = threads
     write_manifest(grid)
     total = len(grid.cells)
     results: dict[str, CellResult] = {}
@@ -235,7 +245,7 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
     running: dict[Future, Cell] = {}
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        _schedule(pool, pending, running, results, jobs, progress, runner)
+        _schedule(pool, pending, running, results, jobs, progress, runner, set_threads if managed else None)
     except KeyboardInterrupt:
         # Running cells are left unfinished (no DONE): the next run redoes them from their checkpoints. Their kernels
         # exit with this process; waiting for the worker threads would wait for the cells to finish.
@@ -243,14 +253,29 @@ def execute(grid: Grid, jobs: int = 1, out: Callable[[str], None] = print,
         sys.stdout.flush()
         os._exit(130)
     pool.shutdown(wait=True)
+    if managed:  # as before a lone cell: what later kernels of this process inherit
+        set_threads(jobs, False)
     report = GridReport(grid, [results[c.run_id] for c in grid.cells], progress.elapsed(), jobs)
     return report
 
 
+def set_threads(jobs: int, alone: bool) -> None:
+    """Set the torch threads of the next kernel: :func:`threads_per_cell`, all cores for a cell that runs alone."""
+    n = str(threads_per_cell(1 if alone else jobs))
+    for var in THREADS_ENV:
+        os.environ[var] = _GRID_THREADS[var] = n
+
+
 def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Future, Cell],
               results: dict[str, CellResult], jobs: int, progress: Progress,
-              runner: Callable[[Cell], CellResult]) -> None:
-    """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running."""
+              runner: Callable[[Cell], CellResult], threads: Callable[[int, bool], None] | None = None) -> None:
+    """Launch ready cells (upstream done) up to ``jobs`` at a time until nothing is pending or running.
+
+    A cell that runs :attr:`~xlt_utils.cells.Cell.alone` starts only when nothing runs (ready cells behind it start
+    meanwhile, so it does not idle the machine while others wait), and nothing starts while it runs: with the
+    longest-chain-first order these timed leaves run one after another once the rest is done. ``threads`` sets the
+    next kernel's threads before each start (None: the user's setting is kept); a lone cell's kernel starts with
+    nothing else starting, so changing the environment for it cannot reach another kernel."""
     while pending or running:
         # block descendants of failed cells; launch ready ones
         for c in list(pending):
@@ -261,12 +286,16 @@ def _schedule(pool: ThreadPoolExecutor, pending: list[Cell], running: dict[Futur
                                                f"{results[up.run_id].status}")
                 progress("blocked", c)
         for c in list(pending):
-            if len(running) >= jobs:
+            if len(running) >= jobs or any(r.alone for r in running.values()):
                 break
             up = c.upstream
             if up is None or (results.get(up.run_id) and results[up.run_id].status in ("done", "skipped")):
+                if c.alone and running:
+                    continue  # waits for an idle machine
                 pending.remove(c)
-                progress("start", c)
+                progress("start", c, " (alone: it times inference)" if c.alone and jobs > 1 else "")
+                if threads is not None:
+                    threads(jobs, c.alone)
                 running[pool.submit(runner, c)] = c
         if not running:
             if pending:  # nothing can start: upstream of every pending cell is unresolved (cannot happen)

@@ -7,7 +7,9 @@ directory, its ``metrics.csv`` and the collected results are the same whichever 
 * **Dependencies**: a cell's task takes its upstream cell's task (an ``ObjectRef``) as an argument, so Ray starts
   it only once the upstream cell has finished. A cell whose upstream failed returns ``blocked`` at once; cells
   elsewhere in the grid go on (as with the local executor).
-* **Resources**: each task reserves ``num_cpus`` (the torch threads of the cell), ``num_gpus`` (1 for cells
+* **Resources**: each task reserves ``num_cpus`` (the torch threads of the cell; an evaluation that times inference
+  alone, ``time_alone``, every CPU of a node: of the local instance, or of the cluster's largest node, so no other
+  cell shares its node while it runs; its torch threads stay the per-cell count), ``num_gpus`` (1 for cells
   that train or evaluate a real XLM-R in the ``xtreme`` world; 0 in ``synth`` / ``offline-real`` and for
   majority baselines) and ``memory`` (host RAM, from the model size); see :func:`cell_resources`. A need that
   no node of the instance can meet fails at once, naming the cell.
@@ -74,8 +76,10 @@ def _needs_gpu(cell: Cell) -> bool:
     return spec is None or spec.hub_id is not None  # the config-built tiny test model runs on CPU
 
 
-def cell_resources(cell: Cell, threads: int) -> dict[str, Any]:
-    """What a cell's Ray task reserves: ``num_cpus`` (its torch threads), ``num_gpus`` and ``memory`` (bytes).
+def cell_resources(cell: Cell, threads: int, node_cpus: int | None = None) -> dict[str, Any]:
+    """What a cell's Ray task reserves: ``num_cpus`` (its torch threads; a cell that runs
+    :attr:`~xlt_utils.cells.Cell.alone`: ``node_cpus``, a whole node's, when given), ``num_gpus`` and ``memory``
+    (bytes).
 
     GPU: 1 for cells that run a real XLM-R of the ``xtreme`` world (training, evaluation, trained baselines;
     ``num_processes`` for a training cell with several processes), else 0 (the synth and offline-real worlds are
@@ -93,15 +97,22 @@ def cell_resources(cell: Cell, threads: int) -> dict[str, Any]:
         if spec.hub_id is not None:
             memory = 2 * GIB + 8 * spec.params
     gpus = int(p.get("num_processes") or 1) if _needs_gpu(cell) else 0  # one GPU per training process
-    return {"num_cpus": threads, "num_gpus": gpus, "memory": int(memory)}
+    cpus = max(threads, node_cpus) if cell.alone and node_cpus else threads
+    return {"num_cpus": cpus, "num_gpus": gpus, "memory": int(memory)}
 
 
-def _check_feasible(ray: Any, cells: list[Cell], threads: int, local: bool, out: Callable[[str], None]) -> None:
+def node_cpus(ray: Any) -> int:
+    """CPUs of the largest live node (what a cell that runs alone reserves)."""
+    return int(max((n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=0))
+
+
+def _check_feasible(ray: Any, cells: list[Cell], threads: int, local: bool, out: Callable[[str], None],
+                    whole: int | None = None) -> None:
     """Fail (local instance) or warn (cluster: an autoscaler may still add nodes) when no node can host a cell."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     keys = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
     for c in cells:
-        need = cell_resources(c, threads)
+        need = cell_resources(c, threads, whole)
         if any(all(node.get(keys[k], 0) >= v for k, v in need.items() if v) for node in nodes):
             continue
         have = ", ".join(f"{node.get('CPU', 0):g} CPU / {node.get('GPU', 0):g} GPU / "
@@ -238,7 +249,8 @@ def execute_ray(grid: Grid, jobs: int = 1, address: str | None = None, retries: 
     try:
         out(header + f" (executor ray: {where}; {env['OMP_NUM_THREADS']} torch threads per cell, "
                      f"up to {retries} retries)")
-        _check_feasible(ray, todo, threads, local, out)
+        whole = node_cpus(ray)
+        _check_feasible(ray, todo, threads, local, out, whole)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
@@ -249,7 +261,7 @@ def execute_ray(grid: Grid, jobs: int = 1, address: str | None = None, retries: 
             up = refs.get(c.upstream.run_id) if c.upstream is not None else None
             refs[c.run_id] = task.options(
                 name=c.run_id.replace("/", ":"), max_retries=retries, retry_exceptions=[CellCrashed],
-                **cell_resources(c, threads),
+                **cell_resources(c, threads, whole),
             ).remote(c, up, env["XLT_OUTPUTS"], attempts, runner)
         by_ref = {ref: rid for rid, ref in refs.items()}
         cells = {c.run_id: c for c in todo}

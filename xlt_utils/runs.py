@@ -73,7 +73,8 @@ ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls", "packing": F
                                        "multitask_sampling": "proportional", "multitask_cap": None}
 # The same for a parameter whose name another phase already hashes at that value: neutral in these phases only
 # (eval's ``num_layers: None`` has always entered eval ids; the training phases' ``num_layers`` came later).
-ID_NEUTRAL_BY_PHASE: dict[str, dict[str, Any]] = {"target": {"num_layers": None}, "baselines": {"num_layers": None}}
+ID_NEUTRAL_BY_PHASE: dict[str, dict[str, Any]] = {"target": {"num_layers": None}, "baselines": {"num_layers": None},
+                                                  "eval": {"time_alone": False}}
 
 
 def neutral_defaults(phase: str) -> dict[str, Any]:
