@@ -10,6 +10,7 @@ Everything goes under :func:`xlt_utils.offline.layout.cache_dir`, ``XLT_CACHE/of
     tasks/          <task>/<split>-<lang>.jsonl + manifest.json (see xlt_utils.offline.taskdata)
     translations/   <task>_<lang>-<key>/<split>-<lang>.jsonl: Apertium translations (xlt_utils.offline.translate)
     typology/       distances.csv (see xlt_utils.offline.typology)
+    aux/            held-out parallel pairs of the auxiliary contrastive objective (see xlt_utils.offline.auxpairs)
     MANIFEST.json   what was built from what, with checksums and timings
 
 Each stage writes a stamp of its inputs (checksums and a code version); a stage whose stamp matches and whose
@@ -229,6 +230,13 @@ def build(force: bool = False) -> dict:
     manifest = build_task_data(metas, labelled_pins, force)
     translated = build_translations(manifest, force)
     typ = build_typology(manifest, force)
+    from xlt_utils.offline import auxpairs
+
+    try:  # held-out parallel pairs for the auxiliary contrastive objective (never a task)
+        aux = auxpairs.build_corpus(force)
+        _log(f"auxiliary pairs: {aux['n_pairs']} {aux['source']} pairs in {len(aux['pairs_per_language'])} languages")
+    except XLTError as e:  # optional, as Debian and the UDHR: only aux_objective 'contrastive' needs them
+        _log(f"auxiliary pairs skipped ({e}); aux_objective 'contrastive' needs them")
     summary = {
         "encoder": {k: v for k, v in enc.items() if k != "report"},
         "corpora": {k: {f: v[f] for f in ("n_pairs", "n_languages", "license", "sha256")} for k, v in metas.items()},

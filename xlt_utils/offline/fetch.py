@@ -49,6 +49,11 @@ PINS: dict[str, Pin] = {
     "django": Pin("pip", "django==6.1.3", "django-6.1.3-py3-none-any.whl",
                   "a0530e3fdac55d34ccc5893c36f6c57d7a7083064f3d414537e51473648b3290",
                   ("--python-version", "3.12", "--only-binary=:all:"), "BSD-3-Clause"),
+    # Sphinx's catalogs: parallel pairs held out of every retrieval task, for the auxiliary contrastive objective
+    # (xlt_utils.offline.auxpairs). Sphinx 9.2 needs Python >= 3.13; the wheel is pure Python.
+    "sphinx": Pin("pip", "sphinx==9.2.0", "sphinx-9.2.0-py3-none-any.whl",
+                  "4c3ec13b612712c0d3ce4cbdd9e3eb91e68577e07a8e31f32f21cf178453578c",
+                  ("--python-version", "3.13", "--only-binary=:all:"), "BSD-2-Clause"),
     "lang2vec": Pin("pip", "lang2vec==1.1.2", "lang2vec-1.1.2-py3-none-any.whl",
                     "bc43eddce15175ee1561c8a0566f56e42019d5987ea6c2890770a1b5d1f48fa4",
                     ("--only-binary=:all:",), "CC BY-SA 4.0 (URIEL data); lang2vec code MIT"),
