@@ -339,6 +339,13 @@ class IntermediateConfig(_TrainingFields):
             tasks' training sizes (capped at ``multitask_cap``) or ``uniform``.
         multitask_cap: multi-task only: cap each task's size in the sampling weights and in an epoch's steps
             (jiant's examples cap); None = no cap.
+        aux_objective: ``none``, ``mlm`` (encoders with an MLM head: synth, xtreme) or ``contrastive`` (e5,
+            offline-real): an auxiliary multilingual loss beside the task's (:mod:`xlt_utils.auxiliary`).
+        aux_weight, aux_every: the loss is task + aux_weight x aux on every aux_every-th optimizer step.
+        aux_batch_size: examples (sequences or parallel pairs) per aux batch.
+        aux_languages: aux languages (None: every non-English synth language; XTREME's 39; the 19 Sphinx languages).
+        aux_per_language: documents (synth), Wikipedia articles (xtreme) or pairs (offline-real) per language.
+        aux_temperature: the contrastive softmax temperature.
         (training hyperparameters: see :class:`xlt_utils.train.TrainConfig`)
     """
 
@@ -350,6 +357,13 @@ class IntermediateConfig(_TrainingFields):
     train_language: str | None
     multitask_sampling: str
     multitask_cap: int | None
+    aux_objective: str
+    aux_weight: float
+    aux_every: int
+    aux_batch_size: int
+    aux_languages: list[str] | None
+    aux_per_language: int
+    aux_temperature: float
 
     def check(self) -> None:
         from xlt_utils import multitask
@@ -362,6 +376,9 @@ class IntermediateConfig(_TrainingFields):
         if not multitask.is_multitask(self.intermediate_task):
             self._check_packing("intermediate_task")
             self._check_train_language("intermediate_task")
+        from xlt_utils import auxiliary
+
+        auxiliary.check(self)  # the aux_* parameters (an auxiliary multilingual objective)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def _own_batch_size(phase: str, params: Mapping[str, Any], lineage: Mapping[str,
 # Parameters of a run's ancestors that the studies vary, as columns ``<phase>_<parameter>`` of every descendant's
 # rows: the intermediate run's source language and data size (rq4, rq5), its schedule; the target run's language.
 UPSTREAM_COLUMNS = {
-    "intermediate": ("train_language", "max_train_samples", "max_steps", "num_train_epochs", "learning_rate"),
+    "intermediate": ("train_language", "max_train_samples", "max_steps", "num_train_epochs", "learning_rate",
+                     "aux_objective", "aux_weight"),  # and the auxiliary objective that trained beside the task
     # the head an evaluation scored, and the depth its model was fine-tuned at (None: all layers)
     "target": ("train_language", "classifier_pooling", "num_layers"),
 }
@@ -104,7 +105,25 @@ def run_rows(rid: str, with_metrics: bool = True) -> list[dict[str, Any]]:
     for r in metrics.to_dict("records"):
         rows.append({**base, **{k: r[k] for k in ("task", "split", "lang", "metric", "value", "n_examples")},
                      **extra})
-    return rows
+    return _mark_not_zero_shot(rows, phase, params, lin)
+
+
+def _mark_not_zero_shot(rows: list[dict[str, Any]], phase: str, params: Mapping[str, Any],
+                        lineage: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A ``zero_shot`` column on the retrieval rows of a run whose encoder trained on parallel pairs (an intermediate
+    run's contrastive auxiliary objective): False in the pairs' languages. Runs without such pairs get no column
+    (:func:`_finish_metrics` fills it True)."""
+    if phase != "eval":
+        return rows
+    from xlt_utils.auxiliary import not_zero_shot
+
+    langs = not_zero_shot(lineage)
+    if not langs:
+        return rows
+    from xlt_utils.tasks import get_task
+
+    retrieval = get_task(params["target_task"]).format == "retrieval"
+    return [{**r, "zero_shot": not (retrieval and r["lang"] in langs)} for r in rows]
 
 
 def _metrics_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
@@ -130,6 +149,8 @@ def _finish_metrics(df: Any) -> Any:
         df = pd.DataFrame(columns=list(CORE_COLUMNS))
     extra = sorted(c for c in df.columns if c not in CORE_COLUMNS)
     df = df[list(CORE_COLUMNS) + extra]
+    if "zero_shot" in df.columns:  # only rows of languages whose parallel pairs trained the encoder are False
+        df["zero_shot"] = df["zero_shot"].where(df["zero_shot"].notna(), True).astype(bool)
     df = df.sort_values(["study", "profile", "run_id", "task", "split", "lang", "metric"], kind="stable")
     for col in df.columns:  # integer parameters stay integers next to missing values
         if col != "value" and df[col].dtype == float and df[col].dropna().map(float.is_integer).all():
@@ -581,6 +602,9 @@ def primary_metric(task_name: str) -> str:
     return PRIMARY[task.metric]
 
 
+NOT_ZERO_SHOT = "not zero-shot (parallel pairs)"  # the transfer of a language an auxiliary objective trained on
+
+
 def zero_shot(df: Any) -> Any:
     """Zero-shot scores: evaluation rows on the primary metric, one row per (run lineage, language)."""
     ev = df[(df["phase"] == "eval")].copy()
@@ -589,6 +613,8 @@ def zero_shot(df: Any) -> Any:
     keep = ev.apply(lambda r: r["metric"] == primary_metric(r["target_task"]), axis=1)
     ev = ev[keep]
     ev["transfer"] = ev["lang"].map(lambda lang: "English (supervised)" if lang == "en" else "zero-shot")
+    if "zero_shot" in ev.columns:  # a retrieval language whose parallel pairs trained the encoder is not zero-shot
+        ev.loc[ev["zero_shot"].eq(False), "transfer"] = NOT_ZERO_SHOT
     return ev
 
 

@@ -71,6 +71,9 @@ PROTOCOL_CHANGES: dict[str, dict[int, str]] = {}
 # other value enters the hash like every parameter. Results tables show the value for the older runs too.
 ID_NEUTRAL_DEFAULTS: dict[str, Any] = {"classifier_pooling": "cls", "packing": False, "max_tokens_per_batch": None,
                                        "multitask_sampling": "proportional", "multitask_cap": None}
+# the auxiliary objective of intermediate training, off (xlt_utils.auxiliary.DEFAULTS; a test keeps them equal)
+ID_NEUTRAL_DEFAULTS.update({"aux_objective": "none", "aux_weight": 1.0, "aux_every": 1, "aux_batch_size": 16,
+                            "aux_languages": None, "aux_per_language": 1000, "aux_temperature": 0.05})
 # The same for a parameter whose name another phase already hashes at that value: neutral in these phases only
 # (eval's ``num_layers: None`` has always entered eval ids; the training phases' ``num_layers`` came later).
 ID_NEUTRAL_BY_PHASE: dict[str, dict[str, Any]] = {"target": {"num_layers": None}, "baselines": {"num_layers": None},

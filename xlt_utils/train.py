@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from xlt_utils.auxiliary import attached
 from xlt_utils.errors import XLTError
 
 CHECKPOINT = "checkpoint"
@@ -483,6 +484,9 @@ def train(
         from xlt_utils.models import Packer
 
         packer = Packer(model)  # refuses heads that cannot train packed, before any work
+    aux = attached(model)  # an auxiliary objective (xlt_utils.auxiliary) joins the steps it names
+    if aux is not None and par.world > 1:
+        raise XLTError("an auxiliary objective trains in one process; launch this run as one process")
 
     lengths = [int(f["length"]) for f in features]
     bs, accum = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
@@ -645,6 +649,11 @@ def train(
                             loss = forward(**batch).loss
                         (loss * weight).backward()
                 step_loss += loss.detach().double() * (weight / par.world)
+            if aux is not None and aux.due(state["global_step"] + 1):
+                # one aux batch: this step's gradient is grad(task) + aux.weight x grad(aux) (the logged loss: task)
+                with autocast_context(dev, cfg.bf16):
+                    aux_loss = aux.loss(model, state["global_step"] + 1)
+                (aux_loss * aux.weight).backward()
             if cfg.max_grad_norm:
                 par.clip(wrapped, cfg.max_grad_norm)
             optimizer.step()
