@@ -45,8 +45,9 @@ def test_expansion_is_deterministic_and_profiles_extend():
     assert a == [c.run_id for c in G.expand("paper", "embedded").cells]
     full = G.expand("paper", "embedded-full")
     assert {c.params["model"] for c in full.cells} == {"synth-small", "multilingual-e5-small"}
-    seeds = {c.params["seed"] for c in full.cells if c.phase == "intermediate"}
-    assert seeds == {13, 14, 15}
+    seeds = {(c.params["world"], c.params["seed"]) for c in full.cells if c.phase == "intermediate"}
+    assert {s for w, s in seeds if w == "synth"} == {13, 14, 15}  # five seeds on the real-data arms (issue #36)
+    assert {s for w, s in seeds if w == "offline-real"} == {13, 14, 15, 16, 17}
 
 
 def test_embedded_spans_both_worlds_as_a_union_of_profiles():
@@ -55,9 +56,10 @@ def test_embedded_spans_both_worlds_as_a_union_of_profiles():
     parts = [G.expand("paper", p) for p in ("embedded-synth", "embedded-real")]
     assert [c.run_id for c in emb.cells] == [c.run_id for g in parts for c in g.cells]
     assert emb.profile == "embedded" and {c.params["world"] for c in emb.cells} == {"synth", "offline-real"}
-    # the real world's intermediate task is a synth English task, trained into e5
+    # the real world's intermediate tasks are real English data (and both at once), trained into e5
     inter = [c for c in parts[1].cells if c.phase == "intermediate"]
-    assert {(c.params["world"], c.params["intermediate_task"]) for c in inter} == {("offline-real", "synth_mnli")}
+    assert {(c.params["world"], c.params["intermediate_task"]) for c in inter} == {
+        ("offline-real", "rt_sentiment"), ("offline-real", "brown_pos"), ("offline-real", "rt_sentiment+brown_pos")}
     assert all(c.params["freeze_word_embeddings"] for c in inter)
 
 
@@ -655,9 +657,12 @@ def test_work_units_count_the_task_size_and_one_model_per_language_in_language()
     # 3 epochs x 20,000 examples x 128 tokens; in-language: that again for each of its 6 languages
     assert E.work_units(xnli_ri) == pytest.approx(3 * 20000 * 128)
     assert E.work_units(xnli_in) == pytest.approx(6 * 3 * 20000 * 128) and len(xnli_in.params["languages"]) == 6
-    # a synth English task trained into the real encoder keeps the synth task's size
-    real = next(c for c in g.cells if c.phase == "intermediate" and c.params["world"] == "offline-real")
-    assert real.params["max_train_samples"] == 20000 and E.train_size(real) == 20000
+    # a synth English task trained into the real encoder keeps the synth task's size; a real task, its recorded one
+    real = [c for c in g.cells if c.phase == "intermediate" and c.params["world"] == "offline-real"]
+    mnli = next(c for c in real if c.params["intermediate_task"] == "synth_mnli")
+    assert mnli.params["max_train_samples"] == 6400 and E.train_size(mnli) == 20000
+    brown = next(c for c in real if c.params["intermediate_task"] == "brown_pos")
+    assert E.train_size(brown) == 54418
 
 
 def test_estimate_uses_the_rate_of_the_same_task_where_one_finished():

@@ -207,7 +207,7 @@ def readme_table(profile: str = PROFILE, analysed: Mapping[str, Analysed] | None
     lines = [("| study | question | committed runs | answer: claims supported / not supported / inconclusive | "
               "evidence | page |"), "|---|---|---|---|---|---|"]
     for study in CLAIMS:
-        question = studies.QUESTIONS[study]
+        question = studies.QUESTIONS[study] + (f" *{studies.SCOPE[study]}*" if study in studies.SCOPE else "")
         if not bundle_dirs(study, profile):
             lines.append(f"| `{study}` | {question} | none yet | – | – | – |")
             continue

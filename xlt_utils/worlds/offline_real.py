@@ -86,7 +86,7 @@ def register_tasks() -> list[Task]:
     manifest, built = read_manifest()
     tasks = [register(_task_of(e, built), replace=True) for e in manifest["tasks"]]
     controls = [register(_shuffled_control(t), replace=True) for t in tasks
-                if t.role == "intermediate" and t.format == "classification"]
+                if t.role == "intermediate" and t.format == "classification" and t.train_language == "en"]
     for name, why in translate.unavailable(manifest, built).items():  # machine-translated tasks not built here
         unregister(name)
         unregister(name + SHUFFLED_SUFFIX)
