@@ -404,3 +404,21 @@ def test_an_intermediate_run_with_aux_mlm_trains_the_pretrained_head_and_saves_t
     with safe_open(str(run.dir / "encoder" / "model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert keys and not any(k.startswith((auxiliary.ATTR, "lm_head", "classifier")) for k in keys)
+
+
+def test_an_aux_arm_is_its_own_arm_in_the_analysis():
+    """Rows of an intermediate task trained with an auxiliary objective get ``<task> [aux <objective>]`` (the
+    descendant's ``intermediate_aux_objective``, or the intermediate run's own ``aux_objective``); the plain task,
+    ``none`` and rows without the columns keep their names."""
+    import pandas as pd
+
+    from xlt_utils.results import arm_names
+
+    df = pd.DataFrame({"phase": ["eval", "eval", "eval", "intermediate", "eval"],
+                       "intermediate_task": ["rt_sentiment", "rt_sentiment", "none", "brown_pos", None],
+                       "intermediate_aux_objective": ["contrastive", "none", None, None, None],
+                       "aux_objective": [None, None, None, "mlm", None]})
+    assert list(arm_names(df)["intermediate_task"].fillna("-")) == [
+        "rt_sentiment [aux contrastive]", "rt_sentiment", "none", "brown_pos [aux mlm]", "-"]
+    plain = df.drop(columns=["intermediate_aux_objective", "aux_objective"])
+    assert arm_names(plain).equals(plain)

@@ -51,13 +51,14 @@ def test_expansion_is_deterministic_and_profiles_extend():
 
 
 def test_embedded_spans_both_worlds_as_a_union_of_profiles():
-    """`embedded` is `include: [embedded-synth, embedded-real]`: exactly the union of its parts' cells."""
+    """`embedded` is `include: [embedded-synth, embedded-synth-aux, embedded-real]`: exactly the union of its parts'
+    cells, a cell the parts share (the aux arm's `none`) once."""
     emb = G.expand("paper", "embedded")
-    parts = [G.expand("paper", p) for p in ("embedded-synth", "embedded-real")]
-    assert [c.run_id for c in emb.cells] == [c.run_id for g in parts for c in g.cells]
+    parts = [G.expand("paper", p) for p in ("embedded-synth", "embedded-synth-aux", "embedded-real")]
+    assert [c.run_id for c in emb.cells] == list(dict.fromkeys(c.run_id for g in parts for c in g.cells))
     assert emb.profile == "embedded" and {c.params["world"] for c in emb.cells} == {"synth", "offline-real"}
     # the real world's intermediate tasks are real English data (and both at once), trained into e5
-    inter = [c for c in parts[1].cells if c.phase == "intermediate"]
+    inter = [c for c in parts[2].cells if c.phase == "intermediate"]
     assert {(c.params["world"], c.params["intermediate_task"]) for c in inter} == {
         ("offline-real", "rt_sentiment"), ("offline-real", "brown_pos"), ("offline-real", "rt_sentiment+brown_pos")}
     assert all(c.params["freeze_word_embeddings"] for c in inter)

@@ -502,7 +502,27 @@ def load_training(config: Any) -> Any:
     if not path.exists():
         return pd.DataFrame()
     df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"study": str, "profile": str})
-    return df[(df["study"] == config.study) & (df["profile"] == config.profile)].reset_index(drop=True)
+    return arm_names(df[(df["study"] == config.study) & (df["profile"] == config.profile)].reset_index(drop=True))
+
+
+def arm_names(df: Any) -> Any:
+    """An intermediate task trained with an auxiliary objective (``aux_objective`` of the intermediate run) is an
+    arm of its own: its ``intermediate_task`` becomes ``<task> [aux <objective>]`` (e.g. ``rt_sentiment [aux
+    contrastive]``), so every analysis keeps it apart from the plain task (same task name, other training)."""
+    if df.empty or "intermediate_task" not in df.columns:
+        return df
+    obj = None
+    for col in ("intermediate_aux_objective", "aux_objective"):  # a descendant's column, the intermediate run's own
+        if col in df.columns:
+            obj = df[col] if obj is None else obj.where(obj.notna(), df[col])
+    if obj is None:
+        return df
+    task = df["intermediate_task"]
+    mask = obj.notna() & ~obj.astype(str).isin(["none", ""]) & task.notna() & (task != "none")
+    if mask.any():
+        df = df.copy()
+        df.loc[mask, "intermediate_task"] = task[mask] + " [aux " + obj[mask].astype(str) + "]"
+    return df
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -588,7 +608,7 @@ def load(config: Any) -> Any:
         raise XLTError(f"no results for study {config.study!r} profile {config.profile!r} in {path}; "
                        f"have: {', '.join(have) or '(none)'}; run `make reproduce STUDY={config.study} "
                        f"PROFILE={config.profile}`")
-    return sel
+    return arm_names(sel)
 
 
 def primary_metric(task_name: str) -> str:
