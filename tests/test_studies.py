@@ -80,7 +80,10 @@ def test_rq3_budget_axes_do_not_multiply():
           for c in g.cells if c.phase == "eval"]
     # the layer budget is a model fine-tuned at that depth (target.num_layers), not a cut at evaluation
     assert {c.params["num_layers"] for c in g.cells if c.phase == "eval"} == {None}
-    assert set(ev) == {(None, "float32", 128), (6, "float32", 128), (None, "int8", 128), (None, "float32", 32)}
+    assert set(ev) == {(None, "float32", 128), (6, "float32", 128), (None, "int8", 128)}
+    full = G.expand("rq3_efficiency", "embedded-full")
+    assert {c.params["max_seq_length"] for c in full.cells if c.phase == "eval"
+            and c.params["world"] == "offline-real"} == {128, 64, 32, 16}
 
 
 # ---------------------------------------------------------------------------------------------- train_language

@@ -271,9 +271,27 @@ def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None)
     worlds = sorted({r.cell.params["world"] for r in ran})
     lone = sum(c.alone for c in todo)
     note = f" ({lone} timed evaluations alone)" if lone and jobs > 1 else ""
-    return (f"[grid] CPU estimate for {len(todo)} cells: ~{fmt_duration(est)} of cell time, "
-            f"~{fmt_duration(wall_seconds(ran, todo, jobs) or est / jobs)} wall at {jobs} cells at a time{note} (extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
+    return (f"[grid] CPU estimate for {len(todo)} cells: ~{fmt_duration(est)} of cell time ({est / 3600:.1f} "
+            f"CPU-hours{per_world(ran, todo)}), "
+            f"~{fmt_duration(wall_seconds(ran, todo, jobs) or est / jobs)} wall at {jobs} cells at a time{note} "
+            f"(extrapolated from {len(ran)} finished runs here, {', '.join(worlds)}; "
             f"training steps x tokens x model size; a rough guide, often off by 2x)")
+
+
+def per_world(ran: Sequence[CellResult], todo: Sequence[Cell]) -> str:
+    """``: offline-real 12.3, synth 0.4 (no finished run of synth here: borrowed rates)`` - the estimate split by
+    world, each world's cells costed alone; empty for a one-world grid. A world with no finished run here is
+    costed from the other worlds' rates, which says little (a synth cell is mostly start-up)."""
+    by: dict[str, list[Cell]] = {}
+    for c in todo:
+        by.setdefault(c.params["world"], []).append(c)
+    if len(by) < 2:
+        return ""
+    have = {r.cell.params["world"] for r in ran if r.status == "done"}
+    parts = [f"{w} {(estimate_seconds(ran, cells) or 0.0) / 3600:.1f}" for w, cells in sorted(by.items())]
+    lent = sorted(set(by) - have)
+    return (": " + ", ".join(parts)
+            + (f"; no finished run of {', '.join(lent)} here: borrowed rates" if lent else ""))
 
 
 # run parameter -> its short name in the dry run's hyperparameter lines
