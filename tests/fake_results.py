@@ -61,6 +61,12 @@ def _metric_rows(cell: Cell) -> list[dict[str, Any]]:
         return [{"task": "mlm", "split": "train", "lang": "all", "metric": "mlm_loss",
                  "value": 3.0 + _rng(cell.run_id).random(), "n_examples": 1000}]
     name = p.get("target_task") or p.get("intermediate_task")
+    if cell.phase == "intermediate" and "+" in name:  # multi-task: one English dev row per task, as the phase writes
+        from xlt_utils.multitask import components
+
+        return [row for part in components(name)
+                for row in _metric_rows(Cell(cell.phase, {**p, "intermediate_task": part}, cell.upstream,
+                                             cell.lineage, f"{cell.run_id}:{part}"))]
     task = get_task(name)
     metric = primary_metric(name)
     base = 45.0 + 30.0 * _rng("task", name).random()
