@@ -12,7 +12,7 @@ from scipy import stats
 
 from xlt_utils import config as C
 from xlt_utils import grid as G
-from xlt_utils import studies
+from xlt_utils import selection, studies
 from xlt_utils.errors import XLTError
 from xlt_utils.execute import write_manifest
 from xlt_utils.expand import expand_all, load_study, resolve_study, study_files
@@ -851,3 +851,30 @@ def test_floor_note_names_the_targets_at_the_floor():
     # every target above chance, in English and zero-shot: nothing to say
     above = [dict(r, value=90.0) if r["target_task"] != "synth_udpos" else r for r in _floor_rows()]
     assert studies.floor_note(pd.DataFrame(above)) == ""
+
+
+def test_the_papers_further_arms_are_set_against_the_task_they_extend():
+    """Multi-task against its best component chosen on English dev (not on test), an aux arm against the plain
+    task, a translated copy against its English original: per target, the zero-shot difference paired by language
+    (one seed). By hand: synth_mnli+synth_squad minus synth_squad (dev 80 > 70 for synth_mnli, so squad is chosen
+    although mnli is better on test) = mean(+2, +4) = +3; the aux arm minus the plain task = mean(-1, -3) = -2; the
+    translated arm's name pattern needs the registry's train language (rt_sentiment_es has es)."""
+    spec = {"none": {"en": 60, "a": 40, "b": 30}, "synth_mnli": {"en": 62, "a": 50, "b": 40},
+            "synth_squad": {"en": 61, "a": 42, "b": 31}, "synth_mnli+synth_squad": {"en": 63, "a": 44, "b": 35},
+            "synth_mnli [aux mlm]": {"en": 62, "a": 49, "b": 37}}
+    rows = _rows(spec, split="test")
+    for it, dev in (("synth_mnli", 70.0), ("synth_squad", 80.0), ("synth_mnli+synth_squad", 75.0)):
+        rows.append({"phase": "target", "world": "synth", "model": "synth-tiny", "target_task": "synth_xnli",
+                     "task": "synth_xnli", "intermediate_task": it, "seed": 13, "lang": "en", "split": "dev",
+                     "metric": "accuracy", "value": dev})
+    df = pd.DataFrame(rows)
+    eff = studies.paired_effects(df[df["phase"] == "eval"])
+    got = {r["claim"]: r for r in studies.counterpart_claims(eff, selection.dev_rows(df))}
+    multi = got["multi-task synth_mnli+synth_squad beats its best single task (synth_squad, chosen on English dev) "
+                "on synth_xnli (synth-tiny)"]
+    assert multi["ours"] == "+3.00 points" and multi["source"] == "paper: multi-task small extra gains"
+    aux = got["synth_mnli [aux mlm] beats synth_mnli alone on synth_xnli (synth-tiny)"]
+    assert aux["ours"] == "-2.00 points"
+    assert studies.counterpart("rt_sentiment_es", {"rt_sentiment"}) == ("translated", "rt_sentiment")
+    assert studies.counterpart("rt_sentiment_shuffled", {"rt_sentiment"}) is None  # a control, not a translation
+    assert studies.counterpart("synth_mnli [aux mlm]", {"synth_squad"}) is None  # its plain task did not run

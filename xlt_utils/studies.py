@@ -731,6 +731,62 @@ def _short(task: str) -> str:
     return task.removeprefix("synth_").removesuffix("_v1")
 
 
+AUX_MARK = " [aux "  # results.arm_names: "<task> [aux <objective>]"
+
+
+def counterpart(arm: str, tasks: set[str]) -> tuple[str, str] | None:
+    """What one of the paper's further arms extends, among ``tasks``: ``("aux", task)`` for a task trained with an
+    auxiliary objective, ``("translated", task)`` for a machine-translated copy of an English task
+    (``rt_sentiment_es`` of ``rt_sentiment``: the registry's train language is the suffix); ``None`` otherwise (a
+    multi-task arm is compared with its components, :func:`counterpart_claims`)."""
+    from xlt_utils.tasks import get_task
+
+    if AUX_MARK in arm:
+        base = arm.split(AUX_MARK)[0]
+        return ("aux", base) if base in tasks else None
+    base, _, lang = arm.rpartition("_")
+    if base in tasks and lang:
+        try:
+            return ("translated", base) if get_task(arm).train_language == lang else None
+        except XLTError:
+            return None
+    return None
+
+
+def counterpart_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
+    """The paper's further arms against the single task they extend, per model and target, paired by seed and
+    language: multi-task against its best component chosen on English dev (paper: small extra gains), a task with
+    an auxiliary objective against the task alone (paper: continued MLM not consistently better), machine-
+    translated data against its English original (paper: not consistently better)."""
+    from xlt_utils.multitask import components, is_multitask
+
+    rows = []
+    for (m, t), g in eff.groupby(["model", "target_task"]):
+        have = set(g["intermediate_task"])
+        for arm in sorted(have):
+            kind = counterpart(arm, have)
+            if kind is not None:
+                base = kind[1]
+                text = (f"{arm} beats {base} alone" if kind[0] == "aux"
+                        else f"{arm} (machine-translated) beats the English {base}")
+                ref = ("paper: continued MLM not consistently better" if kind[0] == "aux"
+                       else "paper: translated data not consistently better")
+            elif is_multitask(arm) and AUX_MARK not in arm:
+                parts = [p for p in components(arm) if p in have]
+                base = selection.pick(dev[(dev["model"] == m) & (dev["target_task"] == t)], "intermediate_task",
+                                      parts) if parts else None
+                if base is None:
+                    continue  # no component ran, or no English dev score to choose one on (retrieval)
+                text, ref = f"multi-task {arm} beats its best single task ({base}, chosen on English dev)", \
+                    "paper: multi-task small extra gains"
+            else:
+                continue
+            d = paired_difference(g[g["intermediate_task"] == arm], g[g["intermediate_task"] == base])
+            rows.append(claim(f"{text} on {t} ({m})", ref, d["estimate"], d["ci_lo"], d["ci_hi"],
+                              note="zero-shot languages, paired by seed"))
+    return rows
+
+
 def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
     """Per model: are the paper's best tasks (MNLI, SQuAD, HellaSwag or their analogs) better than the others? Both
     sides are chosen on English dev (the mean over targets of each task's dev score after target fine-tuning): the
@@ -748,7 +804,8 @@ def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
         g = g[~g["intermediate_task"].isin(controls)]
         # single tasks only: a multi-task arm ("a+b") holds the paper's tasks and others alike (its own claim, and
         # the best-per-target choice, take it)
-        tasks = sorted(t for t in g["intermediate_task"].unique() if not is_multitask(t))
+        tasks = sorted(t for t in g["intermediate_task"].unique()
+                       if not is_multitask(t) and counterpart(t, set(g["intermediate_task"])) is None)
         paper = [t for t in tasks if _short(t) in PAPER_BEST]
         other = [t for t in tasks if _short(t) not in PAPER_BEST]
         d = dev[(dev["model"] == m) & dev["intermediate_task"].isin(tasks)]
@@ -817,6 +874,7 @@ def paper_claims(df: Any, training: Any = None) -> Any:
                           "paper: MNLI/SQuAD/HellaSwag best", float(lang_mean["delta"].mean()), lo, hi,
                           note="(target, language) pairs, seeds and shared items"))
     rows += control_claims(eff, passed_training(training))
+    rows += counterpart_claims(eff, dev)
     rows += ranking_claims(eff, dev)
     from xlt_utils.tasks import get_task
 
