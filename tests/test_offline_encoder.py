@@ -112,6 +112,26 @@ def test_freeze_word_embeddings(encoder):
         model.get_input_embeddings().weight.requires_grad_(True)
 
 
+def test_load_tokenizer_reads_tokenizer_json_and_matches_the_class_config_names(tokenizer):
+    """``load_tokenizer`` takes the 1-second path (tokenizer.json as is) rather than rebuilding XLMRobertaTokenizer
+    from its vocabulary, and nothing a pipeline reads differs: ids, offsets, word ids, pairs, special tokens."""
+    from xlt_utils.models import load_tokenizer
+
+    fast = load_tokenizer(ENC)
+    assert type(tokenizer).__name__ == "XLMRobertaTokenizer" and type(fast) is not type(tokenizer)
+    for attr in ("pad_token_id", "cls_token_id", "sep_token_id", "mask_token_id", "unk_token_id",
+                 "model_max_length", "padding_side", "all_special_ids", "vocab_size"):
+        assert getattr(fast, attr) == getattr(tokenizer, attr), attr
+    texts = SENTENCES + ["a <mask> in the middle", "<s> literal </s> markers", "", "   "]
+    kw = {"truncation": True, "max_length": 24, "return_offsets_mapping": True}
+    assert fast(texts, **kw).data == tokenizer(texts, **kw).data
+    assert fast(texts, texts[::-1], truncation="only_second", max_length=40).data == \
+        tokenizer(texts, texts[::-1], truncation="only_second", max_length=40).data
+    words = [t.split() for t in SENTENCES]
+    a, b = fast(words, is_split_into_words=True), tokenizer(words, is_split_into_words=True)
+    assert a.data == b.data and all(a.word_ids(i) == b.word_ids(i) for i in range(len(words)))
+
+
 def test_tokenizer_matches_sentencepiece(tokenizer, sp_reference):
     """Same ids as SentencePiece on NFC text, except exact Viterbi ties (equal total score)."""
     sp_proc, scores = sp_reference

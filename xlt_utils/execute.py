@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from xlt_utils import config as C
 from xlt_utils import paths, runs
@@ -65,7 +66,7 @@ class GridReport:
         return sum(r.status == status for r in self.results)
 
     def overhead(self) -> dict[str, float]:
-        """Where the executed cells' time went: work (train/eval/pretrain) and what surrounds it."""
+        """Where the executed cells' time went: work (train/eval/inference timing/pretrain) and what surrounds it."""
         ran = [r for r in self.results if r.status == "done"]
         total = sum(r.seconds for r in ran)
         work = sum(r.timings.get("work", 0.0) for r in ran)
@@ -113,6 +114,17 @@ def run_cell(cell: Cell) -> CellResult:
         return _run_notebook(cell)
 
 
+# How every notebook of the project is executed (grid cells here, analysis notebooks in results.render_reports): the
+# current environment's kernel (the notebooks name `xlt` for people), cwd = the project root, quiet, and the kernel
+# killed as soon as the last cell has run. A graceful shutdown (nbclient's default) waited 1.4-2.5 s per notebook
+# for the kernel's interpreter to tear itself down (and logged a KeyboardInterrupt from it), about 130 s of the
+# embedded grid's 79 cells; by then every cell has finished and the run wrote its DONE, and the executed notebook is
+# written by papermill in this process, so nothing is lost.
+PAPERMILL_OPTIONS: dict[str, Any] = {
+    "kernel_name": "python3", "cwd": str(paths.PROJECT_ROOT), "progress_bar": False, "log_output": False,
+    "extra_arguments": ["--IPKernelApp.log_level=ERROR"], "shutdown_kernel": "immediate"}
+
+
 def _run_notebook(cell: Cell) -> CellResult:
     import papermill as pm
 
@@ -120,10 +132,7 @@ def _run_notebook(cell: Cell) -> CellResult:
     try:
         pm.execute_notebook(
             str(C.notebook_path(cell.notebook)), str(cell.output_notebook), parameters=cell.params,
-            kernel_name="python3",  # the current environment's kernel (the notebooks name `xlt` for people)
-            cwd=str(paths.PROJECT_ROOT), progress_bar=False, log_output=False,
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
+            **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e:
         msg = f"{e.ename}: {str(e.evalue).splitlines()[0] if e.evalue else ''}".strip()
         return CellResult(cell, "failed", time.perf_counter() - t0, f"{msg} (see {cell.output_notebook})")
@@ -317,7 +326,8 @@ def summarize(report: GridReport, out: Callable[[str], None] = print) -> None:
     o = report.overhead()
     if o["cells"]:
         share = 1 - o["work_seconds"] / o["cell_seconds"] if o["cell_seconds"] else 0.0
-        out(f"[grid] cell time {o['cell_seconds']:.0f}s: work (train/eval/pretrain) {o['work_seconds']:.0f}s, "
+        out(f"[grid] cell time {o['cell_seconds']:.0f}s: work (train/eval/inference timing/pretrain) "
+            f"{o['work_seconds']:.0f}s, "
             f"kernel start + papermill {o['kernel_and_papermill']:.0f}s, data/model loading "
             f"{o['data_and_model_loading']:.0f}s, imports and rest {o['imports_and_rest']:.0f}s "
             f"-> {100 * share:.0f}% outside training and evaluation")

@@ -7,8 +7,9 @@ A phase notebook runs::
     ...one call per step (load data, build, train, evaluate, save)...
     phases.finish(run)                                  # env.json (timings), DONE (last, atomic)
 
-Work is timed per step (``run.timings``) and written to ``env.json``; ``train``, ``eval`` and ``pretrain`` count
-as *work*, everything else (imports, data, saving) as overhead that the grid reports. Task records come from
+Work is timed per step (``run.timings``) and written to ``env.json``; ``train``, ``eval``, ``efficiency`` (the timed
+inference passes that rq3 evaluates) and ``pretrain`` count as *work*, everything else (imports, data, model
+loading, saving) as overhead that the grid reports. Task records come from
 :mod:`xlt_utils.phase_data`, which caches generated (synth) datasets on disk keyed by a hash of the task definition
 and the generator's source, so the many cells of a grid do not regenerate them.
 """
@@ -32,7 +33,7 @@ from xlt_utils import paths, runs
 from xlt_utils.errors import XLTError
 from xlt_utils.phase_data import DATA_SEED, dev_score_fn, records, source_hash
 
-WORK_STEPS = ("pretrain", "train", "eval")
+WORK_STEPS = ("pretrain", "train", "eval", "efficiency")  # efficiency: timed inference, the rq3 evaluation
 METRIC_COLUMNS = ("task", "split", "lang", "metric", "value", "n_examples")
 
 

@@ -767,10 +767,10 @@ def _execute_to_html(nb_path: Path, executed: Path, html: Path, parameters: dict
     import papermill as pm
     from nbconvert import HTMLExporter
 
+    from xlt_utils.execute import PAPERMILL_OPTIONS
+
     try:
-        pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name="python3",
-                            cwd=str(paths.PROJECT_ROOT), progress_bar=False, log_output=False,
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, **PAPERMILL_OPTIONS)
     except pm.PapermillExecutionError as e:
         raise XLTError(f"analysis notebook {nb_path.name} failed: {e.ename}: "
                        f"{str(e.evalue).splitlines()[0] if e.evalue else ''} (see {executed})") from None
