@@ -53,7 +53,7 @@ WORLDS = ("synth", "offline-real", "xtreme", "local")
 def models_for(world: str) -> tuple[str, ...]:
     """The model names a world offers (``synth-<size>`` encoders, the offline e5, the XLM-R zoo)."""
     if world == "synth":
-        from xlt_utils.synth.pretrain import SIZES
+        from xlt_utils.choices import SIZES
 
         return tuple(f"synth-{s}" for s in SIZES)
     if world == "offline-real":
@@ -203,7 +203,7 @@ class PretrainConfig(_Base):
         return self.model if self.checkpoint == "committed" else self.checkpoint
 
     def check(self) -> None:
-        from xlt_utils.models import TOKENIZER_MODELS
+        from xlt_utils.choices import TOKENIZER_MODELS
 
         if self.tokenizer not in TOKENIZER_MODELS:
             raise unknown("tokenizer", self.tokenizer, TOKENIZER_MODELS)
@@ -300,7 +300,7 @@ class _TrainingFields(_Base):
                              "early_stopping_patience", "checkpoint_every", "max_tokens_per_batch", allow_none=True)
         if not 0 <= self.warmup_ratio < 1:
             raise XLTError(f"parameter warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        from xlt_utils.models import CLASSIFIER_POOLINGS
+        from xlt_utils.choices import CLASSIFIER_POOLINGS
 
         if self.classifier_pooling not in CLASSIFIER_POOLINGS:
             raise unknown("classifier_pooling", self.classifier_pooling, CLASSIFIER_POOLINGS)
@@ -310,7 +310,7 @@ class _TrainingFields(_Base):
         """Packing needs a format whose batches can run as one row (one line naming those that can)."""
         if not self.packing:
             return
-        from xlt_utils.models import PACKABLE_FORMATS
+        from xlt_utils.choices import PACKABLE_FORMATS
         from xlt_utils.tasks import get_task
 
         task = get_task(getattr(self, field))
@@ -457,7 +457,7 @@ class EvalConfig(_Base):
     def check(self) -> None:
         self._check_world_model()
         self._check_upstream(("pretrain", "intermediate", "target"))
-        from xlt_utils.efficiency import DTYPES
+        from xlt_utils.choices import DTYPES
 
         if self.inference_dtype not in DTYPES:
             raise unknown("inference_dtype", self.inference_dtype, DTYPES)

@@ -26,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from xlt_utils.choices import DTYPES
 from xlt_utils.errors import XLTError, unknown
-
-DTYPES = ("float32", "bfloat16", "float16", "int8")
 
 
 def _dims(config: Any) -> tuple[int, int, int]:

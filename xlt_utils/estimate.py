@@ -97,7 +97,7 @@ def _model_cost(cell: Cell) -> float:
     """Per-token compute of the cell's model relative to the others: its non-embedding (matmul) parameters."""
     world, model = cell.params["world"], cell.params["model"]
     if world == "synth":
-        from xlt_utils.synth.pretrain import SIZES
+        from xlt_utils.choices import SIZES
 
         layers, d, _, ff = SIZES.get(model.removeprefix("synth-"), (2, 64, 2, 256))
         return float(layers * (4 * d * d + 2 * d * ff))

@@ -193,7 +193,7 @@ E5_SMALL_LAYERS = 12  # multilingual-e5-small (checked against the converted enc
 def model_depth(world: str, model: str) -> int | None:
     """Transformer layers of a world's model (None when the grid cannot know it: the local test world)."""
     if world == "synth":
-        from xlt_utils.synth.pretrain import SIZES
+        from xlt_utils.choices import SIZES
 
         return SIZES[model.removeprefix("synth-")][0]
     if world == "offline-real":

@@ -31,6 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
+from xlt_utils.choices import CLASSIFIER_POOLINGS, PACKABLE_FORMATS, TOKENIZER_MODELS
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.tasks import Task
 
@@ -46,11 +47,7 @@ SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>"]  # XLM-R ids 0..3; <mask> is 
 # How a sequence-level head reads the encoder: ``cls``, the architecture's own head (BERT: its pooler on [CLS];
 # XLM-R: a dense layer on <s>), or ``mean``, a linear classifier on the mean of the last layer's token states over
 # the attention mask (the pooling sentence encoders such as e5 are trained with; no random pooler).
-CLASSIFIER_POOLINGS = ("cls", "mean")
 POOLING_CONFIG_KEY = "xlt_classifier_pooling"  # saved in a fine-tuned model's config.json
-
-
-TOKENIZER_MODELS = ("unigram", "word")
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 2000, out_dir: str | Path | None = None,
@@ -356,9 +353,6 @@ def model_config(encoder: str | Path) -> Any:
 
 # ------------------------------------------------------------------------------------- padding-free training
 PACKED_ATTENTION = "xlt_packed"  # the attention function Packer registers with transformers' AttentionInterface
-PACKABLE_FORMATS = ("classification", "pair_classification", "tagging")  # and MLM pretraining
-
-
 def _packed_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                       attention_mask: torch.Tensor | None, scaling: float | None = None, dropout: float = 0.0,
                       cu_seq_lens_q: torch.Tensor | None = None, xlt_pack: dict[str, torch.Tensor] | None = None,

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -103,9 +104,11 @@ def _quiet() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message="IProgress not found")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
+    # transformers reads this when it is first imported (through huggingface_hub); setting it costs no import of
+    # transformers here, which a cell that never loads a model would pay for nothing
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers.utils.logging" in sys.modules:  # imported already (an interactive session)
+        sys.modules["transformers.utils.logging"].disable_progress_bar()
 
 
 def plan(config: Any) -> tuple[str, dict[str, Any]]:
@@ -142,12 +145,29 @@ def start(config: Any) -> Run:
     run.env = runs.environment()
     runs.write_json_atomic(d / runs.ENV, {**run.env, "status": "running"})
     seed = getattr(config, "seed", None)
-    if seed is not None:
+    if seed is not None and _uses_torch(config):
         from transformers import set_seed
 
-        set_seed(seed)
+        set_seed(seed)  # random, numpy and torch
+    elif seed is not None:
+        import random
+
+        import numpy as np
+
+        random.seed(seed)
+        np.random.seed(seed)
     print(f"run {rid}\n  dir {d}")
     return run
+
+
+def _uses_torch(config: Any) -> bool:
+    """Whether a cell builds or runs a model: all but a majority baseline (which counts labels) and a pretrain
+    cell that copies a committed checkpoint, which are seeded and run without importing torch and transformers
+    (seconds per kernel)."""
+    phase = _phase_of(config)
+    if phase == "baselines":
+        return getattr(config, "kind", None) != "majority"
+    return not (phase == "pretrain" and getattr(config, "checkpoint", None) is not None)
 
 
 def _write_params(run: Run) -> None:
@@ -166,7 +186,7 @@ def finish(run: Run) -> dict[str, Any]:
     run.timings["total_in_kernel"] = time.perf_counter() - run.started
     run.timings["work"] = sum(run.timings.get(k, 0.0) for k in WORK_STEPS)
     _write_params(run)
-    run.env.update(runs.peak_memory())
+    run.env.update({**runs.torch_environment(), **runs.peak_memory()})
     runs.write_json_atomic(run.dir / runs.ENV, {**run.env, "status": "done", "finished":
                                                 time.strftime("%Y-%m-%dT%H:%M:%S"),
                                                 "timings": {k: round(v, 3) for k, v in run.timings.items()},
@@ -537,7 +557,6 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
     An interrupted pretraining restarts from scratch (it is deterministic, so the result is the same).
     """
     from xlt_utils.synth.languages import LANGUAGE_IDS
-    from xlt_utils.synth.pretrain import pretrain
 
     cfg = run.config
     out = run.dir / "encoder"
@@ -554,6 +573,8 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
                             pretrain_seconds_when_made=summary["seconds"],
                             checkpoint_git_revision=summary["provenance"].get("git_revision"))
         return summary
+    from xlt_utils.synth.pretrain import pretrain
+
     with run.timer("pretrain"):
         summary = pretrain(out, size=cfg.model.removeprefix("synth-"), languages=langs, steps=cfg.steps,
                            batch_size=cfg.batch_size, max_len=cfg.max_len, lr=cfg.learning_rate,
@@ -734,7 +755,7 @@ def _majority_rows(run: Run) -> list[dict[str, Any]]:
         value = Counter(r["answers"]["text"][0] for r in train if r["answers"]["text"]).most_common(1)[0][0]
     else:
         value = Counter(r["label"] for r in train).most_common(1)[0][0]
-    pipe = PIPELINES[fmt](task, _NoTokenizer())
+    pipe = PIPELINES[fmt](task, _NoTokenizer(), pad_to_multiple_of=1)  # never collates: no torch needed
     for lang in langs:
         recs = records(task, split, lang, cfg.max_eval_samples, DATA_SEED)
         preds = [[value] * len(r["tokens"]) for r in recs] if fmt == "tagging" else [value] * len(recs)

@@ -280,24 +280,39 @@ def cpu_description(cpuinfo: str | None = None) -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Versions, hardware and revision for ``env.json``."""
-    import torch
-    import transformers
+    """Versions, hardware and revision for ``env.json``.
+
+    Package versions come from their installed metadata, so a cell that never uses torch does not import it for
+    this; torch's threads and GPU are filled in by :func:`torch_environment` once the run has used torch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
 
     env = {
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "torch": installed("torch"),
+        "transformers": installed("transformers"),
         "platform": platform.platform(),
         "processor": cpu_description(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "hostname": platform.node(),
         "git_revision": git_revision(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    return env
+    return {**env, **torch_environment()}
+
+
+def torch_environment() -> dict[str, Any]:
+    """torch's version, threads and GPU as this process runs them; empty while torch is not imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def peak_memory() -> dict[str, float]:
@@ -305,11 +320,10 @@ def peak_memory() -> dict[str, float]:
     libraries, data) and, on CUDA, the most GPU memory torch allocated (``peak_gpu_mb``)."""
     import resource
 
-    import torch
-
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     out = {"peak_rss_mb": round(rss_kb / 1024, 1)}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    torch = sys.modules.get("torch")  # a process that never imported torch allocated nothing on a GPU
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return out
 

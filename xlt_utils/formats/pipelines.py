@@ -10,20 +10,27 @@ features of a split back into one prediction per record, the form :func:`xlt_uti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from transformers import PreTrainedTokenizerBase
 
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.tasks import Task
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+# torch is imported where tensors are made (collate, packing), not here: featurizing, decoding and scoring need
+# none, so a cell that only scores (a majority baseline) pays for no torch import.
 
 Feature = dict[str, Any]
 IGNORE = -100
 
 
 def _pad(seqs: Sequence[Sequence[int]], value: int, multiple: int = 1) -> torch.Tensor:
+    import torch
+
     n = max(len(s) for s in seqs)
     n = -(-n // multiple) * multiple
     out = torch.full((len(seqs), n), value, dtype=torch.long)
@@ -34,6 +41,8 @@ def _pad(seqs: Sequence[Sequence[int]], value: int, multiple: int = 1) -> torch.
 
 def default_pad_multiple() -> int:
     """8 where CUDA is available (tensor-core friendly batch lengths), else 1 (no extra padding on CPU)."""
+    import torch
+
     return 8 if torch.cuda.is_available() else 1
 
 
@@ -87,6 +96,8 @@ class Pipeline:
 
     def collate(self, features: Sequence[Feature]) -> dict[str, torch.Tensor]:
         """Pad a list of features into a batch (dynamic padding)."""
+        import torch
+
         batch = {
             "input_ids": _pad([f["input_ids"] for f in features], self.pad_id, self.pad_to_multiple_of),
             "attention_mask": _pad([f["attention_mask"] for f in features], 0, self.pad_to_multiple_of),
@@ -239,6 +250,8 @@ class SpanQAPipeline(Pipeline):
         return feats
 
     def collate(self, features):
+        import torch
+
         batch = super().collate(features)
         if "start_positions" in features[0]:
             batch["start_positions"] = torch.tensor([f["start_positions"] for f in features])
@@ -309,6 +322,8 @@ class MultipleChoicePipeline(Pipeline):
         return feats
 
     def collate(self, features):
+        import torch
+
         n_choices = {len(f["input_ids"]) for f in features}
         if len(n_choices) != 1:
             raise XLTError(f"a multiple_choice batch mixes {sorted(n_choices)} choices; a task needs a fixed number")
@@ -376,6 +391,8 @@ def pack_batch(batch: dict[str, torch.Tensor], position_offset: int = 0) -> dict
     where each sequence starts, the last entry being the total. ``attention_mask`` is dropped: the attention has
     to be kept within each sequence by the model (:class:`xlt_utils.models.Packer`). The batch must be padded on
     the right (as :meth:`Pipeline.collate` pads) and hold no empty sequence."""
+    import torch
+
     mask = batch["attention_mask"]
     if mask.dim() != 2:
         raise XLTError(f"packing needs (batch, length) inputs, got attention_mask of shape {tuple(mask.shape)} "

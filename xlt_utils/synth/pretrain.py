@@ -21,19 +21,11 @@ from typing import Any
 
 import torch
 
+from xlt_utils.choices import SIZES
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.paths import PROJECT_ROOT
 from xlt_utils.synth.corpus import mlm_corpus, probe_pairs
 from xlt_utils.synth.languages import GRAMMAR_VERSION, LANGUAGE_IDS, language_card
-
-# (layers, hidden, heads, ffn): depth-at-fixed-width and width-at-fixed-depth pairs
-SIZES: dict[str, tuple[int, int, int, int]] = {
-    "tiny": (2, 64, 2, 256),
-    "small": (4, 128, 4, 512),
-    "deep": (8, 128, 4, 512),
-    "medium": (4, 256, 4, 1024),
-    "large": (6, 384, 6, 1536),
-}
 
 
 def encoder_config(size: str, vocab_size: int, max_len: int = 128):
