@@ -51,7 +51,7 @@ def test_embedded_studies_share_the_paper_cells():
 
         paper = ids("paper") | ids("paper", "target")
         assert ids("rq1_batch_size") & paper
-        assert ids("rq4_intermediate_data") & paper or profile == "embedded-full"  # its sizes skip 6,400 there
+        assert ids("rq4_intermediate_data") & paper  # Brown POS at 768 (embedded) / 6,400 sentences (embedded-full)
         assert ids("rq5_source_language") & ids("rq4_intermediate_data")
         rq3 = {c.run_id for c in G.expand("rq3_efficiency", profile).cells
                if c.phase == "target" and c.params.get("num_layers") is None and c.params["world"] == "offline-real"}
