@@ -255,17 +255,17 @@ def test_train_tokenizer_is_deterministic():
 # ---- padding to a multiple of 8 (the default where CUDA is available) --------------------------------------
 
 def test_pad_multiple_defaults_to_8_with_cuda_and_1_without(local_tasks, tiny_encoder, monkeypatch):
-    from xlt_utils.formats import pipelines
+    import torch
 
     task = get_task(local_tasks["classification"])
     tok = load_tokenizer(tiny_encoder)
     feats = get_pipeline(task, tok).featurize(load_records(task, "train", "en")[:5], train=True)
     longest = max(f["length"] for f in feats)
-    monkeypatch.setattr(pipelines.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert get_pipeline(task, tok).pad_to_multiple_of == 8
     assert get_pipeline(task, tok).collate(feats)["input_ids"].shape[1] == -(-longest // 8) * 8
     assert get_pipeline(task, tok, pad_to_multiple_of=1).collate(feats)["input_ids"].shape[1] == longest
-    monkeypatch.setattr(pipelines.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert get_pipeline(task, tok).pad_to_multiple_of == 1
     with pytest.raises(XLTError, match="pad_to_multiple_of"):
         get_pipeline(task, tok, pad_to_multiple_of=0)

@@ -114,18 +114,25 @@ def test_nbval_every_notebook_at_its_smoke_defaults(smoke_reference, tmp_path):
     ref_dir, _, _ = smoke_reference
     out = tmp_path / "nbval"
     shutil.copytree(ref_dir, out)  # the paper study's smoke runs; the other studies reuse the cells they share
-    for study in sorted(set(C.ANALYSIS_NOTEBOOKS) - {"paper"}):
-        r = subprocess.run([sys.executable, "-m", "xlt_utils", "grid", f"studies/{study}.yaml", "--profile", "smoke",
-                            "--jobs", "2"], cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=900,
-                           check=False)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    # the five research questions' smoke grids as one merged grid (make reproduce's path: two cells at a time across
+    # the studies, the paper's cells already done), then results and the HTML report
+    r = subprocess.run([sys.executable, "-m", "xlt_utils", "reproduce", "--study", "all", "--profile", "smoke",
+                        "--jobs", "2"], cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=900,
+                       check=False)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "0 failed, 0 blocked" in r.stdout and "already done" in r.stdout
     collect(out)
     training = (out / "results" / "training.csv").read_text()
     assert "rq1_batch_size,smoke," in training and ",intermediate," in training  # training cost was collected
+    # nbval in two processes at once (half of the notebooks each: a notebook's kernel uses one core)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-           "--nbval-cell-timeout=600", *[str(p.relative_to(ROOT)) for p in NOTEBOOKS]]
-    r = subprocess.run(cmd, cwd=ROOT, env=_env(out), capture_output=True, text=True, timeout=1200, check=False)
-    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
+           "--nbval-cell-timeout=600"]
+    halves = [NOTEBOOKS[0::2], NOTEBOOKS[1::2]]
+    procs = [subprocess.Popen([*cmd, *[str(p.relative_to(ROOT)) for p in half]], cwd=ROOT, env=_env(out),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for half in halves]
+    for proc, half in zip(procs, halves):
+        stdout, stderr = proc.communicate(timeout=1200)
+        assert proc.returncode == 0, f"{[p.name for p in half]}\n" + stdout[-5000:] + stderr[-2000:]
     assert (out / "figures" / "paper" / "smoke" / "transfer.png").exists()
     for study in set(C.ANALYSIS_NOTEBOOKS) - {"paper"}:
         assert list((out / "figures" / study / "smoke").glob("*.png")), f"{study}: no figure"

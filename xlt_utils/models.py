@@ -153,22 +153,60 @@ def init_encoder(config: XLMRobertaConfig, tokenizer: PreTrainedTokenizerBase, o
 def load_tokenizer(encoder: str | Path) -> PreTrainedTokenizerBase:
     """Load the (fast) tokenizer saved with an encoder or named by a Hub id.
 
-    A local directory with a ``tokenizer.json`` is loaded straight from that file (``PreTrainedTokenizerFast``).
-    ``AutoTokenizer`` would build the class its config names, and for XLM-R's ``XLMRobertaTokenizer`` transformers 5
-    parses the 17 MB file in Python and rebuilds the Unigram model from its vocabulary: 2.5 s instead of 1.0 s on
-    this machine, paid by every e5 cell. The file holds the whole tokenizer (normalizer, pre-tokenizer, model,
-    post-processor, added tokens), so both give the same ids, offsets and word ids: checked on the e5 tokenizer
-    over every offline-real task's featurized records (27,919) and retrieval sentences (1.18 million), and by
-    ``tests/test_models.py`` on the test encoders. Hub ids and directories without the file keep ``AutoTokenizer``.
+    A local directory with a ``tokenizer.json`` goes through :func:`_tokenizer_cache`: the tokenizer that
+    ``AutoTokenizer`` builds from it, saved once and then loaded as is. ``AutoTokenizer`` builds the class the config
+    names, and ``XLMRobertaTokenizer`` (XLM-R, e5, the synth encoders) rebuilds its normalizer, pre-tokenizer and
+    Unigram model from the file's vocabulary: 2.5 s for e5's 250k pieces on this machine, paid by every cell that
+    loads it, and not the same tokenizer as the file itself for a trained synth tokenizer (no NFKC normalizer, a
+    whitespace split), so the file cannot simply be read instead. Hub ids and directories without the file keep
+    ``AutoTokenizer``.
     """
     path = Path(encoder)
     if path.is_dir() and (path / "tokenizer.json").is_file():
-        tok = PreTrainedTokenizerFast.from_pretrained(str(path))
+        tok = PreTrainedTokenizerFast.from_pretrained(str(_tokenizer_cache(path)))
     else:
         tok = AutoTokenizer.from_pretrained(str(encoder))
     if not tok.is_fast:
         raise XLTError(f"tokenizer of {encoder} is not a fast tokenizer; offsets and word ids need one")
     return tok
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def _tokenizer_cache(encoder: Path) -> Path:
+    """A directory holding the tokenizer ``AutoTokenizer`` builds from ``encoder``'s files, saved by it (its
+    ``tokenizer.json`` is that tokenizer's own backend), under ``.cache/xlt/tokenizers/<key>``; the key hashes the
+    tokenizer files and the transformers version, so every run directory holding the same files shares one entry.
+    Built on first use (atomically: concurrent cells each build and one rename wins)."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    import transformers
+
+    from xlt_utils import paths
+
+    h = hashlib.sha256(transformers.__version__.encode())
+    for name in TOKENIZER_FILES:
+        f = encoder / name
+        h.update(name.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"-") + b"\0")
+    root = paths.CACHE / "xlt" / "tokenizers"
+    out = root / h.hexdigest()[:24]
+    if (out / "tokenizer.json").is_file():
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=root))
+    try:
+        AutoTokenizer.from_pretrained(str(encoder)).save_pretrained(str(tmp))
+        try:
+            tmp.rename(out)
+        except OSError:  # built meanwhile by another cell
+            if not (out / "tokenizer.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def mean_pool_classifier_class(config: Any) -> type:
