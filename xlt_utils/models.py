@@ -162,8 +162,14 @@ def load_tokenizer(encoder: str | Path) -> PreTrainedTokenizerBase:
     ``AutoTokenizer``.
     """
     path = Path(encoder)
+    cached = None
     if path.is_dir() and (path / "tokenizer.json").is_file():
-        tok = PreTrainedTokenizerFast.from_pretrained(str(_tokenizer_cache(path)))
+        try:
+            cached = _tokenizer_cache(path)
+        except OSError:  # a cache that cannot be written (read-only checkout): build it here, as before
+            cached = None
+    if cached is not None:
+        tok = PreTrainedTokenizerFast.from_pretrained(str(cached))
     else:
         tok = AutoTokenizer.from_pretrained(str(encoder))
     if not tok.is_fast:
