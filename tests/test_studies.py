@@ -658,7 +658,7 @@ def test_paper_best_task_leaves_out_the_shuffled_label_control():
 def test_control_claims_pair_a_task_with_its_shuffled_labels_by_hand():
     """MNLI-like changes a and b (and c, d alike) by -5 and -3, its shuffled-label control by -1 and 0: the labels
     account for -4 and -3, mean -3.5 ± t(3) sqrt(1/12) = [-4.42, -2.58], so the two-sided claim is supported when
-    the control is matched to its task (both passed on at step 625 after 20,000 examples). Unmatched (the control
+    the control is matched to its task, and its note says the labels hurt (both passed on at step 625 after 20,000 examples). Unmatched (the control
     passed on at step 160), or with no steps recorded, the numbers stay and the claim is refused: inconclusive.
     A control without its task, or a model without a control, makes no claim."""
     rows = _rows({"none": {"en": 50, "a": 30, "b": 30, "c": 30, "d": 30},
@@ -678,6 +678,8 @@ def test_control_claims_pair_a_task_with_its_shuffled_labels_by_hand():
     assert (c["ours"].iloc[0], c["95% interval"].iloc[0], c["verdict"].iloc[0]) == (
         "-3.50 points", "[-4.42, -2.58]", "supported")
     assert c["note"].iloc[0].startswith("matched: ")
+    assert c["note"].iloc[0].endswith("; direction: synth_mnli transfers worse than its control, so its real labels "
+                                      "hurt")
     c = studies.claims_frame(studies.control_claims(eff, studies.passed_training(passed(160))))
     assert (c["ours"].iloc[0], c["verdict"].iloc[0]) == ("-3.50 points", "inconclusive")
     assert c["note"].iloc[0] == ("not matched, so not a control comparison (control vs task passed step: seed 13: "

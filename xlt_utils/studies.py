@@ -723,6 +723,9 @@ def control_claims(eff: Any, passed: Any = None) -> list[dict[str, Any]]:
         if why:
             r.update(verdict="inconclusive",
                      note=f"not matched, so not a control comparison (control vs task passed step: {why})")
+        elif r["verdict"] == "supported":  # two-sided: say which way the labels moved the transfer
+            r["note"] += (f"; direction: {task} transfers {'better' if lang_mean.mean() > 0 else 'worse'} than its "
+                          "control, so its real labels " + ("help" if lang_mean.mean() > 0 else "hurt"))
         rows.append(r)
     return rows
 
