@@ -121,6 +121,62 @@ def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
             if not c.done()] == []
 
 
+def same_as_whole(whole, study):
+    """The study's rows in outputs/results equal ``whole``'s: the same values; a column empty in every row (a key
+    only other runs of a source grid had) says nothing."""
+    for name, frame in whole.items():
+        merged = pd.read_csv(paths.RESULTS / name)
+        merged = merged[merged["study"] == study].sort_values(["run_id", *(["lang"] if "lang" in merged else [])],
+                                                              kind="stable").reset_index(drop=True)
+        frame = frame.sort_values(["run_id", *(["lang"] if "lang" in frame else [])], kind="stable")
+        pd.testing.assert_frame_equal(merged.dropna(axis=1, how="all"),
+                                      frame.reset_index(drop=True).dropna(axis=1, how="all"), check_like=True,
+                                      check_dtype=False)  # a seed read back beside seedless rows is a float
+
+
+def test_a_study_bundle_carries_the_runs_it_shares_with_another_studys_bundle(tmp_path, monkeypatch):
+    """rq1's smoke grid shares cells with the paper's (same run ids). On a machine where those came from a paper
+    bundle, rq1's export carries them (rows relabelled to rq1, their run files, ``reused`` naming the source), so
+    rq1's bundle alone gives the rows of the whole rq1 grid run in one place."""
+    study = "rq1_batch_size"
+    shared = ({c.run_id for c in G.expand(STUDY, PROFILE).cells}
+              & {c.run_id for c in G.expand(study, PROFILE).cells})
+    assert len(shared) == 3
+    use_outputs(monkeypatch, tmp_path / "whole")  # rq1 in one place
+    write_fake_runs(study, PROFILE)
+    R.collect()
+    whole = {n: pd.read_csv(paths.RESULTS / n) for n in R.BUNDLE_FILES if (paths.RESULTS / n).exists()}
+
+    use_outputs(monkeypatch, tmp_path / "a")  # the paper's grid, exported
+    write_fake_runs(STUDY, PROFILE)
+    R.collect()
+    R.export_bundle(STUDY, PROFILE, tmp_path / "paper")
+
+    use_outputs(monkeypatch, tmp_path / "b")  # rq1 with the paper's bundle imported: only its own cells run here
+    R.import_bundle(tmp_path / "paper", out=lambda s: None)
+    own = {c.run_id for c in G.expand(study, PROFILE).cells} - shared
+    write_fake_runs(study, PROFILE, only=own)
+    R.collect()
+    same_as_whole(whole, study)  # rq1's report here sees the paper bundle's runs as its own cells
+    meta = R.export_bundle(study, PROFILE, tmp_path / "rq1")
+    (imp,) = R.imported_bundles()
+    assert meta["runs"] == sorted(own | shared) and meta["reused"] == {r: imp.name for r in sorted(shared)}
+    for rid in shared:
+        assert json.loads((tmp_path / "rq1" / "runs" / rid / "params.json").read_text())["run_id"] == rid
+    rows = pd.read_csv(tmp_path / "rq1" / "metrics.csv")
+    assert set(rows["study"]) == {study} and shared <= set(rows["run_id"])
+
+    use_outputs(monkeypatch, tmp_path / "c")  # rq1's bundle alone
+    R.import_bundle(tmp_path / "rq1", out=lambda s: None)
+    R.collect()
+    same_as_whole(whole, study)
+    # with nothing imported, nothing is carried over
+    use_outputs(monkeypatch, tmp_path / "d")
+    write_fake_runs(study, PROFILE, only=own)
+    R.collect()
+    assert "reused" not in R.export_bundle(study, PROFILE, tmp_path / "rq1-own")
+
+
 def test_an_imported_cell_runs_again_only_when_a_cell_to_run_needs_it(tmp_path, monkeypatch, capsys):
     g = G.expand(STUDY, PROFILE)
     none_arm = {c.run_id for c in select(g, {"intermediate_task": {"none"}}).cells}

@@ -174,10 +174,10 @@ def collect(out: Path | None = None) -> Path:
     """
     member = memberships()
     out = out or results_csv()
-    df = _with_imported(_metrics_frame(member), METRICS_CSV)
+    df = _with_imported(_metrics_frame(member), METRICS_CSV, member)
     _write_csv(_finish_metrics(df), out)
     for name, frame in ((EFFICIENCY_CSV, _efficiency_frame(member)), (TRAINING_CSV, _training_frame(member))):
-        frame = _with_imported(frame, name)
+        frame = _with_imported(frame, name, member)
         path = out.with_name(name)
         if frame.empty:
             path.unlink(missing_ok=True)  # no stale file when no run has timings
@@ -282,9 +282,11 @@ def imported_run_ids() -> set[str]:
     return out
 
 
-def _with_imported(df: Any, name: str) -> Any:
+def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Any:
     """``df`` plus the rows of file ``name`` of each imported bundle whose (study, profile, run) has no rows in
-    ``df`` (a run finished here wins; the first bundle wins over later ones)."""
+    ``df`` (a run finished here wins; the first bundle wins over later ones). A bundle's row also counts for every
+    other grid here (``member``: :func:`memberships`) that has its run as a cell: a run id names one computation,
+    so the paper bundle's no-intermediate runs are rq4's too once rq4's grid ran here."""
     import pandas as pd
 
     frames = [df] if not df.empty else []
@@ -297,6 +299,7 @@ def _with_imported(df: Any, name: str) -> Any:
                             low_memory=False)
         if name == TRAINING_CSV and "passed_step" not in extra.columns:
             extra = _passed_from_params(extra, b)
+        extra = _in_other_grids(extra, member or {})
         keys = list(zip(extra["study"], extra["profile"], extra["run_id"]))
         extra = extra[[k not in have for k in keys]]
         have.update(zip(extra["study"], extra["profile"], extra["run_id"]))
@@ -305,6 +308,24 @@ def _with_imported(df: Any, name: str) -> Any:
     if len(frames) <= 1:
         return frames[0] if frames else df
     return pd.concat(frames, ignore_index=True)
+
+
+def _in_other_grids(rows: Any, member: Mapping[str, list[tuple[str, str]]]) -> Any:
+    """``rows`` plus a copy of them relabelled to each other (study, profile) grid whose cells include their run."""
+    import pandas as pd
+
+    if rows.empty or not member:
+        return rows
+    grids = {g for r in set(rows["run_id"]) for g in member.get(r, [])}
+    copies = []
+    for study, profile in sorted(grids):
+        own = rows[(rows["study"] == study) & (rows["profile"] == profile)]
+        cell = rows["run_id"].map(lambda r, g=(study, profile): g in member.get(r, []))
+        theirs = rows[cell.astype(bool) & ~rows["run_id"].isin(set(own["run_id"]))]
+        theirs = theirs.drop_duplicates([c for c in theirs.columns if c not in ("study", "profile")])
+        if not theirs.empty:
+            copies.append(theirs.assign(study=study, profile=profile))
+    return pd.concat([rows, *copies], ignore_index=True) if copies else rows
 
 
 def passed(resolved: Mapping[str, Any], examples: float | None) -> tuple[int | None, int | None]:
@@ -398,10 +419,53 @@ def grid_manifest(study: str, profile: str) -> dict[str, Any]:
     return json.loads(f.read_text())
 
 
+def _reuse_imported(study: str, profile: str, frames: dict[str, Any],
+                    missing: set[str]) -> tuple[dict[str, Any], dict[str, Path], list[Path]]:
+    """``frames`` plus the rows of the ``missing`` runs that imported bundles hold (the first bundle holding a run
+    wins), relabelled (study, profile); the run → imported bundle it came from, and the bundles read."""
+    import pandas as pd
+
+    reused: dict[str, Path] = {}
+    sources = imported_bundles()
+    for b in sources:
+        take = set(json.loads((b / BUNDLE_JSON).read_text()).get("runs", [])) & (missing - set(reused))
+        if not take:
+            continue
+        for name in BUNDLE_FILES:
+            if not (b / name).exists():
+                continue
+            extra = pd.read_csv(b / name, keep_default_na=False, na_values=[""], low_memory=False,
+                                dtype={"lang": str, "study": str, "profile": str})
+            extra = extra[extra["run_id"].isin(take)]  # one copy of each row, whichever studies the bundle held it under
+            extra = extra.drop_duplicates([c for c in extra.columns if c not in ("study", "profile")])
+            if name == TRAINING_CSV and "passed_step" not in extra.columns:
+                extra = _passed_from_params(extra, b)
+            if extra.empty:
+                continue
+            extra = extra.assign(study=study, profile=profile)
+            frames[name] = pd.concat([frames[name], extra], ignore_index=True) if name in frames else extra
+        reused.update({r: b for r in take})
+    return frames, reused, sources
+
+
+def _source_encoder(run_id: str, sources: list[Path]) -> str | None:
+    """The encoder SHA-256 an imported bundle recorded for a pretraining run (``None`` if none did)."""
+    for b in sources:
+        sha = json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).get(run_id)
+        if sha:
+            return sha
+    return None
+
+
 def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | None = None,
                   where: Sequence[str] | None = None) -> dict[str, Any]:
-    """Write the rows of (study, profile) from the runs finished *here* (not imported ones) to ``dest``; ``only``:
-    just these runs (a part of the grid, ``where`` its description).
+    """Write the rows of (study, profile) from the runs finished *here* to ``dest``; ``only``: just these runs (a
+    part of the grid, ``where`` its description).
+
+    A run of the part that did not finish here but that an imported bundle holds, under any study (a run id names
+    one computation, whichever grids it is a cell of: ``rq4``'s no-intermediate arm is the ``paper`` study's cell),
+    is carried over with its rows relabelled to (study, profile) and its ``runs/<run id>/`` files, and
+    ``bundle.json`` names the bundle it came from under ``reused``: so a study's bundles render its page alone.
 
     Returns:
         The bundle's ``bundle.json`` content.
@@ -420,28 +484,34 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
               TRAINING_CSV: _training_frame(member)}
     frames = {k: f[(f["study"] == study) & (f["profile"] == profile)
                    & (f["run_id"].isin(only) if only is not None else True)] for k, f in frames.items() if not f.empty}
+    here = set(frames[METRICS_CSV]["run_id"]) if METRICS_CSV in frames else set()
+    wanted = set(only) if only is not None else {c["run_id"] for c in cells}
+    frames, reused, sources = _reuse_imported(study, profile, frames, wanted - here)
     rids = sorted(set(frames[METRICS_CSV]["run_id"])) if METRICS_CSV in frames else []
-    if not rids:
+    if not here:
         raise XLTError(f"no finished run of {study} / {profile} here; run `python -m xlt_utils grid {study} "
                        f"--profile {profile}` first")
     pretrain = sorted({r for r in frames[METRICS_CSV]["pretrain_run"].dropna() if r} |
                       {r for r in rids if r.startswith("pretrain/")})
-    encoders = {r: _weights_sha256(runs.run_path(r)) for r in pretrain}
+    encoders = {r: _weights_sha256(runs.run_path(r)) or _source_encoder(r, sources) for r in pretrain}
     meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
             "part_cells": len(cells) if only is None else len(only),
             "rows": {k: len(f) for k, f in frames.items()}, "pretrain_encoders_sha256": encoders,
             "task_data": _tasks_read(frames[METRICS_CSV]),
             "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if reused:
+        meta["reused"] = {rid: reused[rid].name for rid in sorted(reused)}
     dest.mkdir(parents=True, exist_ok=True)
     for name, f in frames.items():
         if not f.empty:
             f.to_csv(dest / name, index=False)
     for rid in rids:  # each number stays traceable to its run's parameters, versions, hardware and timings
         (dest / BUNDLE_RUNS / rid).mkdir(parents=True, exist_ok=True)
+        src = reused[rid] / BUNDLE_RUNS / rid if rid in reused else runs.run_path(rid)
         for n in (runs.PARAMS, runs.ENV):
-            if (runs.run_path(rid) / n).exists():
-                shutil.copy2(runs.run_path(rid) / n, dest / BUNDLE_RUNS / rid / n)
+            if (src / n).exists():
+                shutil.copy2(src / n, dest / BUNDLE_RUNS / rid / n)
     runs.write_json_atomic(dest / BUNDLE_JSON, meta)
     return meta
 
