@@ -160,7 +160,9 @@ def test_a_study_bundle_carries_the_runs_it_shares_with_another_studys_bundle(tm
     same_as_whole(whole, study)  # rq1's report here sees the paper bundle's runs as its own cells
     meta = R.export_bundle(study, PROFILE, tmp_path / "rq1")
     (imp,) = R.imported_bundles()
-    assert meta["runs"] == sorted(own | shared) and meta["reused"] == {r: imp.name for r in sorted(shared)}
+    source = json.loads((imp / "bundle.json").read_text())
+    assert meta["runs"] == sorted(own | shared) and meta["reused"] == {
+        r: f"paper / smoke, exported {source['created']}" for r in sorted(shared)}
     for rid in shared:
         assert json.loads((tmp_path / "rq1" / "runs" / rid / "params.json").read_text())["run_id"] == rid
     rows = pd.read_csv(tmp_path / "rq1" / "metrics.csv")

@@ -216,7 +216,8 @@ def readme_table(profile: str = PROFILE, analysed: Mapping[str, Analysed] | None
         n_seeds = int(studies.scores(df)["seed"].dropna().nunique())
         tally = " / ".join(str(int((claims["verdict"] == v).sum()))
                            for v in ("supported", "not supported", "inconclusive"))
-        lines.append(f"| `{study}` | {question} | `{profile}`: {df['run_id'].nunique()} runs, {n_seeds} seeds | "
+        seeds = f"{n_seeds} seed{'' if n_seeds == 1 else 's'}"
+        lines.append(f"| `{study}` | {question} | `{profile}`: {df['run_id'].nunique()} runs, {seeds} | "
                      f"{tally} of {len(claims)} | {studies.evidence(claims, n_seeds)} | "
                      f"[{study}.md](docs/results/{study}.md) |")
     return "\n".join(lines)

@@ -448,6 +448,14 @@ def _reuse_imported(study: str, profile: str, frames: dict[str, Any],
     return frames, reused, sources
 
 
+def _bundle_label(bundle: Path) -> str:
+    """``paper / embedded-full, where world=offline-real seed=13 ..., exported 2026-12-07T13:14:57+00:00``: which
+    bundle a reused run came from, in the words its ``bundle.json`` gives."""
+    m = json.loads((bundle / BUNDLE_JSON).read_text())
+    where = f", where {' '.join(m['where'])}" if m.get("where") else ""
+    return f"{m['study']} / {m['profile']}{where}, exported {m.get('created', '?')}"
+
+
 def _source_encoder(run_id: str, sources: list[Path]) -> str | None:
     """The encoder SHA-256 an imported bundle recorded for a pretraining run (``None`` if none did)."""
     for b in sources:
@@ -501,7 +509,7 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
             "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if reused:
-        meta["reused"] = {rid: reused[rid].name for rid in sorted(reused)}
+        meta["reused"] = {rid: _bundle_label(reused[rid]) for rid in sorted(reused)}
     dest.mkdir(parents=True, exist_ok=True)
     for name, f in frames.items():
         if not f.empty:
