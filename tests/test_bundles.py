@@ -4,7 +4,9 @@ imported cells are not run again unless a cell still to run needs one as its ups
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -85,7 +87,7 @@ def test_parts_put_back_together_equal_the_whole(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["results", "--export", str(tmp_path / "early"), "--study", STUDY, "--profile", PROFILE,
                  "--where", "intermediate_task=synth_mnli"]) == 0
-    assert "warning: 1 cell(s) of this part have not finished here" in capsys.readouterr().out
+    assert "warning: 1 cell(s) of this part have not finished here and no imported bundle holds them" in capsys.readouterr().out
     write_fake_runs(STUDY, PROFILE, only=mnli)
     R.collect()
     meta = R.export_bundle(STUDY, PROFILE, tmp_path / "bundle-a")
@@ -134,13 +136,24 @@ def same_as_whole(whole, study):
                                       check_dtype=False)  # a seed read back beside seedless rows is a float
 
 
-def test_a_study_bundle_carries_the_runs_it_shares_with_another_studys_bundle(tmp_path, monkeypatch):
-    """rq1's smoke grid shares cells with the paper's (same run ids). On a machine where those came from a paper
-    bundle, rq1's export carries them (rows relabelled to rq1, their run files, ``reused`` naming the source), so
+def fake_encoder(run_id, content):
+    """A pretraining run's weights file (fake runs have none), so bundles record its SHA-256."""
+    f = paths.RUNS / run_id / "encoder" / "model.safetensors"
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_bytes(content)
+    return hashlib.sha256(content).hexdigest()
+
+
+def test_a_study_bundle_carries_the_runs_it_shares_with_another_studys_bundle(tmp_path, monkeypatch, capsys):
+    """rq1's smoke grid shares three cells with the paper's (same run ids: the pretraining and the no-intermediate
+    target and evaluation). On a machine where the last two came from a paper bundle (the pretraining runs again
+    there: its weights are needed), rq1's report counts them as its own and rq1's export carries them (rows
+    relabelled to rq1, their run files, ``reused`` naming the source, the source's encoder and task records), so
     rq1's bundle alone gives the rows of the whole rq1 grid run in one place."""
     study = "rq1_batch_size"
     shared = ({c.run_id for c in G.expand(STUDY, PROFILE).cells}
               & {c.run_id for c in G.expand(study, PROFILE).cells})
+    (pre,) = [r for r in shared if r.startswith("pretrain/")]
     assert len(shared) == 3
     use_outputs(monkeypatch, tmp_path / "whole")  # rq1 in one place
     write_fake_runs(study, PROFILE)
@@ -149,31 +162,61 @@ def test_a_study_bundle_carries_the_runs_it_shares_with_another_studys_bundle(tm
 
     use_outputs(monkeypatch, tmp_path / "a")  # the paper's grid, exported
     write_fake_runs(STUDY, PROFILE)
+    sha_a = fake_encoder(pre, b"encoder of machine a")
     R.collect()
     R.export_bundle(STUDY, PROFILE, tmp_path / "paper")
 
-    use_outputs(monkeypatch, tmp_path / "b")  # rq1 with the paper's bundle imported: only its own cells run here
+    use_outputs(monkeypatch, tmp_path / "b")  # rq1 with the paper's bundle imported
     R.import_bundle(tmp_path / "paper", out=lambda s: None)
     own = {c.run_id for c in G.expand(study, PROFILE).cells} - shared
-    write_fake_runs(study, PROFILE, only=own)
+    write_fake_runs(study, PROFILE, only=own | {pre})
+    sha_b = fake_encoder(pre, b"encoder of machine b")
     R.collect()
     same_as_whole(whole, study)  # rq1's report here sees the paper bundle's runs as its own cells
-    meta = R.export_bundle(study, PROFILE, tmp_path / "rq1")
+    capsys.readouterr()
+    assert main(["results", "--export", str(tmp_path / "rq1"), "--study", study, "--profile", PROFILE]) == 0
+    out = capsys.readouterr().out
+    assert "2 of the runs from imported bundles" in out and "have not finished" not in out
+    assert f"warning: the reused runs were computed from another {pre} (sha256 {sha_a[:12]})" in out
+    meta = json.loads((tmp_path / "rq1" / "bundle.json").read_text())
     (imp,) = R.imported_bundles()
     source = json.loads((imp / "bundle.json").read_text())
     assert meta["runs"] == sorted(own | shared) and meta["reused"] == {
-        r: f"paper / smoke, exported {source['created']}" for r in sorted(shared)}
+        r: f"paper / smoke, exported {source['created']}" for r in sorted(shared - {pre})}
+    assert meta["pretrain_encoders_sha256"] == {pre: sha_b}  # this machine's pretraining run
+    assert meta["reused_differs"] == {pre: {"reused": sha_a, "here": sha_b}}
+    assert meta["task_data"]["synth_xnli"] == source["task_data"]["synth_xnli"]
     for rid in shared:
         assert json.loads((tmp_path / "rq1" / "runs" / rid / "params.json").read_text())["run_id"] == rid
     rows = pd.read_csv(tmp_path / "rq1" / "metrics.csv")
     assert set(rows["study"]) == {study} and shared <= set(rows["run_id"])
+    assert list(rows["run_id"]) == sorted(rows["run_id"])  # reused rows sorted in
+    # a part made only of reused runs exports too
+    part = R.export_bundle(study, PROFILE, tmp_path / "reused-only", only=shared - {pre})
+    assert part["runs"] == sorted(shared - {pre}) and set(part["reused"]) == shared - {pre}
 
     use_outputs(monkeypatch, tmp_path / "c")  # rq1's bundle alone
     R.import_bundle(tmp_path / "rq1", out=lambda s: None)
     R.collect()
     same_as_whole(whole, study)
-    # with nothing imported, nothing is carried over
+
+    # a bundle holding a run under the study's own label wins over another study's copy, whatever their order
     use_outputs(monkeypatch, tmp_path / "d")
+    write_fake_runs(study, PROFILE, only=own | {pre})  # rq1's manifest here
+    mine = tmp_path / "rq1-changed"
+    shutil.copytree(tmp_path / "rq1", mine)
+    changed = pd.read_csv(mine / "metrics.csv")
+    eval_run = next(r for r in shared if r.startswith("eval/"))
+    changed.loc[changed["run_id"] == eval_run, "value"] = 999.0
+    changed.to_csv(mine / "metrics.csv", index=False)
+    for src in (tmp_path / "paper", mine):
+        R.import_bundle(src, out=lambda s: None)
+    R.collect()
+    got = pd.read_csv(paths.RESULTS / "metrics.csv")
+    got = got[(got["study"] == study) & (got["run_id"] == eval_run)]
+    assert len(got) and set(got["value"]) == {999.0}
+    # with nothing imported, nothing is carried over
+    use_outputs(monkeypatch, tmp_path / "e")
     write_fake_runs(study, PROFILE, only=own)
     R.collect()
     assert "reused" not in R.export_bundle(study, PROFILE, tmp_path / "rq1-own")

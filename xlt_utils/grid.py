@@ -193,11 +193,19 @@ def _cmd_results(args: Any) -> int:
         meta = results.export_bundle(args.study, args.profile, args.export,
                                      only=None if part is None else {c.run_id for c in part.cells},
                                      where=args.where)
+        reused = meta.get("reused", {})
         print(f"[results] bundle {args.export}: {len(meta['runs'])} runs of {meta['study']} / {meta['profile']} "
-              f"({meta['part_cells']} cells in this part, {meta['grid_cells']} in the grid), rows {meta['rows']}")
+              f"({meta['part_cells']} cells in this part, {meta['grid_cells']} in the grid"
+              + (f"; {len(reused)} of the runs from imported bundles, see bundle.json 'reused'" if reused else "")
+              + f"), rows {meta['rows']}")
         if len(meta["runs"]) < meta["part_cells"]:
             print(f"[results] warning: {meta['part_cells'] - len(meta['runs'])} cell(s) of this part have not finished "
-                  f"here; a machine that imports the bundle runs them (and the cells they need) itself")
+                  f"here and no imported bundle holds them; a machine that imports the bundle runs them (and the "
+                  f"cells they need) itself")
+        for what, d in sorted(meta.get("reused_differs", {}).items()):
+            print(f"[results] warning: the reused runs were computed from another {what} (sha256 "
+                  f"{str(d['reused'])[:12]}) than this machine's runs of this part ({str(d['here'])[:12]}): arms from "
+                  f"the two should not be compared")
         return 0
     for src in args.import_ or []:
         results.import_bundle(src)

@@ -286,11 +286,13 @@ def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]
     """``df`` plus the rows of file ``name`` of each imported bundle whose (study, profile, run) has no rows in
     ``df`` (a run finished here wins; the first bundle wins over later ones). A bundle's row also counts for every
     other grid here (``member``: :func:`memberships`) that has its run as a cell: a run id names one computation,
-    so the paper bundle's no-intermediate runs are rq4's too once rq4's grid ran here."""
+    so the paper bundle's no-intermediate runs are rq4's too once rq4's grid ran here. Such a copy comes last: a
+    bundle that holds the run under the grid's own label wins over every copy, whatever the bundles' order."""
     import pandas as pd
 
     frames = [df] if not df.empty else []
     have = set(zip(df["study"], df["profile"], df["run_id"])) if not df.empty else set()
+    loaded = []
     for b in imported_bundles():
         f = b / name
         if not f.exists():
@@ -299,7 +301,10 @@ def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]
                             low_memory=False)
         if name == TRAINING_CSV and "passed_step" not in extra.columns:
             extra = _passed_from_params(extra, b)
-        extra = _in_other_grids(extra, member or {})
+        loaded.append(extra)
+    for extra in loaded + [_copies_for_other_grids(e, member or {}) for e in loaded]:
+        if extra.empty:
+            continue
         keys = list(zip(extra["study"], extra["profile"], extra["run_id"]))
         extra = extra[[k not in have for k in keys]]
         have.update(zip(extra["study"], extra["profile"], extra["run_id"]))
@@ -310,12 +315,12 @@ def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]
     return pd.concat(frames, ignore_index=True)
 
 
-def _in_other_grids(rows: Any, member: Mapping[str, list[tuple[str, str]]]) -> Any:
-    """``rows`` plus a copy of them relabelled to each other (study, profile) grid whose cells include their run."""
+def _copies_for_other_grids(rows: Any, member: Mapping[str, list[tuple[str, str]]]) -> Any:
+    """Copies of ``rows`` relabelled to each other (study, profile) grid whose cells include their run."""
     import pandas as pd
 
     if rows.empty or not member:
-        return rows
+        return rows.iloc[0:0]
     grids = {g for r in set(rows["run_id"]) for g in member.get(r, [])}
     copies = []
     for study, profile in sorted(grids):
@@ -325,7 +330,7 @@ def _in_other_grids(rows: Any, member: Mapping[str, list[tuple[str, str]]]) -> A
         theirs = theirs.drop_duplicates([c for c in theirs.columns if c not in ("study", "profile")])
         if not theirs.empty:
             copies.append(theirs.assign(study=study, profile=profile))
-    return pd.concat([rows, *copies], ignore_index=True) if copies else rows
+    return pd.concat(copies, ignore_index=True) if copies else rows.iloc[0:0]
 
 
 def passed(resolved: Mapping[str, Any], examples: float | None) -> tuple[int | None, int | None]:
@@ -362,11 +367,16 @@ def _tasks_read(metrics: Any) -> dict[str, dict[str, Any]]:
     """Per task the runs of ``metrics`` read (their intermediate and target tasks), the provenance record of its
     data here (:func:`xlt_utils.provenance.task_data`)."""
     from xlt_utils import provenance
+
+    return {n: provenance.task_data(n) for n in _task_names(metrics)}
+
+
+def _task_names(metrics: Any) -> list[str]:
+    """The tasks the runs of ``metrics`` read (intermediate and target; a multi-task arm's components)."""
     from xlt_utils.multitask import components
 
-    names = {part for col in ("intermediate_task", "target_task") if col in metrics.columns
-             for n in metrics[col].dropna() if str(n) not in ("", "none") for part in components(str(n))}
-    return {n: provenance.task_data(n) for n in sorted(names)}
+    return sorted({part for col in ("intermediate_task", "target_task") if col in metrics.columns
+                   for n in metrics[col].dropna() if str(n) not in ("", "none") for part in components(str(n))})
 
 
 def _task_data_warnings(src: Path, meta: Mapping[str, Any], out: Any) -> None:
@@ -420,14 +430,13 @@ def grid_manifest(study: str, profile: str) -> dict[str, Any]:
 
 
 def _reuse_imported(study: str, profile: str, frames: dict[str, Any],
-                    missing: set[str]) -> tuple[dict[str, Any], dict[str, Path], list[Path]]:
+                    missing: set[str]) -> tuple[dict[str, Any], dict[str, Path]]:
     """``frames`` plus the rows of the ``missing`` runs that imported bundles hold (the first bundle holding a run
-    wins), relabelled (study, profile); the run → imported bundle it came from, and the bundles read."""
+    wins), relabelled (study, profile); and the run → imported bundle it came from."""
     import pandas as pd
 
     reused: dict[str, Path] = {}
-    sources = imported_bundles()
-    for b in sources:
+    for b in imported_bundles():
         take = set(json.loads((b / BUNDLE_JSON).read_text()).get("runs", [])) & (missing - set(reused))
         if not take:
             continue
@@ -445,7 +454,7 @@ def _reuse_imported(study: str, profile: str, frames: dict[str, Any],
             extra = extra.assign(study=study, profile=profile)
             frames[name] = pd.concat([frames[name], extra], ignore_index=True) if name in frames else extra
         reused.update({r: b for r in take})
-    return frames, reused, sources
+    return frames, reused
 
 
 def _bundle_label(bundle: Path) -> str:
@@ -456,13 +465,22 @@ def _bundle_label(bundle: Path) -> str:
     return f"{m['study']} / {m['profile']}{where}, exported {m.get('created', '?')}"
 
 
-def _source_encoder(run_id: str, sources: list[Path]) -> str | None:
-    """The encoder SHA-256 an imported bundle recorded for a pretraining run (``None`` if none did)."""
-    for b in sources:
-        sha = json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).get(run_id)
-        if sha:
-            return sha
-    return None
+def _reused_provenance(rows: Any, reused: Mapping[str, Path]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """For the reused runs' ``rows``: the encoder each pretraining run they descend from was recorded with, and the
+    task-data record of each task they read, both as their source bundle recorded them (``None`` / a record saying
+    so where it recorded none): what they were computed from, not what is here."""
+    encoders: dict[str, Any] = {}
+    tasks: dict[str, Any] = {}
+    for rid, part in rows.groupby("run_id"):
+        meta = json.loads((reused[rid] / BUNDLE_JSON).read_text())
+        pre = {r for r in (part["pretrain_run"].dropna() if "pretrain_run" in part else []) if r}
+        pre |= {rid} if rid.startswith("pretrain/") else set()
+        for r in sorted(pre):
+            encoders.setdefault(r, (meta.get("pretrain_encoders_sha256") or {}).get(r))
+        for t in _task_names(part):
+            tasks.setdefault(t, (meta.get("task_data") or {}).get(t) or {
+                "sha256": None, "summary": "not recorded by the bundle this run was reused from", "facts": {}})
+    return encoders, tasks
 
 
 def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | None = None,
@@ -494,22 +512,35 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
                    & (f["run_id"].isin(only) if only is not None else True)] for k, f in frames.items() if not f.empty}
     here = set(frames[METRICS_CSV]["run_id"]) if METRICS_CSV in frames else set()
     wanted = set(only) if only is not None else {c["run_id"] for c in cells}
-    frames, reused, sources = _reuse_imported(study, profile, frames, wanted - here)
-    rids = sorted(set(frames[METRICS_CSV]["run_id"])) if METRICS_CSV in frames else []
-    if not here:
-        raise XLTError(f"no finished run of {study} / {profile} here; run `python -m xlt_utils grid {study} "
-                       f"--profile {profile}` first")
-    pretrain = sorted({r for r in frames[METRICS_CSV]["pretrain_run"].dropna() if r} |
-                      {r for r in rids if r.startswith("pretrain/")})
-    encoders = {r: _weights_sha256(runs.run_path(r)) or _source_encoder(r, sources) for r in pretrain}
+    frames, reused = _reuse_imported(study, profile, frames, wanted - here)
+    if not here and not reused:
+        raise XLTError(f"no finished run of {study} / {profile} here or in an imported bundle; run "
+                       f"`python -m xlt_utils grid {study} --profile {profile}` first")
+    frames[METRICS_CSV] = _finish_metrics(frames[METRICS_CSV])  # reused rows sorted in, integers as integers
+    rids = sorted(set(frames[METRICS_CSV]["run_id"]))
+    mine = frames[METRICS_CSV][~frames[METRICS_CSV]["run_id"].isin(set(reused))]
+    pretrain = sorted({r for r in mine["pretrain_run"].dropna() if r} | {r for r in here if r.startswith("pretrain/")})
+    encoders = {r: _weights_sha256(runs.run_path(r)) for r in pretrain}
+    reused_encoders, reused_tasks = _reused_provenance(
+        frames[METRICS_CSV][frames[METRICS_CSV]["run_id"].isin(set(reused))], reused)
     meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
             "part_cells": len(cells) if only is None else len(only),
-            "rows": {k: len(f) for k, f in frames.items()}, "pretrain_encoders_sha256": encoders,
-            "task_data": _tasks_read(frames[METRICS_CSV]),
+            "rows": {k: len(f) for k, f in frames.items()},
+            "pretrain_encoders_sha256": {**reused_encoders, **{r: s for r, s in encoders.items() if s}},
+            "task_data": {**reused_tasks, **(mine_tasks := _tasks_read(mine))},
             "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    for r in encoders.keys() - meta["pretrain_encoders_sha256"].keys():
+        meta["pretrain_encoders_sha256"][r] = None
     if reused:
         meta["reused"] = {rid: _bundle_label(reused[rid]) for rid in sorted(reused)}
+        # what the reused runs were computed from, where it differs from the runs made here
+        differ = {r: {"reused": sha, "here": encoders[r]} for r, sha in reused_encoders.items()
+                  if sha and encoders.get(r) and sha != encoders[r]}
+        differ.update({t: {"reused": rec["sha256"], "here": mine_tasks[t]["sha256"]} for t, rec in reused_tasks.items()
+                       if rec.get("sha256") and (mine_tasks.get(t) or {}).get("sha256") not in (None, rec["sha256"])})
+        if differ:
+            meta["reused_differs"] = differ
     dest.mkdir(parents=True, exist_ok=True)
     for name, f in frames.items():
         if not f.empty:
