@@ -252,7 +252,7 @@ def test_rq5_nearest_source_vs_english_by_hand():
     near = claims[claims["claim"].str.startswith("For the targets")].iloc[0]
     assert "(ja_like, sw5)" in near["claim"] and near["ours"] == "+3.00 points"
     # every arm there scores under 33.33 (chance on 3 labels): the note names them, the number stands
-    assert near["note"] == ("distance: d_syn; nearest source: ja_like hi_like, sw5 hi_like; both arms at chance on "
+    assert near["note"] == ("distance: d_syn; nearest source per target: ja_like ← hi_like, sw5 ← hi_like; both arms at chance on "
                             "ja_like, sw5 (chance 33.33): no transfer to compare there")
     lifted = pd.DataFrame([dict(r, value=r["value"] + 30) if r["lang"] == "sw5" else r for r in rows])
     note = studies.rq5_claims(lifted, "d_syn").iloc[0]["note"]

@@ -97,7 +97,7 @@ def show(path: Path) -> Any:
 
 def distance_gap_figure(per: Any, summary: Any, config: Any, name: str = "distance_gap.png") -> Path:
     """Transfer gap (English minus language) against typological distance from English: one panel per task and
-    distance kind, one colour per intermediate task, its Spearman rho with the 95% bootstrap interval in the legend.
+    distance kind, one colour per intermediate task, its Spearman rho with its 95% interval in the legend.
     Saved as ``name``."""
     import matplotlib.pyplot as plt
     import seaborn as sns

@@ -1338,7 +1338,7 @@ def rq5_claims(df: Any, kind: str) -> Any:
     """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
     the nearest non-English source minus that of English (paired by seed; languages and seeds resampled); (2) per
     source, the score falls with the language's distance from that source (Spearman's rho over its languages of
-    the seed-averaged score, bootstrap interval over languages)."""
+    the seed-averaged score, Fisher-z interval over languages: :func:`xlt_utils.analysis.correlation`)."""
     import pandas as pd
 
     from xlt_utils.analysis import correlation
@@ -1368,12 +1368,12 @@ def rq5_claims(df: Any, kind: str) -> Any:
             at = eff[(eff["target_task"] == t) & (eff["lang"] == lang)]
             near.append(at[at["intermediate_train_language"] == src])
             eng.append(at[at["intermediate_train_language"] == "en"])
-            nearest.append(f"{lang} {src}")
+            nearest.append(f"{lang} ← {src}")
             # a language where both arms are at chance adds a difference of about 0 that says nothing
             if all(zero_shot_vs_chance(arm, t)[2] in AT_FLOOR for arm in (near[-1], eng[-1])):
                 floor.append(lang)
         d = paired_difference(pd.concat(near), pd.concat(eng))
-        note = f"distance: {kind}; nearest source: {', '.join(nearest)}"
+        note = f"distance: {kind}; nearest source per target: {', '.join(nearest)}"
         if floor:
             note += (f"; both arms at chance on {', '.join(floor)} (chance {chance_level(t):.2f}): no transfer to "
                      "compare there")
