@@ -145,8 +145,8 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
                   hue: str = "intermediate_task", extra: Any = None, extra_y: str | None = None,
                   extra_label: str = "", order: Sequence[str] | None = None,
                   extra_hue: str | Sequence[str] | None = None) -> Path:
-    """The intermediate-task effect (mean zero-shot change vs no intermediate task, 95% bootstrap interval over
-    languages and seeds) against a condition ``x``, one panel per target task; optionally a second row with a cost
+    """The intermediate-task effect (mean zero-shot change vs no intermediate task, 95% interval over
+    languages, seeds and shared items) against a condition ``x``, one panel per target task; optionally a second row with a cost
     (``extra[extra_y]`` against ``x``, one line per ``extra_hue``, default ``hue``). A categorical ``x`` is drawn in
     ``order`` (e.g. models by size) when given. Saved as ``name``."""
     import seaborn as sns
