@@ -148,6 +148,15 @@ def test_correlation_intervals_by_hand():
     assert c["spearman"] == pytest.approx(-0.9)
     assert (c["spearman_lo"], c["spearman_hi"]) == pytest.approx((-0.99607, 0.16890), abs=1e-5)
     assert (c["pearson_lo"], c["pearson_hi"]) == pytest.approx((-0.99344, -0.08610), abs=1e-5)
+    # only a perfect correlation is moved: Pearson r = 0.99840 (y's last point off the line) keeps its own value,
+    # tanh(atanh(0.99840) ± 1.96/sqrt(2)) = [0.97475, 0.99990], around its estimate; tied x (rho = 0.97468) too:
+    # se = sqrt((1 + 0.4750) / 2) = 0.8588, tanh(2.1783 ± 1.6832) = [0.45825, 0.99912]
+    c = analysis.correlation([1, 2, 3, 4, 5], [1, 2, 3, 4, 5.3])
+    assert c["pearson"] == pytest.approx(0.99840, abs=1e-5)
+    assert (c["pearson_lo"], c["pearson_hi"]) == pytest.approx((0.97475, 0.99990), abs=1e-5)
+    c = analysis.correlation([1, 2, 3, 4, 4], [1, 2, 3, 4, 5])
+    assert c["spearman"] == pytest.approx(0.97468, abs=1e-5)
+    assert (c["spearman_lo"], c["spearman_hi"]) == pytest.approx((0.45825, 0.99912), abs=1e-5)
     c = analysis.correlation([1, 2, 3], [3, 2, 1])
     assert c["spearman"] == pytest.approx(-1.0) and math.isnan(c["spearman_lo"]) and math.isnan(c["spearman_hi"])
 

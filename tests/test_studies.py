@@ -264,8 +264,9 @@ def test_rq5_nearest_source_vs_english_by_hand():
     rho = claims[claims["claim"].str.contains("Spearman")].set_index("claim")
     assert list(rho.index.str.extract(r"source (\w+) ")[0]) == ["en", "hi_like"]
     assert list(rho["ours"]) == ["-0.97 rho", "+0.80 rho"]
-    assert list(rho["note"]) == ["5 languages; left out, not zero-shot: en",
-                                 "4 languages; left out, not zero-shot: en, hi_like"]
+    assert list(rho["note"]) == [
+        "5 languages, seed-averaged; Fisher-z interval over languages only; left out, not zero-shot: en",
+        "4 languages, seed-averaged; Fisher-z interval over languages only; left out, not zero-shot: en, hi_like"]
 
 
 def test_rq5_flat_source_arm_is_inconclusive_not_an_error():

@@ -176,11 +176,12 @@ Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 def _fisher_interval(r: float, n: int, spearman_se: bool) -> tuple[float, float]:
     """95% interval of a correlation from Fisher's z: ``tanh(atanh(r) ± z·se)`` with se = 1/sqrt(n - 3) (Pearson) or
     Bonett & Wright's sqrt((1 + r²/2) / (n - 3)) (Spearman). A perfect correlation (|r| = 1, whose z is infinite)
-    enters at halfway between 1 and the largest |rho| below 1 that n points can give, 1 - 12/(n(n²-1)): n=5 points
-    in perfect order read as 0.95, not as a certainty."""
+    enters at halfway between 1 and the largest |rho| below 1 that n untied points can give, 1 - 12/(n(n²-1)): n=5
+    points in perfect order read as 0.95, not as a certainty (with ties, whose next values differ, the same cap)."""
     if math.isnan(r) or n < 4:
         return float("nan"), float("nan")
-    r = math.copysign(min(abs(r), 1 - 6 / (n * (n * n - 1))), r)
+    if abs(r) > 1 - 1e-9:  # only a perfect one: any |r| below 1 keeps its own value
+        r = math.copysign(1 - 6 / (n * (n * n - 1)), r)
     se = math.sqrt((1 + r * r / 2 if spearman_se else 1.0) / (n - 3))
     z = math.atanh(r)
     return math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)

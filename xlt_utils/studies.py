@@ -1336,7 +1336,8 @@ def rq5_distance(df: Any) -> str:
 
 def rq5_claims(df: Any, kind: str) -> Any:
     """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
-    the nearest non-English source minus that of English (paired by seed; languages and seeds resampled); (2) per
+    the nearest non-English source minus that of English (paired by seed; crossed interval over languages, seeds
+    and items); (2) per
     source, the score falls with the language's distance from that source (Spearman's rho over its languages of
     the seed-averaged score, Fisher-z interval over languages: :func:`xlt_utils.analysis.correlation`)."""
     import pandas as pd
@@ -1387,7 +1388,8 @@ def rq5_claims(df: Any, kind: str) -> Any:
             arm = g[(g["intermediate_train_language"] == src) & ~g["lang"].isin(out)]
             c = correlation(arm["distance_from_source"], arm["value"])
             flat = arm["value"].nunique() <= 1
-            note = (f"{len(arm)} languages; left out, not zero-shot: {', '.join(out)}"
+            note = (f"{len(arm)} languages, seed-averaged; Fisher-z interval over languages only; left out, not "
+                    f"zero-shot: {', '.join(out)}"
                     + ("; the same score in every language" if flat else ""))
             rows.append(claim(f"Zero-shot {t} falls with the target's {kind} distance from the intermediate source "
                               f"{src} (Spearman rho)", "question (rq5)", c["spearman"], c["spearman_lo"],
