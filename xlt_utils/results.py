@@ -429,32 +429,13 @@ def grid_manifest(study: str, profile: str) -> dict[str, Any]:
     return json.loads(f.read_text())
 
 
-def _reuse_imported(study: str, profile: str, frames: dict[str, Any],
-                    missing: set[str]) -> tuple[dict[str, Any], dict[str, Path]]:
-    """``frames`` plus the rows of the ``missing`` runs that imported bundles hold (the first bundle holding a run
-    wins), relabelled (study, profile); and the run → imported bundle it came from."""
-    import pandas as pd
-
-    reused: dict[str, Path] = {}
-    for b in imported_bundles():
-        take = set(json.loads((b / BUNDLE_JSON).read_text()).get("runs", [])) & (missing - set(reused))
-        if not take:
-            continue
-        for name in BUNDLE_FILES:
-            if not (b / name).exists():
-                continue
-            extra = pd.read_csv(b / name, keep_default_na=False, na_values=[""], low_memory=False,
-                                dtype={"lang": str, "study": str, "profile": str})
-            extra = extra[extra["run_id"].isin(take)]  # one copy of each row, whichever studies the bundle held it under
-            extra = extra.drop_duplicates([c for c in extra.columns if c not in ("study", "profile")])
-            if name == TRAINING_CSV and "passed_step" not in extra.columns:
-                extra = _passed_from_params(extra, b)
-            if extra.empty:
-                continue
-            extra = extra.assign(study=study, profile=profile)
-            frames[name] = pd.concat([frames[name], extra], ignore_index=True) if name in frames else extra
-        reused.update({r: b for r in take})
-    return frames, reused
+def _source_bundle(run_id: str, study: str, profile: str) -> Path:
+    """The imported bundle whose rows :func:`_with_imported` used for a run: one holding it under (study, profile)
+    first, else the first holding it."""
+    holding = [(b, json.loads((b / BUNDLE_JSON).read_text())) for b in imported_bundles()]
+    holding = [(b, m) for b, m in holding if run_id in m.get("runs", [])]
+    own = [b for b, m in holding if (m["study"], m["profile"]) == (study, profile)]
+    return (own or [b for b, _ in holding])[0]
 
 
 def _bundle_label(bundle: Path) -> str:
@@ -506,18 +487,18 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
         raise XLTError(f"{dest} exists and is not empty; give a new folder (nothing is overwritten)")
     cells = grid_manifest(study, profile)["cells"]
     member = memberships()
-    frames = {METRICS_CSV: _finish_metrics(_metrics_frame(member)), EFFICIENCY_CSV: _efficiency_frame(member),
-              TRAINING_CSV: _training_frame(member)}
+    # the rows collect() would give: runs finished here, and imported ones this grid has as cells (relabelled)
+    frames = {METRICS_CSV: _finish_metrics(_with_imported(_metrics_frame(member), METRICS_CSV, member)),
+              EFFICIENCY_CSV: _with_imported(_efficiency_frame(member), EFFICIENCY_CSV, member),
+              TRAINING_CSV: _with_imported(_training_frame(member), TRAINING_CSV, member)}
     frames = {k: f[(f["study"] == study) & (f["profile"] == profile)
                    & (f["run_id"].isin(only) if only is not None else True)] for k, f in frames.items() if not f.empty}
-    here = set(frames[METRICS_CSV]["run_id"]) if METRICS_CSV in frames else set()
-    wanted = set(only) if only is not None else {c["run_id"] for c in cells}
-    frames, reused = _reuse_imported(study, profile, frames, wanted - here)
-    if not here and not reused:
+    rids = sorted(set(frames[METRICS_CSV]["run_id"])) if METRICS_CSV in frames else []
+    if not rids:
         raise XLTError(f"no finished run of {study} / {profile} here or in an imported bundle; run "
                        f"`python -m xlt_utils grid {study} --profile {profile}` first")
-    frames[METRICS_CSV] = _finish_metrics(frames[METRICS_CSV])  # reused rows sorted in, integers as integers
-    rids = sorted(set(frames[METRICS_CSV]["run_id"]))
+    here = {r for r in rids if runs.is_done(r)}
+    reused = {r: _source_bundle(r, study, profile) for r in rids if r not in here}
     mine = frames[METRICS_CSV][~frames[METRICS_CSV]["run_id"].isin(set(reused))]
     pretrain = sorted({r for r in mine["pretrain_run"].dropna() if r} | {r for r in here if r.startswith("pretrain/")})
     encoders = {r: _weights_sha256(runs.run_path(r)) for r in pretrain}
@@ -526,12 +507,11 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
     meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
             "part_cells": len(cells) if only is None else len(only),
             "rows": {k: len(f) for k, f in frames.items()},
-            "pretrain_encoders_sha256": {**reused_encoders, **{r: s for r, s in encoders.items() if s}},
+            "pretrain_encoders_sha256": {**reused_encoders,
+                                         **{r: s for r, s in encoders.items() if s or r not in reused_encoders}},
             "task_data": {**reused_tasks, **(mine_tasks := _tasks_read(mine))},
             "git_revision": runs.git_revision(), "cpu": runs.cpu_description(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    for r in encoders.keys() - meta["pretrain_encoders_sha256"].keys():
-        meta["pretrain_encoders_sha256"][r] = None
     if reused:
         meta["reused"] = {rid: _bundle_label(reused[rid]) for rid in sorted(reused)}
         # what the reused runs were computed from, where it differs from the runs made here
