@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 from types import SimpleNamespace
@@ -304,3 +305,51 @@ def test_a_model_fine_tuned_at_n_layers_is_saved_and_evaluated_at_that_depth(tmp
     assert "\n" not in msg
     assert msg == (f"eval num_layers 2 exceeds the 1 layers of {run.id} (fine-tuned at that depth: target "
                    f"num_layers 1); valid: 1..1, or None for all of them")
+    # time_reference: the 1-layer model is timed beside the full-depth (2-layer) model at the target's length
+    with started("eval", {**base, "efficiency_batch_sizes": [1, 2], "time_reference": True}) as ev:
+        loaded = phases.load_eval_model(ev)
+        ref, length = phases.reference_model(ev, get_task(target["target_task"]))
+        rows = phases.measure_efficiency(ev, loaded)
+    assert encoder_of(ref).config.num_hidden_layers == 2 and length == target["max_seq_length"]
+    assert list(rows["batch_size"]) == [1, 2]
+    assert (rows["reference_num_layers"] == 2).all() and (rows["reference_max_seq_length"] == length).all()
+    assert rows["speedup"].to_numpy() == pytest.approx(
+        (rows["reference_latency_p50_ms"] / rows["latency_p50_ms"]).to_numpy())
+    saved_rows = pd.read_csv(ev.dir / "efficiency.csv")
+    assert {"speedup", "reference_latency_p50_ms", "reference_throughput_ex_s"} <= set(saved_rows.columns)
+
+
+def test_inference_profile_times_the_reference_beside_the_model(classifier, monkeypatch):
+    """With a reference, each round times, per batch size, the model's batches and the reference's, taking turns
+    to go first; speed-up = the reference's p50 over the model's, each its batches' fastest rounds."""
+    task, model, _, pipe, feats = classifier
+    ref = copy.deepcopy(model)
+    clock = {"now": 0.0}
+    seen: list[str] = []
+    # forward calls: warm-ups (model, reference), then per round two batches of each, the first mover alternating
+    costs = iter([9.0, 9.0,
+                  0.010, 0.030, 0.040, 0.050,    # round 1: model, then reference
+                  0.060, 0.020, 0.020, 0.040,    # round 2: reference, then model
+                  0.050, 0.050, 0.050, 0.050])   # round 3: model, then reference
+
+    def hook(name):
+        def record(module, args, kwargs, output):
+            seen.append(name)
+            clock["now"] += next(costs)
+        return record
+
+    handles = [model.register_forward_hook(hook("m"), with_kwargs=True),
+               ref.register_forward_hook(hook("r"), with_kwargs=True)]
+    monkeypatch.setattr(efficiency.time, "perf_counter", lambda: clock["now"])
+    try:
+        (row,) = efficiency.inference_profile(model, pipe, feats, batch_sizes=(1,), max_batches=2, rounds=3,
+                                              num_labels=len(task.labels), reference=(ref, feats[:4]))
+    finally:
+        for h in handles:
+            h.remove()
+    assert seen == ["m", "r"] + ["m", "m", "r", "r"] + ["r", "r", "m", "m"] + ["m", "m", "r", "r"]
+    # model: fastest of its two batches 10 and 30 ms -> p50 20 ms; reference: 40 and 20 ms -> p50 30 ms
+    assert row["latency_p50_ms"] == pytest.approx(20.0)
+    assert row["reference_latency_p50_ms"] == pytest.approx(30.0)
+    assert row["speedup"] == pytest.approx(1.5)
+    assert row["reference_throughput_ex_s"] == pytest.approx(2 / 0.060)

@@ -339,3 +339,14 @@ def test_the_layer_budget_and_time_alone_keep_old_ids_in_their_own_phases():
     with pytest.raises(XLTError, match=r"time_alone .* set efficiency_batch_sizes, or time_alone False"):
         C.from_params("eval", {**e, "time_alone": True})
     assert C.from_params("eval", {**e, "time_alone": True, "efficiency_batch_sizes": [1]}).time_alone
+    # time_reference came later still: neutral at False, and it needs timings and a target upstream
+    assert e["time_reference"] is False
+    assert runs.params_hash("eval", e) == runs.params_hash("eval", {k: v for k, v in e.items()
+                                                                    if k != "time_reference"})
+    timed = {**e, "efficiency_batch_sizes": [1], "upstream": "target/x-0123456789"}
+    assert runs.params_hash("eval", {**timed, "time_reference": True}) != runs.params_hash("eval", timed)
+    with pytest.raises(XLTError, match=r"^eval: time_reference .* set efficiency_batch_sizes, or time_reference False$"):
+        C.from_params("eval", {**e, "time_reference": True})
+    with pytest.raises(XLTError, match=r"^eval: time_reference needs a target upstream .* got upstream None; set "
+                                       r"time_reference False$"):
+        C.from_params("eval", {**e, "time_reference": True, "efficiency_batch_sizes": [1], "upstream": None})

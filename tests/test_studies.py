@@ -418,6 +418,47 @@ def test_rq3_budget_table_joins_the_timings_by_hand():
     assert "batch-1 speed-up 2.00x" in claims[claims["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
 
 
+def test_rq3_side_by_side_speed_ups_by_hand():
+    """Evaluations timed beside the full-budget model (time_reference): the speed-up is the mean over seeds of each
+    cell's own ratio, not the ratio of two cells' latencies, and the Pareto front's cost is the relative latency.
+    Full: 24 ms beside 20 (seed 13: the machine was busier then) and 20 beside 20 -> relative 1.1, speed-up
+    (20/24 + 1) / 2 = 0.9167; 6 layers: 10 beside 20 and 12 beside 30 -> speed-ups 2.0 and 2.5 -> 2.25x (the
+    separate cells would say 22 / 11 = 2.00x); relative 0.5 and 0.4 -> 0.45."""
+    full = {"none": {"en": 80, "a": 60}, "synth_mnli": {"en": 80, "a": 62}}
+    cut = {"none": {"en": 70, "a": 50}, "synth_mnli": {"en": 70, "a": 51}}
+    df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
+                      + _rows(cut, target_num_layers=6, inference_dtype="float32", max_seq_length=64))
+    eff = [{"model": "synth-tiny", "target_task": "synth_xnli", "intermediate_task": it, "seed": seed,
+            "target_num_layers": layers, "inference_dtype": "float32", "max_seq_length": 64, "batch_size": 1,
+            "latency_p50_ms": ms, "reference_latency_p50_ms": ref, "throughput_ex_s": 1000.0 / ms,
+            "flops_per_example": 2e9}
+           for it in ("none", "synth_mnli")
+           for layers, seed, ms, ref in ((None, 13, 24.0, 20.0), (None, 14, 20.0, 20.0), (6, 13, 10.0, 20.0),
+                                         (6, 14, 12.0, 30.0))]
+    budget = studies.budget_table(df, pd.DataFrame(eff))
+    by = budget.set_index(["intermediate_task", "variant"])
+    six = "6 layers (fine-tuned)"
+    assert by.loc[("none", six), "speedup_b1"] == pytest.approx(2.25)
+    assert by.loc[("none", six), "relative_latency_b1"] == pytest.approx(0.45)
+    assert by.loc[("none", "full"), "speedup_b1"] == pytest.approx(0.917, abs=1e-3)
+    assert by.loc[("none", "full"), "relative_latency_b1"] == pytest.approx(1.1)
+    claims = studies.rq3_claims(df, budget)
+    note = claims[claims["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
+    assert "batch-1 speed-up 2.25x, timed side by side with the full model" in note
+    assert studies.budget_cost(budget) == "relative_latency_b1"
+    front = studies.pareto(budget)  # synth_mnli's (same costs, higher scores): 6 layers cheaper, full more accurate
+    assert list(front["intermediate_task"]) == ["synth_mnli"] * 2 and list(front["variant"]) == [six, "full"]
+    assert list(front["relative_latency_b1"]) == pytest.approx([0.45, 1.1])
+    # a variant timed without a reference: the separate cells' ratio, and the front falls back to milliseconds
+    partial = pd.DataFrame(eff).assign(reference_latency_p50_ms=lambda e: e["reference_latency_p50_ms"].where(
+        e["target_num_layers"].isna()))
+    budget = studies.budget_table(df, partial)
+    note = studies.rq3_claims(df, budget)
+    note = note[note["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
+    assert "batch-1 speed-up 2.00x, timed in separate cells" in note  # (24 + 20) / 2 = 22 over (10 + 12) / 2 = 11
+    assert studies.budget_cost(budget) == "latency_ms_b1"
+
+
 def test_rq1_and_rq2_claims_by_hand():
     rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
     rows += _rows({"synth_mnli": {"en": 50, "a": 31, "b": 32}}, intermediate_batch_size=8)

@@ -435,6 +435,12 @@ class EvalConfig(_Base):
         time_alone: the grid runs this evaluation with no other cell beside it and every core's threads (local
             executor; Ray: it reserves a whole node's CPUs), so its timings are not a neighbour's load; needs
             ``efficiency_batch_sizes``. Off by default: other cells do not wait for a timed evaluation.
+        time_reference: also time the full-budget model side by side with this one, in the same rounds
+            (:func:`xlt_utils.efficiency.inference_profile`'s ``reference``): the task's model at the full depth of
+            the encoder the upstream target run was fine-tuned from, float32, on the same examples at the target
+            run's ``max_seq_length`` (random weights: they do not change a float32 forward pass's time).
+            ``efficiency.csv`` then holds the reference's latency and the speed-up, a ratio no other cell's load
+            can bias. Needs ``efficiency_batch_sizes`` and a ``target`` upstream.
     """
 
     world: str
@@ -453,6 +459,7 @@ class EvalConfig(_Base):
     inference_dtype: str
     efficiency_batch_sizes: list[int] | None
     time_alone: bool
+    time_reference: bool
 
     def check(self) -> None:
         self._check_world_model()
@@ -469,6 +476,12 @@ class EvalConfig(_Base):
         if self.time_alone and bsz is None:
             raise XLTError("time_alone runs a timed evaluation alone, and this one times nothing: set "
                            "efficiency_batch_sizes, or time_alone False")
+        if self.time_reference and bsz is None:
+            raise XLTError("time_reference times this evaluation beside the full-budget model, and this one times "
+                           "nothing: set efficiency_batch_sizes, or time_reference False")
+        if self.time_reference and not (self.upstream or "").startswith("target/"):
+            raise XLTError(f"time_reference needs a target upstream (the full-budget model is the one it was "
+                           f"fine-tuned from), got upstream {self.upstream!r}; set time_reference False")
         self._check_task("target_task", role="target")
         self._check_positive("max_seq_length", "batch_size")
         self._check_positive("max_eval_samples", allow_none=True)

@@ -142,7 +142,8 @@ def weight_bytes(model: Any) -> int:
 
 def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, Any]],
                       batch_sizes: Sequence[int] = (1, 8, 32), device: Any = "cpu", max_batches: int = 20,
-                      warmup: int = 1, num_labels: int = 0, rounds: int = 5) -> list[dict[str, Any]]:
+                      warmup: int = 1, num_labels: int = 0, rounds: int = 5,
+                      reference: tuple[Any, Sequence[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """Latency (p50/p95 per batch), throughput and memory of the model's forward pass at several batch sizes.
 
     Works for every format: batches are collated by the task's pipeline
@@ -156,6 +157,14 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
     interference biases least (as ``timeit`` does). Latency percentiles and throughput are computed over
     these per-batch times. (On a busy 2-core CPU, the batch-1 p50 of one round of one model ranged 22-55 ms.)
 
+    With ``reference`` (a model and its features: the same examples, featurized for it), the reference model is
+    timed side by side with ``model``, the same way and in the same rounds (in each round, at each batch size,
+    the two take turns going first), so both see the same machine state and their ratio does not compare two
+    moments. Timing them in separate processes minutes apart does: rq3's first grid timed the 32- and 64-token
+    budgets at batch 1 in 24-25 ms and the full-length model in 19 ms, though at batch 1 the 64-token inputs are
+    mostly the very inputs of the full-length model (35.5 against 37.8 tokens each) and the 16-token budget timed
+    19 ms: the cells' moments, not the lengths, made the difference.
+
     Args:
         model: the model evaluated (head model, or a bare encoder for retrieval), already in its dtype.
         pipeline: the task's pipeline (its ``collate`` builds the model inputs).
@@ -166,12 +175,16 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         warmup: untimed batches first (allocator and kernel selection), in the first round.
         num_labels: classes of a sequence-classification head, for the FLOPs count.
         rounds: how many times each timed batch runs (its fastest is kept).
+        reference: ``(model, features)`` timed beside ``model`` (its dtype and device as given; moved to
+            ``device``); None = none.
 
     Returns:
         One dict per batch size: ``batch_size``, ``n_batches``, ``rounds``, ``latency_p50_ms``,
         ``latency_p95_ms``, ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real
         lengths; a multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb``
-        (CUDA: peak allocated; CPU: None, not measurable in-process), ``weight_mb``.
+        (CUDA: peak allocated; CPU: None, not measurable in-process), ``weight_mb``; with ``reference``
+        also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
+        latency over the model's: above 1, the model is faster).
     """
     import torch
 
@@ -185,69 +198,85 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
     if rounds < 1:
         raise XLTError(f"rounds must be at least 1, got {rounds}")
     dev = torch.device(device)
-    model.to(dev)
-    model.eval()
-    cfg = encoder_of(model).config
+    timed = [(model, features)] if reference is None else [(model, features), reference]
+    for m, feats in timed:
+        if not feats:
+            raise XLTError("inference_profile needs at least one feature for each model timed")
+        m.to(dev)
+        m.eval()
     drop = ("labels", "start_positions", "end_positions")
 
-    def forward(batch: dict[str, Any]) -> float:
+    def forward(m: Any, batch: dict[str, Any]) -> float:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            model(**batch)
+            m(**batch)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         return time.perf_counter() - t0
 
-    batches: dict[int, list[dict[str, Any]]] = {}
-    stats: dict[int, dict[str, Any]] = {}
-    for bs in batch_sizes:
-        n = min((warmup + max_batches) * bs, max(len(features), (warmup + 1) * bs))
-        pool = [features[i % len(features)] for i in range(n)]
+    def prepare(m: Any, feats: Sequence[dict[str, Any]], bs: int) -> dict[str, Any]:
+        """The timed batches of one model at one batch size, their counts, and the warm-up run."""
+        cfg = encoder_of(m).config
+        n = min((warmup + max_batches) * bs, max(len(feats), (warmup + 1) * bs))
+        pool = [feats[i % len(feats)] for i in range(n)]
         collated = [pipeline.collate([{k: v for k, v in f.items() if k not in drop} for f in pool[s:s + bs]])
                     for s in range(0, len(pool) - bs + 1, bs)]
-        batches[bs] = [{k: v.to(dev) for k, v in b.items()} for b in collated[warmup:]]
-        if not batches[bs]:
-            raise XLTError(f"batch size {bs}: not enough features ({len(features)}) for a timed batch after warmup")
-        n_ex = n_tok = n_pad = 0
-        flops = 0.0
-        for batch in batches[bs]:
+        batches = [{k: v.to(dev) for k, v in b.items()} for b in collated[warmup:]]
+        if not batches:
+            raise XLTError(f"batch size {bs}: not enough features ({len(feats)}) for a timed batch after warmup")
+        st: dict[str, Any] = {"batches": batches, "n_ex": 0, "n_tok": 0, "n_pad": 0, "flops": 0.0, "peak": 0.0,
+                              "best": [math.inf] * len(batches)}
+        for batch in batches:
             mask = batch["attention_mask"].reshape(-1, batch["attention_mask"].shape[-1])
             lengths = mask.sum(1).tolist()
             n_batch = int(batch["input_ids"].shape[0])
-            n_ex += n_batch
-            n_tok += int(sum(lengths))
-            n_pad += int(mask.numel() - sum(lengths))
-            flops += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * n_batch
-        stats[bs] = {"n_ex": n_ex, "n_tok": n_tok, "n_pad": n_pad, "flops": flops, "peak": 0.0,
-                     "best": [math.inf] * len(batches[bs])}
+            st["n_ex"] += n_batch
+            st["n_tok"] += int(sum(lengths))
+            st["n_pad"] += int(mask.numel() - sum(lengths))
+            st["flops"] += sum(forward_flops(cfg, L) for L in lengths) + head_flops(cfg, num_labels) * n_batch
         for b in collated[:warmup]:
-            forward({k: v.to(dev) for k, v in b.items()})
-    for _ in range(rounds):
+            forward(m, {k: v.to(dev) for k, v in b.items()})
+        return st
+
+    stats = {(i, bs): prepare(m, feats, bs) for bs in batch_sizes for i, (m, feats) in enumerate(timed)}
+    for r in range(rounds):
         for bs in batch_sizes:
-            if dev.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(dev)
-            best = stats[bs]["best"]
-            for i, batch in enumerate(batches[bs]):
-                best[i] = min(best[i], forward(batch))
-            if dev.type == "cuda":
-                stats[bs]["peak"] = max(stats[bs]["peak"], torch.cuda.max_memory_allocated(dev) / 2**20)
+            # with a reference, the two take turns going first, so neither always runs on the other's caches
+            for i in (range(len(timed)) if r % 2 == 0 else reversed(range(len(timed)))):
+                m = timed[i][0]
+                st = stats[(i, bs)]
+                if dev.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(dev)
+                best = st["best"]
+                for j, batch in enumerate(st["batches"]):
+                    best[j] = min(best[j], forward(m, batch))
+                if dev.type == "cuda":
+                    st["peak"] = max(st["peak"], torch.cuda.max_memory_allocated(dev) / 2**20)
     out = []
     for bs in batch_sizes:
-        st = stats[bs]
-        ms = np.array(st["best"]) * 1000
-        total = float(np.sum(st["best"]))
-        out.append({
-            "batch_size": bs, "n_batches": len(st["best"]), "rounds": rounds,
-            "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p95_ms": float(np.percentile(ms, 95)),
-            "throughput_ex_s": st["n_ex"] / total, "tokens_s": st["n_tok"] / total,
-            "flops_per_example": st["flops"] / st["n_ex"],
-            "padding_fraction": st["n_pad"] / (st["n_pad"] + st["n_tok"]),
-            "peak_memory_mb": st["peak"] if dev.type == "cuda" else None,
-            "weight_mb": weight_bytes(model) / 2**20,
-        })
+        row = _profile_row(stats[(0, bs)], bs, rounds, dev, model)
+        if reference is not None:
+            ref = _profile_row(stats[(1, bs)], bs, rounds, dev, reference[0])
+            row.update(reference_latency_p50_ms=ref["latency_p50_ms"], reference_throughput_ex_s=ref["throughput_ex_s"],
+                       speedup=ref["latency_p50_ms"] / row["latency_p50_ms"])
+        out.append(row)
     return out
+
+
+def _profile_row(st: dict[str, Any], bs: int, rounds: int, dev: Any, model: Any) -> dict[str, Any]:
+    ms = np.array(st["best"]) * 1000
+    total = float(np.sum(st["best"]))
+    return {
+        "batch_size": bs, "n_batches": len(st["best"]), "rounds": rounds,
+        "latency_p50_ms": float(np.percentile(ms, 50)), "latency_p95_ms": float(np.percentile(ms, 95)),
+        "throughput_ex_s": st["n_ex"] / total, "tokens_s": st["n_tok"] / total,
+        "flops_per_example": st["flops"] / st["n_ex"],
+        "padding_fraction": st["n_pad"] / (st["n_pad"] + st["n_tok"]),
+        "peak_memory_mb": st["peak"] if dev.type == "cuda" else None,
+        "weight_mb": weight_bytes(model) / 2**20,
+    }
 
 
 def pareto_front(df: Any, cost: str, value: str, group: Sequence[str] = ()) -> Any:

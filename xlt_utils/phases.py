@@ -279,13 +279,17 @@ def encoder_source(run: Run) -> str:
     """Where this run's starting weights come from: the upstream run's ``encoder/`` (or ``model/``), or the
     model's base encoder."""
     up = run.config.upstream
-    if up is None:
-        src = base_encoder(run.config.world, run.config.model)
-    else:
-        sub = "model" if up.startswith("target/") else "encoder"
-        src = str(runs.run_path(up) / sub)
+    src = start_encoder(run.config.world, run.config.model, up)
     run.resolved["encoder"] = src if up is None else f"{up}/{'model' if up.startswith('target/') else 'encoder'}"
     return src
+
+
+def start_encoder(world: str, model: str, upstream: str | None) -> str:
+    """The weights a run with this upstream starts from: the upstream's ``model/`` (a target run) or ``encoder/``,
+    or the model's base encoder when there is none."""
+    if upstream is None:
+        return base_encoder(world, model)
+    return str(runs.run_path(upstream) / ("model" if upstream.startswith("target/") else "encoder"))
 
 
 def _check_length(run: Run, tokenizer: Any, model_config: Any, max_seq_length: int) -> None:
@@ -649,12 +653,15 @@ def _check_eval_depth(cfg: Any, depth: int) -> None:
 
 def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
     """Latency, throughput and FLOPs of the evaluated model at ``efficiency_batch_sizes`` on the task's eval
-    inputs (the first evaluated language), written to the run's ``efficiency.csv``; None when not asked for."""
+    inputs (the first evaluated language), written to the run's ``efficiency.csv``; None when not asked for.
+    With ``time_reference``, the full-budget model (:func:`reference_model`) is timed beside it in the same rounds
+    and the rows add its latency, throughput, depth and length and the ``speedup``."""
     import pandas as pd
     import torch
 
     from xlt_utils import efficiency
     from xlt_utils.formats.pipelines import get_pipeline
+    from xlt_utils.models import encoder_of
     from xlt_utils.tasks import get_task
     from xlt_utils.train import resolve_device
 
@@ -669,18 +676,36 @@ def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
     pipe = get_pipeline(task, tok, max_seq_length=cfg.max_seq_length)
     feats = pipe.featurize(recs)
     dev = resolve_device(None)
+    reference, described = None, {}
+    if cfg.time_reference:
+        ref_model, ref_length = reference_model(run, task)
+        reference = (ref_model, get_pipeline(task, tok, max_seq_length=ref_length).featurize(recs))
+        described = {"reference_num_layers": int(encoder_of(ref_model).config.num_hidden_layers),
+                     "reference_max_seq_length": ref_length}
     with run.timer("efficiency"):
         rows = efficiency.inference_profile(model, pipe, feats, batch_sizes=cfg.efficiency_batch_sizes, device=dev,
                                             num_labels=len(task.labels or ()) if task.format in
-                                            ("classification", "pair_classification") else 0)
+                                            ("classification", "pair_classification") else 0, reference=reference)
     df = pd.DataFrame([{"task": task.name, "split": split, "lang": lang, "device": str(dev),
                         "threads": torch.get_num_threads(), "num_layers": cfg.num_layers,
-                        "inference_dtype": cfg.inference_dtype, "max_seq_length": cfg.max_seq_length, **r}
-                       for r in rows])
+                        "inference_dtype": cfg.inference_dtype, "max_seq_length": cfg.max_seq_length, **described,
+                        **r} for r in rows])
     tmp = run.dir / "efficiency.csv.tmp"
     df.to_csv(tmp, index=False)
     tmp.replace(run.dir / "efficiency.csv")
     return df
+
+
+def reference_model(run: Run, task: Any) -> tuple[Any, int]:
+    """The full-budget model an evaluation's timing is set beside (``time_reference``), and its input length: the
+    task's model at the full depth of the encoder the upstream target run was fine-tuned from (before any target
+    ``num_layers``), with that run's classifier pooling, float32, at that run's ``max_seq_length``. Its weights are
+    random: a float32 forward pass takes the same time whatever they are, and the model it stands for (the target
+    run fine-tuned without a budget) is another run this cell does not depend on."""
+    target = runs.read_params(run.config.upstream)["params"]
+    start = start_encoder(run.config.world, run.config.model, target.get("upstream"))
+    model = _random_model(task, start, seed=0, pooling=target.get("classifier_pooling") or "cls")
+    return model, int(target["max_seq_length"])
 
 
 def evaluate_languages(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:

@@ -244,11 +244,16 @@ def _annotate_without_overlap(ax: Any, xy: Sequence[tuple[float, float]], texts:
         ax.annotate(t, (px, py), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points")
 
 
-def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_b1",
+def budget_figure(budget: Any, front: Any, config: Any, cost: str | None = None,
                   name: str = "budget.png") -> Path:
     """Mean zero-shot score against inference cost per evaluation variant (colour: intermediate condition; label:
-    the variant), with the Pareto front as a line; one panel per (model, target). Saved as ``name``."""
+    the variant), with the Pareto front as a line; one panel per (model, target). Saved as ``name``. ``cost``
+    None: the front's (:func:`xlt_utils.studies.budget_cost`)."""
     import seaborn as sns
+
+    from xlt_utils.studies import budget_cost
+
+    cost = budget_cost(budget) if cost is None else cost
 
     sns.set_theme(style="whitegrid", context="paper")
     b = budget.dropna(subset=[cost]) if cost in budget.columns else budget.iloc[0:0]
@@ -266,6 +271,7 @@ def budget_figure(budget: Any, front: Any, config: Any, cost: str = "latency_ms_
         _annotate_without_overlap(ax, [(getattr(r, cost), r.mean) for r in s.itertuples()],
                                   [str(r.variant) for r in s.itertuples()], fontsize=7)
         ax.set_xlabel({"latency_ms_b1": "latency per example, batch 1, p50 (ms)",
+                       "relative_latency_b1": "latency at batch 1, p50, relative to the full model timed beside it",
                        "gflops_per_example": "GFLOPs per example"}.get(cost, cost))
         ax.set_ylabel("mean zero-shot score")
         ax.set_title(f"{m} · {t}")

@@ -77,7 +77,7 @@ ID_NEUTRAL_DEFAULTS.update({"aux_objective": "none", "aux_weight": 1.0, "aux_eve
 # The same for a parameter whose name another phase already hashes at that value: neutral in these phases only
 # (eval's ``num_layers: None`` has always entered eval ids; the training phases' ``num_layers`` came later).
 ID_NEUTRAL_BY_PHASE: dict[str, dict[str, Any]] = {"target": {"num_layers": None}, "baselines": {"num_layers": None},
-                                                  "eval": {"time_alone": False}}
+                                                  "eval": {"time_alone": False, "time_reference": False}}
 
 
 def neutral_defaults(phase: str) -> dict[str, Any]:

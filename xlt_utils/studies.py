@@ -1038,7 +1038,9 @@ def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
 def budget_table(df: Any, efficiency: Any) -> Any:
     """Per evaluation variant and intermediate condition: mean zero-shot score with its interval, joined with
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
-    example, weight MB). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
+    example, weight MB) and, where the evaluation timed the full-budget model beside it (``time_reference``), its
+    batch-1 speed-up over that model and the inverse, its relative latency (means over seeds of each cell's
+    side-by-side ratio). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
     made before that design, layers cut at evaluation (``num_layers``); :func:`variant_name` says which."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
@@ -1057,6 +1059,11 @@ def budget_table(df: Any, efficiency: Any) -> Any:
         "examples_per_s")
     fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")
     out = acc.join(b1, on=keys).join(bmax, on=keys).join(fl, on=keys)
+    if "reference_latency_p50_ms" in e.columns:  # evaluations timed beside the full-budget model (time_reference)
+        side = e[(e["batch_size"] == e["batch_size"].min()) & e["reference_latency_p50_ms"].notna()]
+        side = side.assign(speedup_b1=side["reference_latency_p50_ms"] / side["latency_p50_ms"],
+                           relative_latency_b1=side["latency_p50_ms"] / side["reference_latency_p50_ms"])
+        out = out.join(side.groupby(keys)[["speedup_b1", "relative_latency_b1"]].mean(), on=keys)
     if "weight_mb" in e.columns:
         out = out.join(e.groupby(keys)["weight_mb"].mean().rename("weights_mb"), on=keys)
     return out.round(3)
@@ -1115,22 +1122,41 @@ def rq3_claims(df: Any, budget: Any) -> Any:
 
 
 def _speedup(budget: Any, model: str, task: str, variant: str) -> str:
+    """The variant's batch-1 speed-up without intermediate training: the mean of its cells' side-by-side ratios
+    (``time_reference``) where every cell has one, else the full budget's latency over the variant's, each timed
+    in its own cell (the note says which)."""
     if budget is None or "latency_ms_b1" not in budget.columns:
         return "not timed"
     b = budget[(budget["model"] == model) & (budget["target_task"] == task) & (budget["intermediate_task"] == "none")]
+    if "speedup_b1" in b.columns:
+        side = b[b["variant"] == variant]["speedup_b1"]
+        if not side.empty and side.notna().all():
+            return f"{side.mean():.2f}x, timed side by side with the full model"
     full = b[b["variant"] == "full"]["latency_ms_b1"].dropna()
     red = b[b["variant"] == variant]["latency_ms_b1"].dropna()
     if full.empty or red.empty or not red.iloc[0]:
         return "not timed"
-    return f"{full.iloc[0] / red.iloc[0]:.2f}x"
+    return f"{full.iloc[0] / red.iloc[0]:.2f}x, timed in separate cells"
 
 
-def pareto(budget: Any, cost: str = "latency_ms_b1") -> Any:
+def budget_cost(budget: Any) -> str:
+    """The cost axis of rq3's Pareto front and figure: each variant's batch-1 latency relative to the full-budget
+    model timed side by side with it (``relative_latency_b1``, from ``time_reference`` evaluations) when every
+    timed variant has one; else the batch-1 latency of each cell timed on its own (``latency_ms_b1``), which
+    compares moments as well as models."""
+    timed = budget.dropna(subset=["latency_ms_b1"]) if "latency_ms_b1" in budget.columns else budget.iloc[0:0]
+    if "relative_latency_b1" in budget.columns and not timed.empty and timed["relative_latency_b1"].notna().all():
+        return "relative_latency_b1"
+    return "latency_ms_b1"
+
+
+def pareto(budget: Any, cost: str | None = None) -> Any:
     """The variants not dominated on (lower ``cost``, higher mean zero-shot score), per model and target; layer
     budgets are the models fine-tuned at that depth (layers cut at evaluation, the older design, are left out:
-    see :func:`rq3_claims`)."""
+    see :func:`rq3_claims`). ``cost`` None: :func:`budget_cost`."""
     from xlt_utils.efficiency import pareto_front
 
+    cost = budget_cost(budget) if cost is None else cost
     if cost not in budget.columns:
         return budget.iloc[0:0]
     b = budget.dropna(subset=[cost])
