@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -181,3 +182,95 @@ def test_embedded_profiles_load_the_checkpoints_and_embedded_full_regenerates_th
         for c in full:
             recipe = checkpoints.recipe("synth-tiny")
             assert {k: c.params[k] for k in recipe if k != "model"} == {k: v for k, v in recipe.items() if k != "model"}
+
+
+def test_an_imported_pretraining_run_is_restored_from_the_checkpoint_with_its_bytes(tmp_path, monkeypatch):
+    """embedded-full pretrains with the recipe (checkpoint None). A run an imported bundle holds has no weights
+    here; when the bundle recorded the SHA-256 of the committed checkpoint of its model, the phase copies that
+    checkpoint instead of training (seconds, not 34 minutes for synth-small) and says so in resolved; other bytes
+    recorded, or nothing recorded: it trains (here a stand-in for the pretraining, which takes minutes)."""
+    from xlt_utils import paths, phases, results
+    from xlt_utils.synth import pretrain as synth_pretrain
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    trained: list[str] = []
+
+    def fake_pretrain(out, **kw):
+        trained.append(str(out))
+        return checkpoints.copy_to("synth-small", out)  # other bytes than synth-tiny's
+
+    monkeypatch.setattr(synth_pretrain, "pretrain", fake_pretrain)
+    recipe = {k: v for k, v in checkpoints.recipe("synth-tiny").items() if k != "model"}
+    cfg = C.from_params("pretrain", _pretrain_params(model="synth-tiny", checkpoint=None, **recipe))
+    sha = checkpoints._sha256(checkpoints.path("synth-tiny") / checkpoints.WEIGHTS)
+
+    def run_phase(recorded, scores=None):
+        shutil.rmtree(tmp_path / "runs", ignore_errors=True)
+        shutil.rmtree(tmp_path / "results", ignore_errors=True)
+        run = phases.start(cfg)
+        try:
+            if recorded is not None:
+                b = results.imported_dir() / "paper__embedded-full__0123456789"
+                b.mkdir(parents=True)
+                (b / results.BUNDLE_JSON).write_text(json.dumps({"runs": [run.id],
+                                                                 "pretrain_encoders_sha256": {run.id: recorded}}))
+                if scores is not None:  # the rows the bundle recorded for the run (and another run's)
+                    lines = ["run_id,task,split,lang,metric,value,n_examples"]
+                    lines += [f"{run.id},{'mlm' if m == 'mlm_loss' else 'probe_retrieval'},x,{lang},{m},{v},1"
+                              for lang, m, v in scores]
+                    lines += ["pretrain/other-0123456789,mlm,train,all,mlm_loss,9.0,1"]
+                    (b / results.METRICS_CSV).write_text("\n".join(lines) + "\n")
+            summary = phases.pretrain_encoder(run)
+            return run, summary, phases.pretrain_metrics(run, summary)
+        finally:
+            run.lock.__exit__(None, None, None)
+
+    # the scores are the bundle's for this run (the checkpoint's provenance averages its last loss over another
+    # logging window: the paper's synth-small run recorded 3.9342, the same weights' checkpoint 3.9125)
+    run, _, metrics = run_phase(sha, [("all", "mlm_loss", 3.5), ("en_x", "p@1", 12.5), ("fr_like", "p@1", 50.0)])
+    assert trained == [] and results.weights_sha256(run.dir) == sha
+    assert run.resolved["restored_from"] == "checkpoints/synth/synth-tiny"
+    assert run.resolved["restored_because"] == (f"imported bundle paper__embedded-full__0123456789 recorded this "
+                                                f"run's encoder as sha256 {sha}, the bytes of the committed checkpoint")
+    assert run.resolved["restored_scores"] == "the bundle's rows for this run"
+    assert dict(zip(metrics["lang"], metrics["value"])) == {"all": 3.5, "en_x": 12.5, "fr_like": 50.0}
+    assert run.resolved["global_step"] == recipe["steps"]
+    run, _, metrics = run_phase(sha)  # a bundle without rows for it: the checkpoint's provenance
+    prov = json.loads((checkpoints.path("synth-tiny") / "provenance.json").read_text())
+    assert metrics.query("metric == 'mlm_loss'")["value"].item() == pytest.approx(prov["final_mlm_loss"])
+    assert run.resolved["restored_scores"].startswith("the checkpoint's provenance") and trained == []
+    run, _, _ = run_phase("0" * 64)  # other bytes recorded: the copy is removed and the run trains
+    assert trained == [str(run.dir / "encoder")] and "restored_from" not in run.resolved
+    assert results.weights_sha256(run.dir) == checkpoints._sha256(checkpoints.path("synth-small") / checkpoints.WEIGHTS)
+    run, _, _ = run_phase(None)  # nothing imported: it trains
+    assert len(trained) == 2 and "restored_from" not in run.resolved
+
+
+def test_the_dry_run_names_the_pretraining_it_will_restore(tmp_path, monkeypatch):
+    """rq4's synth arm needs the paper's synth-small pretraining run; with a bundle that recorded its bytes
+    imported, the dry run marks it 'restore' (not counted in the CPU estimate) instead of 'todo'. The weights'
+    SHA-256 of a sharded checkpoint is the joined file's, as the copy writes it."""
+    from xlt_utils import grid, paths, results
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    g = grid.expand("rq4_intermediate_data", "embedded-full")
+    (pre,) = [c for c in g.cells if c.phase == "pretrain"]
+    down = next(c for c in g.cells if c.upstream is pre)
+    b = results.imported_dir() / "paper__embedded-full__0123456789"
+    b.mkdir(parents=True)
+    sha = checkpoints.weights_sha256("synth-small")
+    (b / results.BUNDLE_JSON).write_text(json.dumps({"runs": [pre.run_id, down.run_id],
+                                                     "pretrain_encoders_sha256": {pre.run_id: sha}}))
+    lines: list[str] = []
+    grid.describe(g, out=lines.append, imported=results.imported_run_ids())
+    assert f"  restore   {pre.run_id}  (copied from checkpoints/synth/synth-small: the bytes an imported bundle " \
+           f"recorded for it)" in lines
+    (b / results.BUNDLE_JSON).write_text(json.dumps({"runs": [pre.run_id, down.run_id],
+                                                     "pretrain_encoders_sha256": {pre.run_id: "0" * 64}}))
+    lines = []
+    grid.describe(g, out=lines.append, imported=results.imported_run_ids())
+    assert f"  todo      {pre.run_id}" in lines
+    copied = checkpoints.copy_to("synth-medium", tmp_path / "medium")
+    assert checkpoints.weights_sha256("synth-medium") == checkpoints._sha256(Path(copied["out_dir"]) / "model.safetensors")

@@ -257,10 +257,12 @@ def wall_seconds(ran: Sequence[CellResult], todo: Sequence[Cell], jobs: int) -> 
     return shared_s / jobs + (estimate_seconds(ran, lone) or 0.0)
 
 
-def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None) -> str:
+def cpu_estimate(grid: Grid, jobs: int, ran: Sequence[CellResult] | None = None, skip: set[str] | None = None) -> str:
     """One line: the CPU time the grid's unfinished cells will take on this machine, extrapolated from the runs
-    already finished here (:func:`estimate_seconds`), or why there is no estimate."""
-    todo = [c for c in grid.cells if not c.done() and c.params.get("world") != "xtreme"]
+    already finished here (:func:`estimate_seconds`), or why there is no estimate. ``skip``: cells that cost
+    seconds (pretraining runs restored from a committed checkpoint)."""
+    todo = [c for c in grid.cells if not c.done() and c.params.get("world") != "xtreme" and c.run_id not in
+            (skip or set())]
     if not todo:
         return "[grid] nothing left to run in the embedded worlds"
     ran = finished_results() if ran is None else ran

@@ -48,8 +48,12 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
              imported: set[str] | None = None) -> None:
     """Print the cells of a grid with their status (the dry run: done, imported or todo), and a GPU-hour floor
     for zoo models."""
+    from xlt_utils.phases import restorable
+
     runnable = leave_out_imported(grid, imported or set(), out=lambda _: None)
     to_run = {c.run_id for c in runnable.cells if not c.done()}
+    restored = {c.run_id: name for c in runnable.cells if c.phase == "pretrain" and c.run_id in to_run
+                and (imported and c.run_id in imported) and (name := restorable(c.run_id, c.params["model"]))}
     done = sum(c.done() for c in grid.cells)
     n_imported = sum(not c.done() and c.run_id not in to_run for c in grid.cells)
     by_phase: dict[str, int] = {}
@@ -67,8 +71,11 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             hours[c.phase] = hours.get(c.phase, 0.0) + h
         elif c.phase in ("intermediate", "target") and c.params.get("model") in _zoo_models():
             unknown_size.append(c.run_id)
-        status = "done" if c.done() else "todo" if c.run_id in to_run else "imported"
-        out(f"  {status:<8}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else ""))
+        status = ("done" if c.done() else "restore" if c.run_id in restored else "todo" if c.run_id in to_run
+                  else "imported")
+        out(f"  {status:<8}  {c.run_id}{up}" + (f"  [~{h:.2f} GPU-h]" if h is not None else "")
+            + (f"  (copied from checkpoints/synth/{restored[c.run_id]}: the bytes an imported bundle recorded for "
+               f"it)" if c.run_id in restored else ""))
     for line in hyperparameter_lines(grid.cells):
         out(line)
     if hours:
@@ -78,7 +85,7 @@ def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = 
             f"evaluation not counted): {parts}; total {total:.1f} GPU-h"
             + (f"; {len(unknown_size)} training cells of unknown size not counted" if unknown_size else ""))
     if any(c.params.get("world") != "xtreme" for c in grid.cells):
-        out(cpu_estimate(runnable, jobs or auto_jobs()))
+        out(cpu_estimate(runnable, jobs or auto_jobs(), skip=set(restored)))
 
 
 def _zoo_models() -> set[str]:

@@ -558,6 +558,10 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
     """MLM-pretrain a synth encoder into ``<run>/encoder`` (see :func:`xlt_utils.synth.pretrain.pretrain`), or
     copy the committed checkpoint that ``checkpoint`` names (verified against its SHA-256).
 
+    A run an imported result bundle holds (its weights are not in the bundle, only their SHA-256) is restored
+    instead of trained when the committed checkpoint of its model has exactly those bytes: the bundle recorded
+    what this run made, and the checkpoint is it (:func:`restore_from_checkpoint`). ``resolved`` says so.
+
     An interrupted pretraining restarts from scratch (it is deterministic, so the result is the same).
     """
     from xlt_utils.synth.languages import LANGUAGE_IDS
@@ -577,6 +581,9 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
                             pretrain_seconds_when_made=summary["seconds"],
                             checkpoint_git_revision=summary["provenance"].get("git_revision"))
         return summary
+    restored = restore_from_checkpoint(run)
+    if restored is not None:
+        return restored
     from xlt_utils.synth.pretrain import pretrain
 
     with run.timer("pretrain"):
@@ -588,6 +595,68 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
                            tokenizer=cfg.tokenizer)
     run.resolved.update(languages=langs, n_parameters=summary["n_parameters"], global_step=cfg.steps,
                         train_examples=cfg.steps * cfg.batch_size)
+    return summary
+
+
+def restorable(run_id: str, model: str) -> str | None:
+    """The committed checkpoint a pretraining run will be restored from (:func:`restore_from_checkpoint`), by the
+    SHA-256 an imported bundle recorded for it; None when it will train. For the dry run: the run itself checks
+    the bytes it copies."""
+    from xlt_utils import results
+    from xlt_utils.synth import checkpoints
+
+    recorded = results.imported_encoders().get(run_id)
+    if recorded is None or model not in checkpoints.names():
+        return None
+    return model if checkpoints.weights_sha256(model) == recorded[0] else None
+
+
+def restore_from_checkpoint(run: Run) -> dict[str, Any] | None:
+    """Copy the committed checkpoint of the run's model into ``<run>/encoder`` when an imported bundle recorded
+    this run's encoder weights with the very SHA-256 of that copy; returns the pretraining summary (the checkpoint's
+    provenance, with the final MLM loss and probe scores the bundle recorded for this run where it holds them:
+    the checkpoint's own provenance averages the last loss over another logging window), or None (nothing
+    recorded, no checkpoint of the model, or other bytes: the copy is removed and the run trains).
+
+    The run id pins the recipe; the SHA-256 pins the bytes. A pretraining of synth-small takes 34 minutes on this
+    project's 2-core machine; a copy takes a second, and what the downstream cells read is the same file."""
+    from xlt_utils import results
+    from xlt_utils.synth import checkpoints
+
+    cfg = run.config
+    recorded = results.imported_encoders().get(run.id)
+    if recorded is None or cfg.model not in checkpoints.names():
+        return None
+    sha, bundle = recorded
+    out = run.dir / "encoder"
+    with run.timer("pretrain"):
+        summary = checkpoints.copy_to(cfg.model, out)
+    got = results.weights_sha256(run.dir)
+    if got != sha:
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  not restored: the committed {cfg.model} checkpoint is not the encoder imported bundle {bundle} "
+              f"recorded for this run (sha256 {str(got)[:12]} vs {sha[:12]}); pretraining")
+        return None
+    from xlt_utils.synth.languages import LANGUAGE_IDS
+
+    rows = results.imported_rows(bundle, run.id)
+    loss = rows[rows["metric"] == "mlm_loss"]["value"]
+    if not loss.empty:  # the scores this run recorded (the same weights; its loss window was the phase's)
+        probe = rows[rows["metric"] == "p@1"]
+        summary = {**summary, "final_loss": float(loss.iloc[0]),
+                   "probe": {str(lang): v / 100.0 for lang, v in zip(probe["lang"], probe["value"])}}
+    langs = list(cfg.languages) if cfg.languages is not None else list(LANGUAGE_IDS)
+    run.resolved.update(languages=langs, n_parameters=summary["n_parameters"], global_step=cfg.steps,
+                        train_examples=cfg.steps * cfg.batch_size,
+                        restored_from=f"checkpoints/synth/{cfg.model}",
+                        restored_because=f"imported bundle {bundle} recorded this run's encoder as sha256 {sha}, "
+                                         f"the bytes of the committed checkpoint",
+                        restored_scores=("the bundle's rows for this run" if not loss.empty else
+                                         "the checkpoint's provenance (the bundle holds no rows for this run)"),
+                        pretrain_seconds_when_made=summary["seconds"],
+                        checkpoint_git_revision=summary["provenance"].get("git_revision"))
+    print(f"  restored from checkpoints/synth/{cfg.model}: imported bundle {bundle} recorded these bytes "
+          f"(sha256 {sha[:12]}) for this run")
     return summary
 
 

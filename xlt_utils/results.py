@@ -282,6 +282,27 @@ def imported_run_ids() -> set[str]:
     return out
 
 
+def imported_encoders() -> dict[str, tuple[str, str]]:
+    """Per pretraining run an imported bundle holds, the SHA-256 of the encoder weights it recorded and the
+    bundle's folder name (the first bundle that recorded one)."""
+    known: dict[str, tuple[str, str]] = {}
+    for b in imported_bundles():
+        for r, sha in json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).items():
+            if sha:
+                known.setdefault(r, (sha, b.name))
+    return known
+
+
+def imported_rows(bundle: str, run_id: str, name: str = METRICS_CSV) -> Any:
+    """The rows of file ``name`` that imported bundle ``bundle`` (its folder name) holds for run ``run_id``."""
+    import pandas as pd
+
+    f = imported_dir() / bundle / name
+    df = pd.read_csv(f, low_memory=False) if f.exists() else pd.DataFrame(columns=["run_id", "metric", "lang",
+                                                                                    "value"])
+    return df[df["run_id"] == run_id]
+
+
 def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]]] | None = None) -> Any:
     """``df`` plus the rows of file ``name`` of each imported bundle whose (study, profile, run) has no rows in
     ``df`` (a run finished here wins; the first bundle wins over later ones). A bundle's row also counts for every
@@ -356,7 +377,8 @@ def _passed_from_params(training: Any, bundle: Path) -> Any:
     return training.assign(passed_step=list(step), passed_examples=list(seen))
 
 
-def _weights_sha256(run_dir: Path) -> str | None:
+def weights_sha256(run_dir: Path) -> str | None:
+    """SHA-256 of a run's ``encoder/model.safetensors``, or None when it has none."""
     import hashlib
 
     f = run_dir / "encoder" / "model.safetensors"
@@ -501,7 +523,7 @@ def export_bundle(study: str, profile: str, dest: Path | str, only: set[str] | N
     reused = {r: _source_bundle(r, study, profile) for r in rids if r not in here}
     mine = frames[METRICS_CSV][~frames[METRICS_CSV]["run_id"].isin(set(reused))]
     pretrain = sorted({r for r in mine["pretrain_run"].dropna() if r} | {r for r in here if r.startswith("pretrain/")})
-    encoders = {r: _weights_sha256(runs.run_path(r)) for r in pretrain}
+    encoders = {r: weights_sha256(runs.run_path(r)) for r in pretrain}
     reused_encoders, reused_tasks = _reused_provenance(
         frames[METRICS_CSV][frames[METRICS_CSV]["run_id"].isin(set(reused))], reused)
     meta = {"study": study, "profile": profile, "where": list(where or []), "runs": rids, "grid_cells": len(cells),
@@ -553,13 +575,9 @@ def import_bundle(src: Path | str, out: Any = print) -> Path:
     digest = hashlib.sha256(b"".join((src / n).read_bytes() for n in (BUNDLE_JSON, *BUNDLE_FILES)
                                      if (src / n).exists())).hexdigest()[:10]
     dest = imported_dir() / f"{meta['study']}__{meta['profile']}__{digest}"
-    known: dict[str, tuple[str, str]] = {}
-    for b in imported_bundles():
-        for r, sha in json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).items():
-            if sha:
-                known.setdefault(r, (sha, b.name))
+    known = imported_encoders()
     for r, sha in meta.get("pretrain_encoders_sha256", {}).items():
-        here = _weights_sha256(runs.run_path(r)) if runs.is_done(r) else None
+        here = weights_sha256(runs.run_path(r)) if runs.is_done(r) else None
         for other, where in ((here, "the run here"), known.get(r, (None, ""))):
             if sha and other and other != sha:
                 out(f"[results] warning: {src} was trained from another encoder than {where} for {r} "

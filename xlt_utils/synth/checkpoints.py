@@ -168,6 +168,23 @@ def verify(name: str) -> Path:
     return folder
 
 
+def weights_sha256(name: str) -> str | None:
+    """SHA-256 of checkpoint ``name``'s weights as :func:`copy_to` writes them (``model.safetensors``; sharded
+    weights joined, byte for byte the file they were cut from), from ``SHA256SUMS`` where it pins that file."""
+    import tempfile
+
+    rel = f"{name}/{WEIGHTS}"
+    sums = pinned()
+    if rel in sums:
+        return sums[rel]
+    folder = path(name)
+    if not _shards(folder):
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        _join(folder, Path(d) / WEIGHTS)
+        return _sha256(Path(d) / WEIGHTS)
+
+
 def copy_to(name: str, out: str | Path) -> dict[str, Any]:
     """Verify checkpoint ``name`` and copy it into ``out``; returns the pretraining summary (as
     :func:`xlt_utils.synth.pretrain.pretrain` returns it) read from its provenance."""
