@@ -163,7 +163,7 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
     moments. Timing them in separate processes minutes apart does: rq3's first grid timed the 32- and 64-token
     budgets at batch 1 in 24-25 ms and the full-length model in 19 ms, though at batch 1 the 64-token inputs are
     mostly the very inputs of the full-length model (35.5 against 37.8 tokens each) and the 16-token budget timed
-    19 ms: the cells' moments, not the lengths, made the difference.
+    15-19 ms: the cells' moments, not the lengths, made the difference.
 
     Args:
         model: the model evaluated (head model, or a bare encoder for retrieval), already in its dtype.
