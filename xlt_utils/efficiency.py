@@ -182,7 +182,9 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         One dict per batch size: ``batch_size``, ``n_batches``, ``rounds``, ``latency_p50_ms``,
         ``latency_p95_ms``, ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real
         lengths; a multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb``
-        (CUDA: peak allocated; CPU: None, not measurable in-process), ``weight_mb``; with ``reference``
+        (CUDA: the model's weights plus the most its forward passes allocated on top of what was resident, so
+        neither the reference nor the preloaded batches count; CPU: None, not measurable in-process),
+        ``weight_mb``; with ``reference``
         also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
         latency over the model's: above 1, the model is faster).
     """
@@ -249,11 +251,13 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
                 st = stats[(i, bs)]
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
+                    resident = torch.cuda.memory_allocated(dev)  # both models, every batch already on the device
                 best = st["best"]
                 for j, batch in enumerate(st["batches"]):
                     best[j] = min(best[j], forward(m, batch))
-                if dev.type == "cuda":
-                    st["peak"] = max(st["peak"], torch.cuda.max_memory_allocated(dev) / 2**20)
+                if dev.type == "cuda":  # this model's weights and the most its forward passes added
+                    added = torch.cuda.max_memory_allocated(dev) - resident
+                    st["peak"] = max(st["peak"], (weight_bytes(m) + added) / 2**20)
     out = []
     for bs in batch_sizes:
         row = _profile_row(stats[(0, bs)], bs, rounds, dev, model)
