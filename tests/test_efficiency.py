@@ -305,14 +305,20 @@ def test_a_model_fine_tuned_at_n_layers_is_saved_and_evaluated_at_that_depth(tmp
     assert "\n" not in msg
     assert msg == (f"eval num_layers 2 exceeds the 1 layers of {run.id} (fine-tuned at that depth: target "
                    f"num_layers 1); valid: 1..1, or None for all of them")
-    # time_reference: the 1-layer model is timed beside the full-depth (2-layer) model at the target's length
-    with started("eval", {**base, "efficiency_batch_sizes": [1, 2], "time_reference": True}) as ev:
+    # time_reference: the 1-layer model at 32 tokens is timed beside the full-depth (2-layer) model at the target's
+    # length (64), the encoder the target started from (here the base encoder: an intermediate run's encoder/ below)
+    assert target["max_seq_length"] == 64
+    with started("eval", {**base, "efficiency_batch_sizes": [1, 2], "time_reference": True,
+                          "max_seq_length": 32}) as ev:
         loaded = phases.load_eval_model(ev)
         ref, length = phases.reference_model(ev, get_task(target["target_task"]))
         rows = phases.measure_efficiency(ev, loaded)
     assert encoder_of(ref).config.num_hidden_layers == 2 and length == target["max_seq_length"]
     assert list(rows["batch_size"]) == [1, 2]
-    assert (rows["reference_num_layers"] == 2).all() and (rows["reference_max_seq_length"] == length).all()
+    assert (rows["reference_num_layers"] == 2).all() and (rows["reference_max_seq_length"] == 64).all()
+    assert (rows["max_seq_length"] == 32).all()
+    assert phases.start_encoder("synth", "synth-tiny", "intermediate/x-0123456789") == str(
+        paths.RUNS / "intermediate" / "x-0123456789" / "encoder")
     assert rows["speedup"].to_numpy() == pytest.approx(
         (rows["reference_latency_p50_ms"] / rows["latency_p50_ms"]).to_numpy())
     saved_rows = pd.read_csv(ev.dir / "efficiency.csv")
@@ -320,17 +326,18 @@ def test_a_model_fine_tuned_at_n_layers_is_saved_and_evaluated_at_that_depth(tmp
 
 
 def test_inference_profile_times_the_reference_beside_the_model(classifier, monkeypatch):
-    """With a reference, each round times, per batch size, the model's batches and the reference's, taking turns
-    to go first; speed-up = the reference's p50 over the model's, each its batches' fastest rounds."""
+    """With a reference, each batch of the model is timed next to the same batch of the reference, the two taking
+    turns to go first (by round and batch); speed-up = the reference's p50 over the model's, each its batches'
+    fastest rounds. A reference with other batches (windows, fewer examples) is refused."""
     task, model, _, pipe, feats = classifier
     ref = copy.deepcopy(model)
     clock = {"now": 0.0}
     seen: list[str] = []
-    # forward calls: warm-ups (model, reference), then per round two batches of each, the first mover alternating
+    # forward calls: warm-ups (model, reference), then per round and batch the pair, the first mover alternating
     costs = iter([9.0, 9.0,
-                  0.010, 0.030, 0.040, 0.050,    # round 1: model, then reference
-                  0.060, 0.020, 0.020, 0.040,    # round 2: reference, then model
-                  0.050, 0.050, 0.050, 0.050])   # round 3: model, then reference
+                  0.010, 0.040, 0.050, 0.030,    # round 1: batch 1 model, reference; batch 2 reference, model
+                  0.060, 0.020, 0.040, 0.020,    # round 2: batch 1 reference, model; batch 2 model, reference
+                  0.050, 0.050, 0.050, 0.050])   # round 3: as round 1
 
     def hook(name):
         def record(module, args, kwargs, output):
@@ -347,9 +354,46 @@ def test_inference_profile_times_the_reference_beside_the_model(classifier, monk
     finally:
         for h in handles:
             h.remove()
-    assert seen == ["m", "r"] + ["m", "m", "r", "r"] + ["r", "r", "m", "m"] + ["m", "m", "r", "r"]
+    assert seen == ["m", "r"] + ["m", "r", "r", "m"] + ["r", "m", "m", "r"] + ["m", "r", "r", "m"]
     # model: fastest of its two batches 10 and 30 ms -> p50 20 ms; reference: 40 and 20 ms -> p50 30 ms
     assert row["latency_p50_ms"] == pytest.approx(20.0)
     assert row["reference_latency_p50_ms"] == pytest.approx(30.0)
     assert row["speedup"] == pytest.approx(1.5)
     assert row["reference_throughput_ex_s"] == pytest.approx(2 / 0.060)
+    with pytest.raises(XLTError, match=r"^batch size 1: the model has 2 timed batches and the reference 1; a "
+                                       r"reference needs one feature per example in both"):
+        efficiency.inference_profile(model, pipe, feats, batch_sizes=(1,), max_batches=2, rounds=1,
+                                     reference=(ref, feats[:2]))
+
+
+def test_time_reference_is_not_timed_where_examples_become_windows(tmp_path, monkeypatch):
+    """Span QA cuts a context into windows: at 64 tokens synth_xquad has more features than at 128, so the first n
+    features of the two would be different examples. The reference is not timed there, and the run says why."""
+    from xlt_utils import config as C
+    from xlt_utils import paths, phases
+
+    monkeypatch.setattr(paths, "RUNS", tmp_path)
+    target = {**C.notebook_defaults("02_target"), "target_task": "synth_xquad", "max_seq_length": 128,
+              "max_steps": 1, "max_train_samples": 8, "max_dev_samples": 4, "checkpoint_every": None}
+    run = phases.start(C.from_params("target", target))
+    try:
+        data = phases.load_training_data(run)
+        model = phases.build_model(run, data)
+        phases.train_model(run, model, data)
+        phases.evaluate_dev(run, model, data)
+        phases.save_model(run, model, data)
+        phases.finish(run)
+    finally:
+        if run.lock is not None:
+            run.lock.__exit__(None, None, None)
+    ev = phases.start(C.from_params("eval", {**C.notebook_defaults("03_zero_shot_eval"), "upstream": run.id,
+                                             "target_task": "synth_xquad", "languages": ["en"],
+                                             "max_eval_samples": 50, "max_seq_length": 64,
+                                             "efficiency_batch_sizes": [1], "time_reference": True}))
+    try:
+        rows = phases.measure_efficiency(ev, phases.load_eval_model(ev))
+    finally:
+        ev.lock.__exit__(None, None, None)
+    assert "reference_latency_p50_ms" not in rows.columns and rows["latency_p50_ms"].gt(0).all()
+    assert ev.resolved["time_reference"].startswith("not timed: synth_xquad cuts examples into windows (")
+    assert ev.resolved["time_reference"].endswith("so the two models would time different examples")

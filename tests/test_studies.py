@@ -449,6 +449,16 @@ def test_rq3_side_by_side_speed_ups_by_hand():
     front = studies.pareto(budget)  # synth_mnli's (same costs, higher scores): 6 layers cheaper, full more accurate
     assert list(front["intermediate_task"]) == ["synth_mnli"] * 2 and list(front["variant"]) == [six, "full"]
     assert list(front["relative_latency_b1"]) == pytest.approx([0.45, 1.1])
+    # one seed of a variant timed without a reference (an older bundle's): no side-by-side ratio for it, not
+    # seed 13's alone
+    mixed = pd.DataFrame(eff).assign(reference_latency_p50_ms=lambda e: e["reference_latency_p50_ms"].where(
+        e["target_num_layers"].isna() | (e["seed"] == 13)))
+    budget = studies.budget_table(df, mixed)
+    by = budget.set_index(["intermediate_task", "variant"])
+    assert math.isnan(by.loc[("none", six), "speedup_b1"]) and by.loc[("none", "full"), "speedup_b1"] > 0
+    note = studies.rq3_claims(df, budget)
+    assert "2.00x, timed in separate cells" in note[note["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
+    assert studies.budget_cost(budget) == "latency_ms_b1"
     # a variant timed without a reference: the separate cells' ratio, and the front falls back to milliseconds
     partial = pd.DataFrame(eff).assign(reference_latency_p50_ms=lambda e: e["reference_latency_p50_ms"].where(
         e["target_num_layers"].isna()))

@@ -228,23 +228,37 @@ def test_an_imported_pretraining_run_is_restored_from_the_checkpoint_with_its_by
 
     # the scores are the bundle's for this run (the checkpoint's provenance averages its last loss over another
     # logging window: the paper's synth-small run recorded 3.9342, the same weights' checkpoint 3.9125)
-    run, _, metrics = run_phase(sha, [("all", "mlm_loss", 3.5), ("en_x", "p@1", 12.5), ("fr_like", "p@1", 50.0)])
+    scores = [("all", "mlm_loss", 3.5), ("en_x", "p@1", 12.5), ("fr_like", "p@1", 50.0)]
+    run, _, metrics = run_phase(sha, scores)
     assert trained == [] and results.weights_sha256(run.dir) == sha
     assert run.resolved["restored_from"] == "checkpoints/synth/synth-tiny"
     assert run.resolved["restored_because"] == (f"imported bundle paper__embedded-full__0123456789 recorded this "
                                                 f"run's encoder as sha256 {sha}, the bytes of the committed checkpoint")
-    assert run.resolved["restored_scores"] == "the bundle's rows for this run"
+    assert run.resolved["restored_scores"] == "the rows imported bundle paper__embedded-full__0123456789 holds for this run"
     assert dict(zip(metrics["lang"], metrics["value"])) == {"all": 3.5, "en_x": 12.5, "fr_like": 50.0}
     assert run.resolved["global_step"] == recipe["steps"]
-    run, _, metrics = run_phase(sha)  # a bundle without rows for it: the checkpoint's provenance
-    prov = json.loads((checkpoints.path("synth-tiny") / "provenance.json").read_text())
-    assert metrics.query("metric == 'mlm_loss'")["value"].item() == pytest.approx(prov["final_mlm_loss"])
-    assert run.resolved["restored_scores"].startswith("the checkpoint's provenance") and trained == []
-    run, _, _ = run_phase("0" * 64)  # other bytes recorded: the copy is removed and the run trains
+    assert results.training_rows(run.id) is None  # copied, not trained: its cost stays the bundle's row
+    run, _, _ = run_phase(sha)  # a bundle without rows for it: no scores to keep, so it trains
+    assert trained == [str(run.dir / "encoder")] and "restored_from" not in run.resolved
+    trained.clear()
+    run, _, _ = run_phase("0" * 64, scores)  # other bytes recorded: the copy is removed and the run trains
     assert trained == [str(run.dir / "encoder")] and "restored_from" not in run.resolved
     assert results.weights_sha256(run.dir) == checkpoints._sha256(checkpoints.path("synth-small") / checkpoints.WEIGHTS)
     run, _, _ = run_phase(None)  # nothing imported: it trains
     assert len(trained) == 2 and "restored_from" not in run.resolved
+    # two bundles that disagree on its bytes: it trains (the one that matches the checkpoint does not decide)
+    other = results.imported_dir() / "paper__embedded-full__9999999999"
+    run, _, _ = run_phase(sha, scores)
+    trained.clear()
+    shutil.rmtree(run.dir)
+    other.mkdir(parents=True)
+    (other / results.BUNDLE_JSON).write_text(json.dumps({"runs": [run.id], "pretrain_encoders_sha256": {run.id: "1" * 64}}))
+    run = phases.start(cfg)
+    try:
+        phases.pretrain_encoder(run)
+    finally:
+        run.lock.__exit__(None, None, None)
+    assert len(trained) == 1 and "restored_from" not in run.resolved
 
 
 def test_the_dry_run_names_the_pretraining_it_will_restore(tmp_path, monkeypatch):
@@ -263,12 +277,22 @@ def test_the_dry_run_names_the_pretraining_it_will_restore(tmp_path, monkeypatch
     sha = checkpoints.weights_sha256("synth-small")
     (b / results.BUNDLE_JSON).write_text(json.dumps({"runs": [pre.run_id, down.run_id],
                                                      "pretrain_encoders_sha256": {pre.run_id: sha}}))
+    (b / results.METRICS_CSV).write_text(f"run_id,metric,lang,value\n{pre.run_id},mlm_loss,all,3.9\n"
+                                         f"{pre.run_id},p@1,en_x,2.5\n")
     lines: list[str] = []
     grid.describe(g, out=lines.append, imported=results.imported_run_ids())
     assert f"  restore   {pre.run_id}  (copied from checkpoints/synth/synth-small: the bytes an imported bundle " \
            f"recorded for it)" in lines
     (b / results.BUNDLE_JSON).write_text(json.dumps({"runs": [pre.run_id, down.run_id],
                                                      "pretrain_encoders_sha256": {pre.run_id: "0" * 64}}))
+    # the CPU estimate leaves a restored cell out (one cell fewer)
+    from xlt_utils import estimate
+    from xlt_utils.cells import CellResult
+
+    ran = [CellResult(pre, "done", 2000.0, timings={"work": 2000.0})]
+    todo = [c for c in g.cells if c.params["world"] != "xtreme"]
+    both, without = (estimate.cpu_estimate(g, 1, ran=ran, skip=skip) for skip in (None, {pre.run_id}))
+    assert f"for {len(todo)} cells" in both and f"for {len(todo) - 1} cells" in without
     lines = []
     grid.describe(g, out=lines.append, imported=results.imported_run_ids())
     assert f"  todo      {pre.run_id}" in lines

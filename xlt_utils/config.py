@@ -439,8 +439,10 @@ class EvalConfig(_Base):
             (:func:`xlt_utils.efficiency.inference_profile`'s ``reference``): the task's model at the full depth of
             the encoder the upstream target run was fine-tuned from, float32, on the same examples at the target
             run's ``max_seq_length`` (random weights: they do not change a float32 forward pass's time).
-            ``efficiency.csv`` then holds the reference's latency and the speed-up, a ratio no other cell's load
-            can bias. Needs ``efficiency_batch_sizes`` and a ``target`` upstream.
+            ``efficiency.csv`` then holds the reference's latency and the speed-up, timed batch by batch beside
+            each other, so a change of load between two cells' moments does not enter the ratio. Not timed for
+            tasks that cut examples into windows (span QA: the two lengths give different features); the run's
+            ``resolved`` says so. Needs ``efficiency_batch_sizes`` and a ``target`` upstream.
     """
 
     world: str

@@ -157,10 +157,10 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
     interference biases least (as ``timeit`` does). Latency percentiles and throughput are computed over
     these per-batch times. (On a busy 2-core CPU, the batch-1 p50 of one round of one model ranged 22-55 ms.)
 
-    With ``reference`` (a model and its features: the same examples, featurized for it), the reference model is
-    timed side by side with ``model``, the same way and in the same rounds (in each round, at each batch size,
-    the two take turns going first), so both see the same machine state and their ratio does not compare two
-    moments. Timing them in separate processes minutes apart does: rq3's first grid timed the 32- and 64-token
+    With ``reference`` (a model and its features: the same examples, one feature each, featurized for it), the
+    reference model is timed side by side with ``model``: batch by batch, each batch of the one right after the
+    same batch of the other, taking turns to go first, so a change of load between them lasts milliseconds, not
+    the minutes between two cells. Timing them in separate processes minutes apart compares moments: rq3's first grid timed the 32- and 64-token
     budgets at batch 1 in 24-25 ms and the full-length model in 19 ms, though at batch 1 the 64-token inputs are
     mostly the very inputs of the full-length model (35.5 against 37.8 tokens each) and the 16-token budget timed
     15-19 ms: the cells' moments, not the lengths, made the difference.
@@ -182,8 +182,10 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         One dict per batch size: ``batch_size``, ``n_batches``, ``rounds``, ``latency_p50_ms``,
         ``latency_p95_ms``, ``throughput_ex_s``, ``tokens_s`` (real tokens), ``flops_per_example`` (at the real
         lengths; a multiple-choice example counts all its choices), ``padding_fraction``, ``peak_memory_mb``
-        (CUDA: the model's weights plus the most its forward passes allocated on top of what was resident, so
-        neither the reference nor the preloaded batches count; CPU: None, not measurable in-process),
+        (CUDA: the model's weights plus the most the forward passes at that batch size allocated on top of what
+        was resident, so neither the reference's weights nor the preloaded batches count; with a reference, its
+        passes and the model's are interleaved, so the working memory is the larger of the two; CPU: None, not
+        measurable in-process),
         ``weight_mb``; with ``reference``
         also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
         latency over the model's: above 1, the model is faster).
@@ -243,21 +245,27 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         return st
 
     stats = {(i, bs): prepare(m, feats, bs) for bs in batch_sizes for i, (m, feats) in enumerate(timed)}
+    if reference is not None:
+        for bs in batch_sizes:
+            if len(stats[(0, bs)]["batches"]) != len(stats[(1, bs)]["batches"]):
+                raise XLTError(f"batch size {bs}: the model has {len(stats[(0, bs)]['batches'])} timed batches and the "
+                               f"reference {len(stats[(1, bs)]['batches'])}; a reference needs one feature per "
+                               f"example in both (give the same examples, not windows of them)")
     for r in range(rounds):
         for bs in batch_sizes:
-            # with a reference, the two take turns going first, so neither always runs on the other's caches
-            for i in (range(len(timed)) if r % 2 == 0 else reversed(range(len(timed)))):
-                m = timed[i][0]
-                st = stats[(i, bs)]
-                if dev.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats(dev)
-                    resident = torch.cuda.memory_allocated(dev)  # both models, every batch already on the device
-                best = st["best"]
-                for j, batch in enumerate(st["batches"]):
-                    best[j] = min(best[j], forward(m, batch))
-                if dev.type == "cuda":  # this model's weights and the most its forward passes added
-                    added = torch.cuda.max_memory_allocated(dev) - resident
-                    st["peak"] = max(st["peak"], (weight_bytes(m) + added) / 2**20)
+            if dev.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(dev)
+                resident = torch.cuda.memory_allocated(dev)  # both models, every batch already on the device
+            for j in range(len(stats[(0, bs)]["batches"])):
+                # batch by batch, the model and the reference taking turns going first
+                order = range(len(timed)) if (r + j) % 2 == 0 else reversed(range(len(timed)))
+                for i in order:
+                    st = stats[(i, bs)]
+                    st["best"][j] = min(st["best"][j], forward(timed[i][0], st["batches"][j]))
+            if dev.type == "cuda":  # a model's weights and the most the forward passes added (the larger model's)
+                added = torch.cuda.max_memory_allocated(dev) - resident
+                for i, (m, _feats) in enumerate(timed):
+                    stats[(i, bs)]["peak"] = max(stats[(i, bs)]["peak"], (weight_bytes(m) + added) / 2**20)
     out = []
     for bs in batch_sizes:
         row = _profile_row(stats[(0, bs)], bs, rounds, dev, model)

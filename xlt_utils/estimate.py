@@ -238,8 +238,8 @@ def finished_results(root: Path | None = None) -> list[CellResult]:
             work_units(cell)  # parameters of an older layout: not comparable, skip
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if resumed(p.get("resolved") or {}):
-            continue  # its timings cover only the attempt that finished it: not the cell's cost
+        if resumed(p.get("resolved") or {}) or (p.get("resolved") or {}).get("restored_from"):
+            continue  # its timings cover only the attempt that finished it, or a copy: not the cell's cost
         out.append(CellResult(cell, "done", seconds, timings=env.get("timings", {})))
     return out
 

@@ -46,8 +46,9 @@ __all__ = ["add_commands", "describe", "execute", "expand", "expand_all", "prefl
 
 def describe(grid: Grid, out: Callable[[str], None] = print, jobs: int | None = None,
              imported: set[str] | None = None) -> None:
-    """Print the cells of a grid with their status (the dry run: done, imported or todo), and a GPU-hour floor
-    for zoo models."""
+    """Print the cells of a grid with their status (the dry run: done, imported, restore (a pretraining run copied
+    from a committed checkpoint, :func:`xlt_utils.phases.restorable`) or todo), and a GPU-hour floor for zoo
+    models."""
     from xlt_utils.phases import restorable
 
     runnable = leave_out_imported(grid, imported or set(), out=lambda _: None)

@@ -598,61 +598,90 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
     return summary
 
 
-def restorable(run_id: str, model: str) -> str | None:
-    """The committed checkpoint a pretraining run will be restored from (:func:`restore_from_checkpoint`), by the
-    SHA-256 an imported bundle recorded for it; None when it will train. For the dry run: the run itself checks
-    the bytes it copies."""
+def restore_source(run_id: str, model: str) -> tuple[str, str, Any] | str:
+    """Where a pretraining run can be restored from instead of trained (:func:`restore_from_checkpoint`): the
+    SHA-256 the imported bundles recorded for its encoder, the bundle that holds its scores, and those rows; or,
+    as a string, why it cannot (nothing recorded, no committed checkpoint of the model, bundles that disagree on
+    the bytes, or no bundle with its loss and probe rows).
+
+    The bytes must be the committed checkpoint's too, which this does not check (:func:`restorable` compares the
+    pinned SHA-256, the run the copy's)."""
     from xlt_utils import results
     from xlt_utils.synth import checkpoints
 
-    recorded = results.imported_encoders().get(run_id)
-    if recorded is None or model not in checkpoints.names():
+    recorded = results.imported_encoders().get(run_id, [])
+    if not recorded:
+        return "no imported bundle recorded its encoder"
+    if model not in checkpoints.names():
+        return f"no committed checkpoint of {model}"
+    shas = sorted({sha for sha, _ in recorded})
+    if len(shas) > 1:
+        return (f"the imported bundles recorded {len(shas)} different encoders for it "
+                f"({', '.join(sha[:12] for sha in shas)})")
+    for sha, bundle in recorded:
+        rows = results.imported_rows(bundle, run_id)
+        if (rows["metric"] == "mlm_loss").any() and (rows["metric"] == "p@1").any():
+            return sha, bundle, rows
+    return "no imported bundle that recorded its encoder holds its loss and probe rows"
+
+
+def restorable(run_id: str, model: str) -> str | None:
+    """The committed checkpoint a pretraining run will be restored from (:func:`restore_from_checkpoint`); None
+    when it will train. For the dry run, from the pinned SHA-256: the run itself checks the bytes it copies."""
+    from xlt_utils.synth import checkpoints
+
+    source = restore_source(run_id, model)
+    if isinstance(source, str):
         return None
-    return model if checkpoints.weights_sha256(model) == recorded[0] else None
+    return model if checkpoints.weights_sha256(model) == source[0] else None
 
 
 def restore_from_checkpoint(run: Run) -> dict[str, Any] | None:
-    """Copy the committed checkpoint of the run's model into ``<run>/encoder`` when an imported bundle recorded
-    this run's encoder weights with the very SHA-256 of that copy; returns the pretraining summary (the checkpoint's
-    provenance, with the final MLM loss and probe scores the bundle recorded for this run where it holds them:
-    the checkpoint's own provenance averages the last loss over another logging window), or None (nothing
-    recorded, no checkpoint of the model, or other bytes: the copy is removed and the run trains).
+    """Copy the committed checkpoint of the run's model into ``<run>/encoder`` when the imported bundles recorded
+    this run's encoder weights with the very SHA-256 of that copy (and agree on it), and one of them holds the run's
+    loss and probe rows; returns the pretraining summary with those scores (the checkpoint's provenance averages
+    its last loss over another logging window), or None: the run trains (nothing recorded, bundles that disagree,
+    no rows, other bytes, or a checkpoint that fails its own verification; the copy is removed and the reason
+    printed).
 
     The run id pins the recipe; the SHA-256 pins the bytes. A pretraining of synth-small takes 34 minutes on this
-    project's 2-core machine; a copy takes a second, and what the downstream cells read is the same file."""
+    project's 2-core machine; a copy takes a second, and what the downstream cells read is the same file. The
+    run's training cost stays the bundle's (:func:`xlt_utils.results.training_rows` skips a restored run)."""
     from xlt_utils import results
     from xlt_utils.synth import checkpoints
+    from xlt_utils.synth.languages import LANGUAGE_IDS
 
     cfg = run.config
-    recorded = results.imported_encoders().get(run.id)
-    if recorded is None or cfg.model not in checkpoints.names():
+    source = restore_source(run.id, cfg.model)
+    if isinstance(source, str):
+        if results.imported_encoders().get(run.id):
+            print(f"  not restored: {source}; pretraining")
         return None
-    sha, bundle = recorded
+    sha, bundle, rows = source
     out = run.dir / "encoder"
-    with run.timer("pretrain"):
+    try:
         summary = checkpoints.copy_to(cfg.model, out)
+    except XLTError as e:
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  not restored: {e}; pretraining")
+        return None
     got = results.weights_sha256(run.dir)
     if got != sha:
         shutil.rmtree(out, ignore_errors=True)
         print(f"  not restored: the committed {cfg.model} checkpoint is not the encoder imported bundle {bundle} "
               f"recorded for this run (sha256 {str(got)[:12]} vs {sha[:12]}); pretraining")
         return None
-    from xlt_utils.synth.languages import LANGUAGE_IDS
-
-    rows = results.imported_rows(bundle, run.id)
     loss = rows[rows["metric"] == "mlm_loss"]["value"]
-    if not loss.empty:  # the scores this run recorded (the same weights; its loss window was the phase's)
-        probe = rows[rows["metric"] == "p@1"]
-        summary = {**summary, "final_loss": float(loss.iloc[0]),
-                   "probe": {str(lang): v / 100.0 for lang, v in zip(probe["lang"], probe["value"])}}
+    probe = rows[rows["metric"] == "p@1"]
+    summary = {**summary, "final_loss": float(loss.iloc[0]),
+               "probe": {str(lang): v / 100.0 for lang, v in zip(probe["lang"], probe["value"])}}
     langs = list(cfg.languages) if cfg.languages is not None else list(LANGUAGE_IDS)
     run.resolved.update(languages=langs, n_parameters=summary["n_parameters"], global_step=cfg.steps,
                         train_examples=cfg.steps * cfg.batch_size,
                         restored_from=f"checkpoints/synth/{cfg.model}",
                         restored_because=f"imported bundle {bundle} recorded this run's encoder as sha256 {sha}, "
                                          f"the bytes of the committed checkpoint",
-                        restored_scores=("the bundle's rows for this run" if not loss.empty else
-                                         "the checkpoint's provenance (the bundle holds no rows for this run)"),
+                        restored_scores=f"the rows imported bundle {bundle} holds for this run",
                         pretrain_seconds_when_made=summary["seconds"],
                         checkpoint_git_revision=summary["provenance"].get("git_revision"))
     print(f"  restored from checkpoints/synth/{cfg.model}: imported bundle {bundle} recorded these bytes "
@@ -748,9 +777,17 @@ def measure_efficiency(run: Run, model_and_tokenizer: tuple[Any, Any]) -> Any:
     reference, described = None, {}
     if cfg.time_reference:
         ref_model, ref_length = reference_model(run, task)
-        reference = (ref_model, get_pipeline(task, tok, max_seq_length=ref_length).featurize(recs))
-        described = {"reference_num_layers": int(encoder_of(ref_model).config.num_hidden_layers),
-                     "reference_max_seq_length": ref_length}
+        ref_feats = get_pipeline(task, tok, max_seq_length=ref_length).featurize(recs)
+        if len(feats) == len(ref_feats) == len(recs):
+            reference = (ref_model, ref_feats)
+            described = {"reference_num_layers": int(encoder_of(ref_model).config.num_hidden_layers),
+                         "reference_max_seq_length": ref_length}
+        else:  # windows (span QA): the first n features of each would be different examples
+            run.resolved["time_reference"] = (
+                f"not timed: {task.name} cuts examples into windows ({len(feats)} features at {cfg.max_seq_length} "
+                f"tokens and {len(ref_feats)} at {ref_length} for {len(recs)} examples), so the two models would "
+                f"time different examples")
+            print(f"  {run.resolved['time_reference']}")
     with run.timer("efficiency"):
         rows = efficiency.inference_profile(model, pipe, feats, batch_sizes=cfg.efficiency_batch_sizes, device=dev,
                                             num_labels=len(task.labels or ()) if task.format in
@@ -770,7 +807,8 @@ def reference_model(run: Run, task: Any) -> tuple[Any, int]:
     task's model at the full depth of the encoder the upstream target run was fine-tuned from (before any target
     ``num_layers``), with that run's classifier pooling, float32, at that run's ``max_seq_length``. Its weights are
     random: a float32 forward pass takes the same time whatever they are, and the model it stands for (the target
-    run fine-tuned without a budget) is another run this cell does not depend on."""
+    run fine-tuned without a budget) is another cell of the grid, not this one's upstream. Its architecture is read
+    from the encoder the target run started from (its upstream's ``encoder/``, or the base encoder)."""
     target = runs.read_params(run.config.upstream)["params"]
     start = start_encoder(run.config.world, run.config.model, target.get("upstream"))
     model = _random_model(task, start, seed=0, pooling=target.get("classifier_pooling") or "cls")

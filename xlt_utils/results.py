@@ -219,8 +219,8 @@ def training_rows(rid: str) -> dict[str, Any] | None:
     env = json.loads((d / runs.ENV).read_text()) if (d / runs.ENV).exists() else {}
     res, t = meta.get("resolved", {}), env.get("timings", {})
     seconds = t.get("train_loop") or t.get("pretrain")
-    if not seconds or "global_step" not in res:
-        return None
+    if not seconds or "global_step" not in res or res.get("restored_from"):
+        return None  # a restored run (copied, not trained): its cost is the bundle's row
     (base,) = run_rows(rid, with_metrics=False)
     tokens, examples = res.get("train_tokens"), res.get("train_examples")
     steps = res["global_step"]
@@ -282,14 +282,14 @@ def imported_run_ids() -> set[str]:
     return out
 
 
-def imported_encoders() -> dict[str, tuple[str, str]]:
-    """Per pretraining run an imported bundle holds, the SHA-256 of the encoder weights it recorded and the
-    bundle's folder name (the first bundle that recorded one)."""
-    known: dict[str, tuple[str, str]] = {}
+def imported_encoders() -> dict[str, list[tuple[str, str]]]:
+    """Per pretraining run the imported bundles recorded, every (SHA-256 of its encoder weights, bundle folder
+    name) they recorded, in bundle order."""
+    known: dict[str, list[tuple[str, str]]] = {}
     for b in imported_bundles():
         for r, sha in json.loads((b / BUNDLE_JSON).read_text()).get("pretrain_encoders_sha256", {}).items():
             if sha:
-                known.setdefault(r, (sha, b.name))
+                known.setdefault(r, []).append((sha, b.name))
     return known
 
 
@@ -578,7 +578,7 @@ def import_bundle(src: Path | str, out: Any = print) -> Path:
     known = imported_encoders()
     for r, sha in meta.get("pretrain_encoders_sha256", {}).items():
         here = weights_sha256(runs.run_path(r)) if runs.is_done(r) else None
-        for other, where in ((here, "the run here"), known.get(r, (None, ""))):
+        for other, where in ((here, "the run here"), *known.get(r, [])):
             if sha and other and other != sha:
                 out(f"[results] warning: {src} was trained from another encoder than {where} for {r} "
                     f"(sha256 {sha[:12]} vs {other[:12]}): results of its arms and the others' are not from one "

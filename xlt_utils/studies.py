@@ -1039,8 +1039,8 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     """Per evaluation variant and intermediate condition: mean zero-shot score with its interval, joined with
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
     example, weight MB) and, where the evaluation timed the full-budget model beside it (``time_reference``), its
-    batch-1 speed-up over that model and the inverse, its relative latency (means over seeds of each cell's
-    side-by-side ratio). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
+    batch-1 speed-up over that model and its relative latency (each the mean over seeds of each cell's own
+    side-by-side ratio; missing unless every cell of the variant has one). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
     made before that design, layers cut at evaluation (``num_layers``); :func:`variant_name` says which."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
@@ -1060,10 +1060,14 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")
     out = acc.join(b1, on=keys).join(bmax, on=keys).join(fl, on=keys)
     if "reference_latency_p50_ms" in e.columns:  # evaluations timed beside the full-budget model (time_reference)
-        side = e[(e["batch_size"] == e["batch_size"].min()) & e["reference_latency_p50_ms"].notna()]
+        side = e[e["batch_size"] == e["batch_size"].min()]
         side = side.assign(speedup_b1=side["reference_latency_p50_ms"] / side["latency_p50_ms"],
                            relative_latency_b1=side["latency_p50_ms"] / side["reference_latency_p50_ms"])
-        out = out.join(side.groupby(keys)[["speedup_b1", "relative_latency_b1"]].mean(), on=keys)
+        ratios = side.groupby(keys)[["speedup_b1", "relative_latency_b1"]].mean()
+        # only where every cell (every seed) of the variant was timed side by side: a mean over some of them
+        # would stand for all of them
+        every = side.groupby(keys)["reference_latency_p50_ms"].apply(lambda r: bool(r.notna().all()))
+        out = out.join(ratios.where(every, axis=0), on=keys)
     if "weight_mb" in e.columns:
         out = out.join(e.groupby(keys)["weight_mb"].mean().rename("weights_mb"), on=keys)
     return out.round(3)
