@@ -178,6 +178,40 @@ def test_qa_windows_label_and_reconstruct_the_answer(local_tasks, tiny_encoder):
     assert pipe.decode([rec], feats, outputs) == ["Oslo"]
 
 
+def test_qa_windows_fit_the_overlap_to_a_long_question(local_tasks, tiny_encoder):
+    """The tokenizer panics when the window overlap is not below the room a window leaves for context (length
+    minus question minus special tokens): a question of 20-odd tokens at 32 tokens left less room than the
+    default overlap (half the length). The overlap shrinks to half that room, and only then (a short question keeps
+    the features it had); with no room at all, one line names the least length that fits."""
+    task = get_task(local_tasks["span_qa"])
+    tok = load_tokenizer(tiny_encoder)
+    filler = " ".join(["Film Buch Stadt"] * 12)
+    context = f"{filler} Anna wohnt in Oslo. {filler}"
+    specials = tok.num_special_tokens_to_add(pair=True)
+    words = ["wo", "wohnt", "Anna"]
+    while 32 - len(tok(" ".join(words) + "?", add_special_tokens=False)["input_ids"]) - specials > 32 // 2:
+        words.append("heute")  # until the default overlap (16) no longer fits
+    long_q = " ".join(words) + "?"
+    q_len = len(tok(long_q, add_special_tokens=False)["input_ids"])
+    assert 32 // 2 >= 32 - q_len - specials > 1, "the default overlap would not fit, and some context does"
+    rec = {"id": "q", "context": context, "question": long_q, "answers": {"text": ["Oslo"], "answer_start": [0]}}
+    feats = get_pipeline(task, tok, max_seq_length=32).featurize([rec])
+    room = 32 - q_len - specials
+
+    def windows(question, stride):  # the tokenizer called directly with a given overlap
+        return tok(question, context, truncation="only_second", max_length=32, stride=stride,
+                   return_overflowing_tokens=True)["input_ids"]
+
+    assert len(feats) > 2 and [f["input_ids"] for f in feats] == windows(long_q, room // 2)
+    short = {**rec, "question": "wo wohnt Anna?"}  # the overlap fits: the default (half the length) stays
+    assert [f["input_ids"] for f in get_pipeline(task, tok, max_seq_length=32).featurize([short])] == windows(
+        "wo wohnt Anna?", 16)
+    with pytest.raises(XLTError, match=rf"^max_seq_length 8 leaves no room for the context after the longest "
+                                       rf"question \({q_len} tokens\) and {specials} special tokens; use at least "
+                                       rf"{q_len + specials + 1}$"):
+        get_pipeline(task, tok, max_seq_length=8).featurize([rec])
+
+
 def test_multiple_choice_collates_choices(local_tasks, tiny_encoder):
     task = get_task(local_tasks["multiple_choice"])
     tok = load_tokenizer(tiny_encoder)

@@ -222,8 +222,20 @@ class SpanQAPipeline(Pipeline):
     def featurize(self, records: Sequence[dict], train: bool = False) -> list[Feature]:
         stride = int(self.options.get("doc_stride", 128))
         stride = min(stride, max(self.max_seq_length // 2, 1))
-        # The tokenizer pads nothing here; questions are left-stripped (XLM-R is sensitive to leading spaces).
-        enc = self.tokenizer([r["question"].lstrip() for r in records], [r["context"] for r in records],
+        questions = [r["question"].lstrip() for r in records]  # XLM-R is sensitive to leading spaces
+        # The tokenizer needs the overlap below the room a window leaves for context (it panics otherwise): the
+        # length minus the longest question and the special tokens. Where the overlap above fits, it is kept.
+        q_len = max((len(ids) for ids in self.tokenizer(questions, add_special_tokens=False)["input_ids"]), default=0)
+        specials = self.tokenizer.num_special_tokens_to_add(pair=True)
+        room = self.max_seq_length - q_len - specials
+        if room < 1:
+            raise XLTError(f"max_seq_length {self.max_seq_length} leaves no room for the context after the longest "
+                           f"question ({q_len} tokens) and {specials} special tokens; use at least "
+                           f"{q_len + specials + 1}")
+        if stride >= room:
+            stride = room // 2
+        # The tokenizer pads nothing here.
+        enc = self.tokenizer(questions, [r["context"] for r in records],
                              truncation="only_second", max_length=self.max_seq_length, stride=stride,
                              return_overflowing_tokens=True, return_offsets_mapping=True)
         feats = []
