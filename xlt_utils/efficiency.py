@@ -160,10 +160,10 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
     With ``reference`` (a model and its features: the same examples, one feature each, featurized for it), the
     reference model is timed side by side with ``model``: batch by batch, each batch of the one right after the
     same batch of the other, taking turns to go first, so a change of load between them lasts milliseconds, not
-    the minutes between two cells. Timing them in separate processes minutes apart compares moments: rq3's first grid timed the 32- and 64-token
-    budgets at batch 1 in 24-25 ms and the full-length model in 19 ms, though at batch 1 the 64-token inputs are
-    mostly the very inputs of the full-length model (35.5 against 37.8 tokens each) and the 16-token budget timed
-    15-19 ms: the cells' moments, not the lengths, made the difference.
+    the minutes between two cells. Timing them in separate processes minutes apart compares moments: rq3's first
+    grid timed the 32- and 64-token budgets at batch 1 in 24-25 ms and the full-length model in 19 ms, though at
+    batch 1 the 64-token inputs are mostly the very inputs of the full-length model (35.5 against 37.8 tokens
+    each) and the 16-token budget timed 15-19 ms: the cells' moments, not the lengths, made the difference.
 
     Args:
         model: the model evaluated (head model, or a bare encoder for retrieval), already in its dtype.
@@ -185,9 +185,7 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         (CUDA: the model's weights plus the most the forward passes at that batch size allocated on top of what
         was resident, so neither the reference's weights nor the preloaded batches count; with a reference, its
         passes and the model's are interleaved, so the working memory is the larger of the two; CPU: None, not
-        measurable in-process),
-        ``weight_mb``; with ``reference``
-        also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
+        measurable in-process), ``weight_mb``; with ``reference`` also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
         latency over the model's: above 1, the model is faster).
     """
     import torch

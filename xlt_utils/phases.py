@@ -598,11 +598,11 @@ def pretrain_encoder(run: Run) -> dict[str, Any]:
     return summary
 
 
-def restore_source(run_id: str, model: str) -> tuple[str, str, Any] | str:
+def restore_source(run_id: str, model: str) -> tuple[str, str, Any] | str | None:
     """Where a pretraining run can be restored from instead of trained (:func:`restore_from_checkpoint`): the
-    SHA-256 the imported bundles recorded for its encoder, the bundle that holds its scores, and those rows; or,
-    as a string, why it cannot (nothing recorded, no committed checkpoint of the model, bundles that disagree on
-    the bytes, or no bundle with its loss and probe rows).
+    SHA-256 the imported bundles recorded for its encoder, the bundle that holds its scores, and those rows; None
+    when no imported bundle recorded its encoder; or, as a string, why it cannot (no committed checkpoint of the
+    model, bundles that disagree on the bytes, or no bundle with its loss and probe rows).
 
     The bytes must be the committed checkpoint's too, which this does not check (:func:`restorable` compares the
     pinned SHA-256, the run the copy's)."""
@@ -611,7 +611,7 @@ def restore_source(run_id: str, model: str) -> tuple[str, str, Any] | str:
 
     recorded = results.imported_encoders().get(run_id, [])
     if not recorded:
-        return "no imported bundle recorded its encoder"
+        return None
     if model not in checkpoints.names():
         return f"no committed checkpoint of {model}"
     shas = sorted({sha for sha, _ in recorded})
@@ -631,7 +631,7 @@ def restorable(run_id: str, model: str) -> str | None:
     from xlt_utils.synth import checkpoints
 
     source = restore_source(run_id, model)
-    if isinstance(source, str):
+    if not isinstance(source, tuple):
         return None
     return model if checkpoints.weights_sha256(model) == source[0] else None
 
@@ -653,8 +653,8 @@ def restore_from_checkpoint(run: Run) -> dict[str, Any] | None:
 
     cfg = run.config
     source = restore_source(run.id, cfg.model)
-    if isinstance(source, str):
-        if results.imported_encoders().get(run.id):
+    if not isinstance(source, tuple):
+        if source is not None:
             print(f"  not restored: {source}; pretraining")
         return None
     sha, bundle, rows = source

@@ -1040,8 +1040,9 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
     example, weight MB) and, where the evaluation timed the full-budget model beside it (``time_reference``), its
     batch-1 speed-up over that model and its relative latency (each the mean over seeds of each cell's own
-    side-by-side ratio; missing unless every cell of the variant has one). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
-    made before that design, layers cut at evaluation (``num_layers``); :func:`variant_name` says which."""
+    side-by-side ratio; missing unless every cell of the variant has one). A layer budget is a model fine-tuned
+    at that depth (``target_num_layers``) or, in results made before that design, layers cut at evaluation
+    (``num_layers``); :func:`variant_name` says which."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
     acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
@@ -1066,7 +1067,7 @@ def budget_table(df: Any, efficiency: Any) -> Any:
         ratios = side.groupby(keys)[["speedup_b1", "relative_latency_b1"]].mean()
         # only where every cell (every seed) of the variant was timed side by side: a mean over some of them
         # would stand for all of them
-        every = side.groupby(keys)["reference_latency_p50_ms"].apply(lambda r: bool(r.notna().all()))
+        every = side.assign(timed=side["reference_latency_p50_ms"].notna()).groupby(keys)["timed"].all()
         out = out.join(ratios.where(every, axis=0), on=keys)
     if "weight_mb" in e.columns:
         out = out.join(e.groupby(keys)["weight_mb"].mean().rename("weights_mb"), on=keys)
