@@ -269,6 +269,25 @@ def test_rq5_nearest_source_vs_english_by_hand():
         "4 languages, seed-averaged; Fisher-z interval over languages only; left out, not zero-shot: en, hi_like"]
 
 
+def test_rq5_one_distant_language_gets_an_interval_over_its_seeds():
+    """One language in the top third from English (ja_like: fr_like 0.1, ar_like 0.3, ja_like 0.7, cut at 0.43):
+    hi_like minus en there is (45 - 40) - (41 - 40) = 4 with seed 13 and (50 - 40) - (42 - 40) = 8 with seed 14,
+    mean 6; the seeds' variance 8, over 2 seeds 4, with 1 degree of freedom: 6 ± 12.71 x 2. One seed: no interval."""
+    rows = []
+    for seed, (en_ja, hi_ja) in {13: (41, 45), 14: (42, 50)}.items():
+        base = {"en": 60, "fr_like": 50, "ar_like": 45, "ja_like": 40, "hi_like": 42}
+        rows += (_rows({"none": base}, seed=seed) + _rows({"synth_mnli": dict(base, ja_like=en_ja)}, seed=seed)
+                 + _rows({"synth_mnli": dict(base, ja_like=hi_ja)}, seed=seed, intermediate_train_language="hi_like"))
+    df = pd.DataFrame(rows)
+    near = studies.rq5_claims(df, "d_syn").iloc[0]
+    half = stats.t.ppf(0.975, 1) * 2
+    assert "(ja_like)" in near["claim"] and near["ours"] == "+6.00 points"
+    assert near["95% interval"] == f"[{6 - half:+.2f}, {6 + half:+.2f}]" and near["verdict"] == "inconclusive"
+    assert near["note"].endswith("ja_like ← hi_like; one language: the interval is over its seeds and test items only")
+    one_seed = studies.rq5_claims(df[df["seed"] == 13], "d_syn").iloc[0]
+    assert one_seed["ours"] == "+4.00 points" and one_seed["95% interval"] == "n/a (too few languages)"
+
+
 def test_rq5_flat_source_arm_is_inconclusive_not_an_error():
     """An arm at one score in every language (a source that learned nothing) has no rank order: its rho is n/a."""
     base = {"en": 60, "fr_like": 40, "ja_like": 20, "hi_like": 25}

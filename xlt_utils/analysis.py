@@ -68,7 +68,10 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     values have).
 
     With one seed (or none) there is no seed part: the interval is over languages (and items) only, and says
-    nothing about training variance. Returns ``(nan, nan)`` for fewer than two units or no variance at all."""
+    nothing about training variance. With one unit and at least two seeds there is no language part: the interval
+    is over seeds and items, about that one language (a claim about a single target, e.g. rq5's Japanese), with
+    ``n_s - 1`` degrees of freedom. Returns ``(nan, nan)`` for one unit and one seed, no units, or no variance at
+    all."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -77,7 +80,7 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     s_codes = _codes(seeds if seeds is not None else [0] * len(v), keep)
     v = v[keep]
     n_s, n_u = (int(s_codes.max()) + 1, int(u_codes.max()) + 1) if len(v) else (0, 0)
-    if n_u < 2:
+    if n_u < 1 or (n_u < 2 and n_s < 2):  # one value of one unit: no spread to read a variance from
         return float("nan"), float("nan")
     total, count = np.zeros((n_s, n_u)), np.zeros((n_s, n_u))
     np.add.at(total, (s_codes, u_codes), v)
@@ -85,7 +88,7 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     m = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)  # (seed, unit) cell means
     unit_means = np.nanmean(m, axis=0)
     estimate = float(unit_means.mean())
-    parts: list[tuple[float, int]] = [(float(np.var(unit_means, ddof=1)) / n_u, n_u - 1)]
+    parts: list[tuple[float, int]] = [(float(np.var(unit_means, ddof=1)) / n_u, n_u - 1)] if n_u > 1 else []
     if n_s > 1:
         seed_means = np.nanmean(m, axis=1)
         parts.append((float(np.var(seed_means, ddof=1)) / n_s, n_s - 1))

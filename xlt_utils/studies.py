@@ -1368,7 +1368,7 @@ def rq5_distance(df: Any) -> str:
 def rq5_claims(df: Any, kind: str) -> Any:
     """(1) Per target, for the languages most distant from English (top third, sources excluded), the effect of
     the nearest non-English source minus that of English (paired by seed; crossed interval over languages, seeds
-    and items); (2) per
+    and items; over seeds and items where one language is that far); (2) per
     source, the score falls with the language's distance from that source (Spearman's rho over its languages of
     the seed-averaged score, Fisher-z interval over languages: :func:`xlt_utils.analysis.correlation`)."""
     import pandas as pd
@@ -1406,6 +1406,8 @@ def rq5_claims(df: Any, kind: str) -> Any:
                 floor.append(lang)
         d = paired_difference(pd.concat(near), pd.concat(eng))
         note = f"distance: {kind}; nearest source per target: {', '.join(nearest)}"
+        if len(far_langs) == 1:
+            note += "; one language: the interval is over its seeds and test items only"
         if floor:
             note += (f"; both arms at chance on {', '.join(floor)} (chance {chance_level(t):.2f}): no transfer to "
                      "compare there")
