@@ -272,7 +272,12 @@ def test_rq5_nearest_source_vs_english_by_hand():
 def test_rq5_one_distant_language_gets_an_interval_over_its_seeds():
     """One language in the top third from English (ja_like: fr_like 0.1, ar_like 0.3, ja_like 0.7, cut at 0.43):
     hi_like minus en there is (45 - 40) - (41 - 40) = 4 with seed 13 and (50 - 40) - (42 - 40) = 8 with seed 14,
-    mean 6; the seeds' variance 8, over 2 seeds 4, with 1 degree of freedom: 6 ± 12.71 x 2. One seed: no interval."""
+    mean 6; the seeds' variance 8, over 2 seeds 4, with 1 degree of freedom: 6 ± 12.71 x 2. With 100 test items
+    (synth_xnli does not share its items across languages, but one language's own items still count), each seed's
+    difference has the two arms' 100² p(1 - p) / 100: seed 13 24.75 + 24.19 = 48.94, seed 14 25 + 24.36 = 49.36;
+    their standard deviations averaged, squared: ((6.9957 + 7.0257) / 2)² = 49.15. The seeds' 4 is under 10% of
+    the total, so the degrees of freedom are Welch-Satterthwaite's, 53.15² / (4² / 1) = 176.6. One seed: no
+    interval."""
     rows = []
     for seed, (en_ja, hi_ja) in {13: (41, 45), 14: (42, 50)}.items():
         base = {"en": 60, "fr_like": 50, "ar_like": 45, "ja_like": 40, "hi_like": 42}
@@ -283,9 +288,15 @@ def test_rq5_one_distant_language_gets_an_interval_over_its_seeds():
     half = stats.t.ppf(0.975, 1) * 2
     assert "(ja_like)" in near["claim"] and near["ours"] == "+6.00 points"
     assert near["95% interval"] == f"[{6 - half:+.2f}, {6 + half:+.2f}]" and near["verdict"] == "inconclusive"
-    assert near["note"].endswith("ja_like ← hi_like; one language: the interval is over its seeds and test items only")
+    assert near["note"].endswith("ja_like ← hi_like; one language: the interval is over its seeds only (no test-set "
+                                 "size recorded)")
+    near = studies.rq5_claims(df.assign(n_examples=100), "d_syn").iloc[0]
+    items = ((math.sqrt(48.94) + math.sqrt(49.36)) / 2) ** 2
+    half = stats.t.ppf(0.975, (4 + items) ** 2 / 16) * math.sqrt(4 + items)
+    assert near["95% interval"] == f"[{6 - half:+.2f}, {6 + half:+.2f}]"
+    assert near["note"].endswith("ja_like ← hi_like; one language: the interval is over its seeds and its test items")
     one_seed = studies.rq5_claims(df[df["seed"] == 13], "d_syn").iloc[0]
-    assert one_seed["ours"] == "+4.00 points" and one_seed["95% interval"] == "n/a (too few languages)"
+    assert one_seed["ours"] == "+4.00 points" and one_seed["95% interval"] == "n/a (one language, one seed)"
 
 
 def test_rq5_flat_source_arm_is_inconclusive_not_an_error():

@@ -40,7 +40,7 @@ DF_SHARE = 0.10
 
 def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Sequence[Any] | None = None,
                      item_var: Sequence[float] | None = None, strata: Sequence[Any] | None = None,
-                     level: float = 0.95) -> tuple[float, float]:
+                     level: float = 0.95, one_unit: bool = False) -> tuple[float, float]:
     """Interval of the mean over ``units`` (languages) of each unit's mean over ``seeds``, for a crossed design
     where languages, training seeds and, where languages share test items, the items all vary.
 
@@ -68,10 +68,15 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     values have).
 
     With one seed (or none) there is no seed part: the interval is over languages (and items) only, and says
-    nothing about training variance. With one unit and at least two seeds there is no language part: the interval
-    is over seeds and items, about that one language (a claim about a single target, e.g. rq5's Japanese), with
-    ``n_s - 1`` degrees of freedom. Returns ``(nan, nan)`` for one unit and one seed, no units, or no variance at
-    all."""
+    nothing about training variance.
+
+    ``one_unit``: a claim about one language (rq5's Japanese), opted into by the caller, which passes that
+    language's *own* item variance as ``item_var`` (its test set is not averaged over languages, so its items'
+    error must be counted whether or not other languages share them). With one unit and at least two seeds that
+    differ, the interval is over the seeds (``n_s - 1`` degrees of freedom) and the items. Without ``one_unit``,
+    or with one seed or seeds that agree exactly (no spread to read a variance from), one unit has none.
+
+    Returns ``(nan, nan)`` for fewer than two units (but see ``one_unit``) or no variance at all."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
@@ -80,7 +85,7 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     s_codes = _codes(seeds if seeds is not None else [0] * len(v), keep)
     v = v[keep]
     n_s, n_u = (int(s_codes.max()) + 1, int(u_codes.max()) + 1) if len(v) else (0, 0)
-    if n_u < 1 or (n_u < 2 and n_s < 2):  # one value of one unit: no spread to read a variance from
+    if n_u < 1 or (n_u < 2 and not (one_unit and n_s >= 2)):
         return float("nan"), float("nan")
     total, count = np.zeros((n_s, n_u)), np.zeros((n_s, n_u))
     np.add.at(total, (s_codes, u_codes), v)
@@ -92,6 +97,8 @@ def crossed_interval(values: Sequence[float], units: Sequence[Any], seeds: Seque
     if n_s > 1:
         seed_means = np.nanmean(m, axis=1)
         parts.append((float(np.var(seed_means, ddof=1)) / n_s, n_s - 1))
+        if n_u == 1 and parts[-1][0] <= 0:  # one language whose seeds agree exactly: their variance is unknown
+            return float("nan"), float("nan")
     items = 0.0
     if item_var is not None:
         sd = np.sqrt(np.clip(np.nan_to_num(np.asarray(item_var, dtype=float)[keep]), 0.0, None))

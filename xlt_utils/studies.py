@@ -106,7 +106,8 @@ def scores(df: Any) -> Any:
 
     shared = ev["target_task"].map({t: shares_test_items(t) for t in ev["target_task"].dropna().unique()})
     n = ev["n_examples"] if "n_examples" in ev.columns else np.nan
-    ev["shared_iv"] = np.where(shared.fillna(False).astype(bool), binomial_item_var(ev["value"], n), 0.0)
+    ev["own_iv"] = binomial_item_var(ev["value"], n)  # every row's own items (0 where their number is unknown)
+    ev["shared_iv"] = np.where(shared.fillna(False).astype(bool), ev["own_iv"], 0.0)
     return ev.reset_index(drop=True)
 
 
@@ -156,7 +157,7 @@ def paired_effects(df: Any, by: Sequence[str] = ()) -> Any:
         raise XLTError("no no-intermediate baseline (intermediate task 'none') in these results: effects need one")
     base = base.groupby(keys, dropna=False, as_index=False)[["baseline", "baseline_iv"]].mean()
     inter = sc[sc["intermediate_task"] != "none"]
-    cols = list(dict.fromkeys(["intermediate_task", *by, *keys, "shared_iv"]))
+    cols = list(dict.fromkeys(["intermediate_task", *by, *keys, "shared_iv", "own_iv"]))
     out = inter[cols + ["value"]].merge(base[base["seed"].notna()], on=keys, how="inner")
     # a seed-free baseline (a retrieval task evaluating the pretrained encoder itself) pairs with every seed
     free = base[base["seed"].isna()].drop(columns="seed")
@@ -217,13 +218,19 @@ def by_seed_lang(frame: Any, value: str = "delta") -> Any:
     return zs.assign(seed=seed).groupby(["seed", "lang"])[value].mean()
 
 
-def paired_difference(a: Any, b: Any, value: str = "delta") -> dict[str, float]:
+def paired_difference(a: Any, b: Any, value: str = "delta", one_language: bool = False) -> dict[str, float]:
     """Mean over the non-English languages both frames have of (``a`` − ``b``) in ``value``, paired by seed where
     both sides have the same seeds (otherwise each language's seed means), with its interval over languages,
     seeds and shared items. Deltas against the same baseline share it, so the items of a difference of deltas
-    are those of the two arms' own scores (``shared_iv``)."""
-    col = "shared_iv" if "shared_iv" in a.columns and "shared_iv" in b.columns else None
+    are those of the two arms' own scores (``shared_iv``).
+
+    ``one_language``: the caller's claim may be about a single language (rq5's most distant targets); when only
+    one is there, the interval is over its seeds and its own items (``own_iv``, shared or not), and
+    ``n_item_known`` says whether the rows recorded their test-set size (otherwise the items add nothing)."""
     d = (by_seed_lang(a, value) - by_seed_lang(b, value)).dropna()
+    one = one_language and len({lang for _, lang in d.index}) == 1
+    col = "own_iv" if one else "shared_iv"
+    col = col if col in a.columns and col in b.columns else None
     iv = (by_seed_lang(a, col) + by_seed_lang(b, col)).reindex(d.index) if col else None
     if d.empty:  # no shared seeds (e.g. one side seed-free): compare each language's seed means
         pa = a[a["lang"] != "en"].groupby("lang")[value].mean()
@@ -234,18 +241,20 @@ def paired_difference(a: Any, b: Any, value: str = "delta") -> dict[str, float]:
             iv = (a[a["lang"] != "en"].groupby("lang")[col].mean()
                   + b[b["lang"] != "en"].groupby("lang")[col].mean()).reindex([lang for _, lang in d.index])
             iv.index = d.index
-    return seed_lang_summary(d, iv)
+    out = seed_lang_summary(d, iv, one_unit=one)
+    out["n_item_known"] = bool(iv is not None and len(iv) and (iv.reindex(d.index).fillna(0) > 0).all())
+    return out
 
 
-def seed_lang_summary(d: Any, item_var: Any = None) -> dict[str, float]:
+def seed_lang_summary(d: Any, item_var: Any = None, one_unit: bool = False) -> dict[str, float]:
     """Mean over languages of each language's seed mean of ``d`` (a series indexed by (seed, language), as
     :func:`by_seed_lang` returns), with its interval over languages, seeds and (``item_var``, a series on the same
-    index) shared items."""
+    index) shared items; ``one_unit`` as in :func:`xlt_utils.analysis.crossed_interval`."""
     d = d.dropna()
     seeds, langs = zip(*d.index) if len(d) else ((), ())
     per_lang = d.groupby(list(langs)).mean() if len(d) else d
     iv = item_var.reindex(d.index).to_numpy() if item_var is not None else None
-    lo, hi = crossed_interval(d.to_numpy(), list(langs), list(seeds), item_var=iv)
+    lo, hi = crossed_interval(d.to_numpy(), list(langs), list(seeds), item_var=iv, one_unit=one_unit)
     return {"estimate": float(per_lang.mean()) if len(per_lang) else math.nan, "ci_lo": lo, "ci_hi": hi,
             "n_languages": len(per_lang)}
 
@@ -1404,16 +1413,18 @@ def rq5_claims(df: Any, kind: str) -> Any:
             # a language where both arms are at chance adds a difference of about 0 that says nothing
             if all(zero_shot_vs_chance(arm, t)[2] in AT_FLOOR for arm in (near[-1], eng[-1])):
                 floor.append(lang)
-        d = paired_difference(pd.concat(near), pd.concat(eng))
+        d = paired_difference(pd.concat(near), pd.concat(eng), one_language=True)
         note = f"distance: {kind}; nearest source per target: {', '.join(nearest)}"
         if len(far_langs) == 1:
-            note += "; one language: the interval is over its seeds and test items only"
+            note += ("; one language: the interval is over its seeds and its test items" if d["n_item_known"] else
+                     "; one language: the interval is over its seeds only (no test-set size recorded)")
         if floor:
             note += (f"; both arms at chance on {', '.join(floor)} (chance {chance_level(t):.2f}): no transfer to "
                      "compare there")
         rows.append(claim(f"For the targets most distant from English ({', '.join(far_langs)}), intermediate "
                           f"training in the nearest non-English source beats English on {t}", "question (rq5)",
-                          d["estimate"], d["ci_lo"], d["ci_hi"], note=note))
+                          d["estimate"], d["ci_lo"], d["ci_hi"], note=note,
+                          why_no_interval="one language, one seed" if len(far_langs) == 1 else "too few languages"))
         for src in sources:  # one rho per source: pooled pairs would mix the sources' levels with distance
             # not zero-shot, so left out of the correlation: the source's own language (the encoder was trained in
             # it) and English (the target was fine-tuned in it)
