@@ -499,6 +499,46 @@ def test_rq3_side_by_side_speed_ups_by_hand():
     assert studies.budget_cost(budget) == "latency_ms_b1"
 
 
+def test_rq3_timings_come_from_one_cpu_by_hand():
+    """Seed 13 timed on a CPU with avx512_bf16, seed 14 on one with AVX2 only: a mean of their speed-ups would
+    describe neither. 6 layers: 10 ms beside 20 (2.0x) on A, 12 beside 30 (2.5x) on B; full 24 beside 20 on A, 20
+    beside 20 on B. Four runs each: the tie goes to the first name, A, so the table says 2.0x and 10 ms, timed on
+    A; a third seed on B makes B the CPU (2.5x and (12 + 12) / 2 ms). Every CPU's own speed-ups are in the
+    per-CPU table."""
+    full = {"none": {"en": 80, "a": 60}, "synth_mnli": {"en": 80, "a": 62}}
+    cut = {"none": {"en": 70, "a": 50}, "synth_mnli": {"en": 70, "a": 51}}
+    df = pd.DataFrame(_rows(full, num_layers=None, inference_dtype="float32", max_seq_length=64)
+                      + _rows(cut, target_num_layers=6, inference_dtype="float32", max_seq_length=64))
+    a, b = "A [avx2 avx512_bf16]", "B [avx2]"
+    timings = ((None, 13, 24.0, 20.0, a), (None, 14, 20.0, 20.0, b), (6, 13, 10.0, 20.0, a), (6, 14, 12.0, 30.0, b))
+    eff = [{"run_id": f"eval/{it}-{layers}-{seed}", "model": "synth-tiny", "target_task": "synth_xnli",
+            "intermediate_task": it, "seed": seed, "target_num_layers": layers, "inference_dtype": "float32",
+            "max_seq_length": 64, "batch_size": 1, "latency_p50_ms": ms, "reference_latency_p50_ms": ref,
+            "speedup": ref / ms, "throughput_ex_s": 1000.0 / ms, "flops_per_example": 2e9, "processor": cpu}
+           for it in ("none", "synth_mnli") for layers, seed, ms, ref, cpu in timings]
+    six = "6 layers (fine-tuned)"
+    assert studies.timing_cpu(pd.DataFrame(eff)) == a
+    by = studies.budget_table(df, pd.DataFrame(eff)).set_index(["intermediate_task", "variant"])
+    assert by.loc[("none", six), "speedup_b1"] == pytest.approx(2.0) and by.loc[("none", six), "latency_ms_b1"] == 10
+    assert by.loc[("none", six), "timed_on"] == a and by.loc[("none", six), "gflops_per_example"] == 2.0
+    note = studies.rq3_claims(df, by.reset_index())
+    note = note[note["claim"].str.startswith(f"{six} costs")].iloc[0]["note"]
+    assert f"batch-1 speed-up 2.00x, timed side by side with the full model on {a} (other CPUs: speed-ups by CPU)" \
+        in note
+    third = eff + [dict(r, run_id=r["run_id"] + "-15", seed=15) for r in eff if r["processor"] == b]
+    assert studies.timing_cpu(pd.DataFrame(third)) == b
+    by = studies.budget_table(df, pd.DataFrame(third)).set_index(["intermediate_task", "variant"])
+    assert by.loc[("none", six), "speedup_b1"] == pytest.approx(2.5) and by.loc[("none", six), "latency_ms_b1"] == 12
+    per = studies.speedup_by_cpu(pd.DataFrame(third)).set_index(["intermediate_task", "variant", "processor"])
+    assert per.loc[("none", six, a), "speedup_b1"] == 2.0 and per.loc[("none", six, a), "cells"] == 1
+    assert per.loc[("none", six, b), "speedup_b1"] == 2.5 and per.loc[("none", six, b), "cells"] == 2
+    assert per.loc[("none", "full", a), "speedup_b1"] == pytest.approx(0.83)
+    # one CPU (or none recorded): no choice to make, no CPU named
+    one = pd.DataFrame(eff).assign(processor=a)
+    assert studies.timing_cpu(one) is None and "timed_on" not in studies.budget_table(df, one).columns
+    assert studies.speedup_by_cpu(pd.DataFrame(eff).drop(columns="speedup")).empty
+
+
 def test_rq1_and_rq2_claims_by_hand():
     rows = _rows({"none": {"en": 50, "a": 30, "b": 30}})
     rows += _rows({"synth_mnli": {"en": 50, "a": 31, "b": 32}}, intermediate_batch_size=8)

@@ -168,8 +168,16 @@ def render(a: Analysed, bundles: list[Path]) -> str:
               "control is compared with its task only when both passed on an encoder trained for the same steps "
               "over the same examples."), "",
              "## Answer", "", answer, "", "## Claims", "", markdown_table(claims), "",
-             "## Floors: is there anything to transfer?", "", markdown_table(floors), "",
-             "## Bundles", "", "| bundle | part (`--where`) | runs |", "|---|---|---:|"]
+             "## Floors: is there anything to transfer?", "", markdown_table(floors), ""]
+    by_cpu = studies.speedup_by_cpu(a.efficiency) if study == "rq3_efficiency" else None
+    if by_cpu is not None and not by_cpu.empty:
+        lines += ["## Speed-ups by CPU", "",
+                  ("Each budget's speed-up over the full-budget model timed side by side with it, per CPU that timed "
+                   "it (model and the vector extensions that change float, bfloat16 and int8 kernels), at each "
+                   "timed batch size, averaged over that CPU's cells. The claims and the Pareto front use one CPU's "
+                   "(`xlt_utils.studies.timing_cpu`), named in their notes when there is more than one."), "",
+                  markdown_table(by_cpu), ""]
+    lines += ["## Bundles", "", "| bundle | part (`--where`) | runs |", "|---|---|---:|"]
     for b in bundles:
         meta = json.loads((b / "bundle.json").read_text())
         part = ", ".join(f"`{w}`" for w in meta.get("where") or [])

@@ -272,7 +272,9 @@ def budget_figure(budget: Any, front: Any, config: Any, cost: str | None = None,
                                   [str(r.variant) for r in s.itertuples()], fontsize=7)
         ax.set_xlabel({"latency_ms_b1": "latency per example, batch 1, p50 (ms)",
                        "relative_latency_b1": "latency at batch 1, p50, relative to the full model timed beside it",
-                       "gflops_per_example": "GFLOPs per example"}.get(cost, cost))
+                       "gflops_per_example": "GFLOPs per example"}.get(cost, cost)
+                      + (f"\ntimed on {s['timed_on'].dropna().iloc[0]}" if "timed_on" in s.columns
+                         and cost != "gflops_per_example" and s["timed_on"].notna().any() else ""))
         ax.set_ylabel("mean zero-shot score")
         ax.set_title(f"{m} · {t}")
         ax.legend(fontsize=7, title=None)

@@ -205,6 +205,8 @@ def _efficiency_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
         timings = pd.read_csv(f, keep_default_na=False, na_values=[""])
         (base,) = run_rows(rid, with_metrics=False)
         base = {k: v for k, v in base.items() if k not in timings.columns}
+        if "processor" not in timings.columns:  # timings are facts about a CPU: say which
+            base["processor"] = _processor(runs.run_path(rid))
         for study, profile in member.get(rid, [("", "")]):
             frames.append(timings.assign(study=study, profile=profile, **base))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -322,6 +324,8 @@ def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]
                             low_memory=False)
         if name == TRAINING_CSV and "passed_step" not in extra.columns:
             extra = _passed_from_params(extra, b)
+        if name == EFFICIENCY_CSV and "processor" not in extra.columns:  # exported before the column existed
+            extra = extra.assign(processor=[_processor(b / "runs" / rid) for rid in extra["run_id"]])
         loaded.append(extra)
     for extra in loaded + [_copies_for_other_grids(e, member or {}) for e in loaded]:
         if extra.empty:
@@ -364,6 +368,13 @@ def passed(resolved: Mapping[str, Any], examples: float | None) -> tuple[int | N
         return None, None
     step = resolved["best_step"] or steps
     return step, (round(examples * step / steps) if examples and not math.isnan(examples) else None)
+
+
+def _processor(run_dir: Path) -> str | None:
+    """The CPU (model and vector extensions, :func:`xlt_utils.runs.cpu_description`) a run's ``env.json``
+    recorded, or None."""
+    f = run_dir / runs.ENV
+    return json.loads(f.read_text()).get("processor") if f.exists() else None
 
 
 def _passed_from_params(training: Any, bundle: Path) -> Any:
@@ -653,7 +664,7 @@ def efficiency_table(eff: Any) -> Any:
     if eff.empty:
         return eff
     cols = ["world", "model", "intermediate_task", "intermediate_batch_size", "target_task", "inference_dtype",
-            "target_num_layers", "num_layers", "max_seq_length", "device", "threads", "batch_size"]
+            "target_num_layers", "num_layers", "max_seq_length", "device", "processor", "threads", "batch_size"]
     cols = [c for c in cols if c in eff.columns]
     out = eff[cols].copy()
     out["latency_p50_ms"] = eff["latency_p50_ms"].round(1)

@@ -1049,9 +1049,10 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     the variant's inference cost (batch-1 latency p50, throughput at the largest timed batch, GFLOPs per
     example, weight MB) and, where the evaluation timed the full-budget model beside it (``time_reference``), its
     batch-1 speed-up over that model and its relative latency (each the mean over seeds of each cell's own
-    side-by-side ratio; missing unless every cell of the variant has one). A layer budget is a model fine-tuned
-    at that depth (``target_num_layers``) or, in results made before that design, layers cut at evaluation
-    (``num_layers``); :func:`variant_name` says which."""
+    side-by-side ratio; missing unless every cell of the variant has one). Timings come from one CPU: where the
+    evaluations were timed on several, from :func:`timing_cpu`'s, named in ``timed_on`` (:func:`speedup_by_cpu`
+    has the others). A layer budget is a model fine-tuned at that depth (``target_num_layers``) or, in results
+    made before that design, layers cut at evaluation (``num_layers``); :func:`variant_name` says which."""
     sc = scores(df)
     keys = ["model", "target_task", "intermediate_task", *VARIANTS]
     acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
@@ -1064,10 +1065,14 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     e["target_num_layers"] = e["target_num_layers"].astype(int)
     e["num_layers"] = e["num_layers"].astype(int)
     e["max_seq_length"] = e["max_seq_length"].astype(int)
+    fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")  # the same on any CPU
+    weights = e.groupby(keys)["weight_mb"].mean().rename("weights_mb") if "weight_mb" in e.columns else None
+    cpu = timing_cpu(e)
+    if cpu is not None:  # times from one CPU only: a mean over CPUs would describe none of them
+        e = e[e["processor"] == cpu]
     b1 = e[e["batch_size"] == e["batch_size"].min()].groupby(keys)["latency_p50_ms"].mean().rename("latency_ms_b1")
     bmax = e[e["batch_size"] == e["batch_size"].max()].groupby(keys)["throughput_ex_s"].mean().rename(
         "examples_per_s")
-    fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")
     out = acc.join(b1, on=keys).join(bmax, on=keys).join(fl, on=keys)
     if "reference_latency_p50_ms" in e.columns:  # evaluations timed beside the full-budget model (time_reference)
         side = e[e["batch_size"] == e["batch_size"].min()]
@@ -1078,9 +1083,54 @@ def budget_table(df: Any, efficiency: Any) -> Any:
         # would stand for all of them
         every = side.assign(timed=side["reference_latency_p50_ms"].notna()).groupby(keys)["timed"].all()
         out = out.join(ratios.where(every, axis=0), on=keys)
-    if "weight_mb" in e.columns:
-        out = out.join(e.groupby(keys)["weight_mb"].mean().rename("weights_mb"), on=keys)
+    if weights is not None:
+        out = out.join(weights, on=keys)
+    if cpu is not None:
+        out["timed_on"] = np.where(out["latency_ms_b1"].notna(), cpu, None)
     return out.round(3)
+
+
+def timing_cpu(efficiency: Any) -> str | None:
+    """The CPU whose timings rq3's budget table, claims and Pareto front use when the evaluations were timed on more
+    than one (``processor``: model and vector extensions; a speed-up is a fact about a CPU, e.g. bfloat16 runs
+    1.6x faster than float32 where the CPU has ``avx512_bf16`` and 8x slower where it has only ``avx2``): the one
+    that timed the most evaluation runs (ties: the first by name). None when every timing came from one CPU (or
+    the rows do not say). :func:`speedup_by_cpu` shows every CPU's."""
+    if efficiency is None or efficiency.empty or "processor" not in efficiency.columns:
+        return None
+    cpus = efficiency.dropna(subset=["processor"]).groupby("processor")["run_id"].nunique()
+    if len(cpus) < 2:
+        return None
+    return str(min(cpus.index, key=lambda c: (-cpus[c], c)))
+
+
+def speedup_by_cpu(efficiency: Any) -> Any:
+    """Per budget variant (no intermediate task and each intermediate task) and CPU: at each timed batch size
+    (``speedup_b<n>``), the mean speed-up over the full-budget model timed side by side with it
+    (``time_reference``) over that CPU's cells, and how many cells (seeds) it averages. Empty when no evaluation
+    was timed side by side."""
+    import pandas as pd
+
+    if (efficiency is None or efficiency.empty or "speedup" not in efficiency.columns
+            or efficiency["speedup"].isna().all()):
+        return pd.DataFrame()
+    e = efficiency.dropna(subset=["speedup"]).copy()
+    if "processor" not in e.columns:
+        e["processor"] = None
+    e["processor"] = e["processor"].fillna("not recorded")
+    for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
+                    ("max_seq_length", 0)):
+        e[c] = e[c].fillna(fill) if c in e.columns else fill
+    full = e.groupby(["model", "target_task"])["max_seq_length"].transform("max")
+    e["variant"] = [variant_name(int(n), d, int(length), int(f), int(t)) for n, d, length, f, t in
+                    zip(e["num_layers"], e["inference_dtype"], e["max_seq_length"], full, e["target_num_layers"])]
+    keys = ["model", "target_task", "intermediate_task", "variant", "processor"]
+    ratio = e.pivot_table(index=keys, columns="batch_size", values="speedup", aggfunc="mean")
+    ratio.columns = [f"speedup_b{int(b)}" for b in ratio.columns]
+    out = ratio.join(e.groupby(keys)["run_id"].nunique().rename("cells")).reset_index()
+    order = sorted(range(len(out)), key=lambda i: (*(str(out.iloc[i][k]) for k in keys[:3]),
+                                                   natural_key(out.iloc[i]["variant"]), out.iloc[i]["processor"]))
+    return out.iloc[order].reset_index(drop=True).round(2)
 
 
 def rq3_claims(df: Any, budget: Any) -> Any:
@@ -1142,15 +1192,19 @@ def _speedup(budget: Any, model: str, task: str, variant: str) -> str:
     if budget is None or "latency_ms_b1" not in budget.columns:
         return "not timed"
     b = budget[(budget["model"] == model) & (budget["target_task"] == task) & (budget["intermediate_task"] == "none")]
+    cpu = ""
+    if "timed_on" in b.columns:
+        on = b[b["variant"] == variant]["timed_on"].dropna()
+        cpu = f" on {on.iloc[0]} (other CPUs: speed-ups by CPU)" if len(on) else ""
     if "speedup_b1" in b.columns:
         side = b[b["variant"] == variant]["speedup_b1"]
         if not side.empty and side.notna().all():
-            return f"{side.mean():.2f}x, timed side by side with the full model"
+            return f"{side.mean():.2f}x, timed side by side with the full model{cpu}"
     full = b[b["variant"] == "full"]["latency_ms_b1"].dropna()
     red = b[b["variant"] == variant]["latency_ms_b1"].dropna()
     if full.empty or red.empty or not red.iloc[0]:
         return "not timed"
-    return f"{full.iloc[0] / red.iloc[0]:.2f}x, timed in separate cells"
+    return f"{full.iloc[0] / red.iloc[0]:.2f}x, timed in separate cells{cpu}"
 
 
 def budget_cost(budget: Any) -> str:
