@@ -339,3 +339,32 @@ def test_imported_timings_without_a_cpu_column_read_it_from_the_bundles_env(tmp_
     monkeypatch.setattr(R, "imported_bundles", lambda: [b])
     rows = R._with_imported(pd.DataFrame(), R.EFFICIENCY_CSV)
     assert rows["processor"].iloc[0] == "CPU [avx2]" and rows["processor"].isna().iloc[1]
+
+
+def test_import_says_when_two_bundles_hold_one_run_with_other_values(tmp_path, monkeypatch):
+    """The same run id in two bundles with other metric values (the same computation run again on another CPU):
+    one warning line naming the largest difference; equal values, or the same bundle imported again, say
+    nothing."""
+    use_outputs(monkeypatch, tmp_path / "out")
+
+    def bundle(name, study, values):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "bundle.json").write_text(json.dumps({"study": study, "profile": "p", "runs": ["target/x-1", "eval/y-2"]}))
+        pd.DataFrame([{"study": study, "profile": "p", "run_id": rid, "phase": rid.split("/")[0], "split": "dev",
+                       "lang": "en", "metric": "accuracy", "value": v}
+                      for rid, v in zip(["target/x-1", "eval/y-2"], values)]).to_csv(d / "metrics.csv", index=False)
+        return d
+
+    lines: list[str] = []
+    R.import_bundle(bundle("a", "paper", [96.83, 50.0]), out=lines.append)
+    R.import_bundle(bundle("same", "rq1", [96.83, 50.0]), out=lines.append)
+    assert not [x for x in lines if "warning" in x]
+    R.import_bundle(bundle("b", "rq3", [96.84, 50.0]), out=lines.append)
+    warn = [x for x in lines if "warning" in x]
+    assert len(warn) == 2  # against each bundle imported before
+    assert "hold 2 run(s) in common, 1 of them with other metric values (1 rows; largest difference 0.01 in " \
+        "target/x-1 dev en)" in warn[0]
+    lines.clear()
+    R.import_bundle(tmp_path / "b", out=lines.append)  # again: already imported; still differs from the others
+    assert "already imported" in lines[-1] and len([x for x in lines if "warning" in x]) == 2

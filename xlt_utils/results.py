@@ -412,6 +412,40 @@ def _task_names(metrics: Any) -> list[str]:
                    for n in metrics[col].dropna() if str(n) not in ("", "none") for part in components(str(n))})
 
 
+def _same_run_warnings(src: Path, meta: Mapping[str, Any], out: Any, dest: Path) -> None:
+    """Say, one line per bundle imported before, where it and ``src`` hold the same run (run id) with other
+    metric values: a run id names one computation, and it is bit-exact on one CPU but not across CPUs (the
+    e5 Brown POS run of seed 14 differed in its second decimal on a CPU without AVX-512, and a model fine-tuned
+    from it by points zero-shot). Nothing is refused: each bundle's rows still count for its own study."""
+    import pandas as pd
+
+    mine = set(meta.get("runs", []))
+    keys = ["run_id", "split", "lang", "metric"]
+    rows = None
+    for b in imported_bundles():
+        theirs = mine & set(json.loads((b / BUNDLE_JSON).read_text()).get("runs", []))
+        if not theirs or b == dest:  # ``dest``: this very bundle, imported before
+            continue
+        if rows is None:
+            rows = pd.read_csv(src / METRICS_CSV, keep_default_na=False, na_values=[""], dtype={"lang": str},
+                               low_memory=False)
+            rows = rows[[c for c in [*keys, "value"] if c in rows.columns]].drop_duplicates(keys)
+        other = pd.read_csv(b / METRICS_CSV, keep_default_na=False, na_values=[""], dtype={"lang": str},
+                            low_memory=False)
+        other = other[other["run_id"].isin(theirs)][[c for c in [*keys, "value"] if c in other.columns]]
+        both = rows[rows["run_id"].isin(theirs)].merge(other.drop_duplicates(keys), on=keys, suffixes=("", "_b"))
+        diff = (both["value"] - both["value_b"]).abs()
+        differ = both[diff > 1e-9]
+        if differ.empty:
+            continue
+        worst = diff.idxmax()
+        out(f"[results] warning: {src} and the imported {b.name} hold {len(theirs)} run(s) in common, "
+            f"{differ['run_id'].nunique()} of them with other metric values ({len(differ)} rows; largest "
+            f"difference {diff.max():.4g} in {both.loc[worst, 'run_id']} {both.loc[worst, 'split']} "
+            f"{both.loc[worst, 'lang']}): the same run computed again, e.g. on another CPU (its env.json says "
+            "which); each study's page uses its own bundle's rows")
+
+
 def _task_data_warnings(src: Path, meta: Mapping[str, Any], out: Any) -> None:
     """Say, one line each, where a bundle's task data differ from the data here or from a bundle imported
     before (nothing is refused or overwritten)."""
@@ -595,6 +629,7 @@ def import_bundle(src: Path | str, out: Any = print) -> Path:
                     f"(sha256 {sha[:12]} vs {other[:12]}): results of its arms and the others' are not from one "
                     f"pretrained model")
     _task_data_warnings(src, meta, out)
+    _same_run_warnings(src, meta, out, dest)
     if dest.exists():
         out(f"[results] {src}: already imported ({dest})")
         return dest
