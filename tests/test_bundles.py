@@ -364,7 +364,7 @@ def test_import_says_when_two_bundles_hold_one_run_with_other_values(tmp_path, m
     warn = [x for x in lines if "warning" in x]
     assert len(warn) == 2  # against each bundle imported before
     assert "hold 2 run(s) in common, 1 of them with other metric values (1 rows; largest difference 0.01 in " \
-        "target/x-1 dev en)" in warn[0]
+        "target/x-1 dev en accuracy)" in warn[0]
     lines.clear()
     R.import_bundle(tmp_path / "b", out=lines.append)  # again: already imported; still differs from the others
     assert "already imported" in lines[-1] and len([x for x in lines if "warning" in x]) == 2

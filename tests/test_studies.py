@@ -533,7 +533,21 @@ def test_rq3_timings_come_from_one_cpu_by_hand():
     assert per.loc[("none", six, a), "speedup_b1"] == 2.0 and per.loc[("none", six, a), "cells"] == 1
     assert per.loc[("none", six, b), "speedup_b1"] == 2.5 and per.loc[("none", six, b), "cells"] == 2
     assert per.loc[("none", "full", a), "speedup_b1"] == pytest.approx(0.83)
+    # a variant the chosen CPU did not time keeps the timing of the CPU that did, and says so: A timed the full
+    # model only (2 runs), B the 6 layers only (2 runs); the tie goes to A, and 6 layers is B's 2.5x
+    split = pd.DataFrame([r for r in eff if (r["processor"] == a) == (r["target_num_layers"] is None)])
+    by = studies.budget_table(df, split).set_index(["intermediate_task", "variant"])
+    assert by.loc[("none", six), "timed_on"] == b and by.loc[("none", six), "speedup_b1"] == pytest.approx(2.5)
+    assert by.loc[("none", "full"), "timed_on"] == a
+    # runs timed side by side count before runs timed alone: B's three runs without a reference lose to A's two
+    untimed = pd.DataFrame([{"run_id": f"r{i}", "processor": cpu, "reference_latency_p50_ms": ref}
+                            for i, (cpu, ref) in enumerate([(a, 20.0), (a, 20.0), (b, None), (b, None), (b, None)])])
+    assert studies.timing_cpu(untimed) == a
+    # rows without a CPU are one more CPU, not averaged into a named one
+    unnamed = untimed.assign(processor=[a, a, None, None, None], reference_latency_p50_ms=20.0)
+    assert studies.timing_cpu(unnamed) == studies.NOT_RECORDED
     # one CPU (or none recorded): no choice to make, no CPU named
+    assert studies.timing_cpu(untimed.assign(processor=None)) is None
     one = pd.DataFrame(eff).assign(processor=a)
     assert studies.timing_cpu(one) is None and "timed_on" not in studies.budget_table(df, one).columns
     assert studies.speedup_by_cpu(pd.DataFrame(eff).drop(columns="speedup")).empty
@@ -1002,3 +1016,15 @@ def test_the_papers_further_arms_are_set_against_the_task_they_extend():
     assert studies.counterpart("rt_sentiment_es", {"rt_sentiment"}) == ("translated", "rt_sentiment")
     assert studies.counterpart("rt_sentiment_shuffled", {"rt_sentiment"}) is None  # a control, not a translation
     assert studies.counterpart("synth_mnli [aux mlm]", {"synth_squad"}) is None  # its plain task did not run
+
+
+def test_training_time_ratio_is_paired_by_seed():
+    """Seed 13 on a fast CPU: 100 s at batch 8, 50 s at 128 (2.0); seed 14 on a slow one: 300 s and 100 s (3.0):
+    the mean of the seeds' own ratios is 2.5, where the ratio of the means, 200 / 75 = 2.67, would mix CPUs. A
+    seed with one batch size only adds nothing; no seed with both gives NaN."""
+    tr = pd.DataFrame([{"phase": "intermediate", "model": "m", "intermediate_task": "t", "seed": seed,
+                        "batch_size": b, "train_seconds": t}
+                       for seed, b, t in ((13, 8, 100.0), (13, 128, 50.0), (14, 8, 300.0), (14, 128, 100.0),
+                                          (15, 8, 999.0))])
+    assert studies.paired_time_ratio(tr, "m", "t", 8, 128) == pytest.approx(2.5)
+    assert math.isnan(studies.paired_time_ratio(tr[tr["seed"] != 15].assign(seed=[13, 14, 15, 16]), "m", "t", 8, 128))

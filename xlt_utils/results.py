@@ -442,7 +442,7 @@ def _same_run_warnings(src: Path, meta: Mapping[str, Any], out: Any, dest: Path)
         out(f"[results] warning: {src} and the imported {b.name} hold {len(theirs)} run(s) in common, "
             f"{differ['run_id'].nunique()} of them with other metric values ({len(differ)} rows; largest "
             f"difference {diff.max():.4g} in {both.loc[worst, 'run_id']} {both.loc[worst, 'split']} "
-            f"{both.loc[worst, 'lang']}): the same run computed again, e.g. on another CPU (its env.json says "
+            f"{both.loc[worst, 'lang']} {both.loc[worst, 'metric']}): the same run computed again, e.g. on another CPU (its env.json says "
             "which); each study's page uses its own bundle's rows")
 
 

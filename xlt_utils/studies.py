@@ -939,6 +939,21 @@ def intermediate_cost(training: Any) -> Any:
             .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
+def paired_time_ratio(training: Any, model: str, task: str, small: float, large: float) -> float:
+    """Mean over seeds of one seed's intermediate training seconds at batch ``small`` over its seconds at batch
+    ``large`` (NaN when no seed has both): a seed's part runs on one machine, so each ratio compares times from one
+    CPU, where a ratio of means over seeds would mix the CPUs the seeds ran on."""
+    if training is None or training.empty or "seed" not in training.columns:
+        return math.nan
+    tr = training[(training["phase"] == "intermediate") & (training["model"] == model)
+                  & (training["intermediate_task"] == task)].dropna(subset=["train_seconds"])
+    secs = tr.groupby(["seed", "batch_size"])["train_seconds"].mean().unstack()
+    if small not in secs.columns or large not in secs.columns:
+        return math.nan
+    r = (secs[small] / secs[large]).dropna()
+    return float(r.mean()) if len(r) else math.nan
+
+
 def ends_note(task: str, small: str, at_small: float, large: str, at_large: float, what: str = "") -> str:
     """What the intermediate task does at each end of a sweep (mean zero-shot effect against no intermediate task,
     non-English languages): a larger batch or data set can "improve transfer" by hurting less than a small one,
@@ -974,7 +989,10 @@ def rq1_claims(df: Any, training: Any, efficiency: Any) -> Any:
     for (m, it), g in cost.groupby(["model", "intermediate_task"]):
         g = g.dropna(subset=["train_seconds"]).sort_values("intermediate_batch_size")
         if len(g) >= 2:
-            r = g["train_seconds"].iloc[0] / g["train_seconds"].iloc[-1]
+            r = paired_time_ratio(training, m, it, g["intermediate_batch_size"].iloc[0],
+                                  g["intermediate_batch_size"].iloc[-1])
+            if math.isnan(r):  # no seed ran both: the ratio of the means
+                r = g["train_seconds"].iloc[0] / g["train_seconds"].iloc[-1]
             rows.append(ratio_claim(f"A larger intermediate batch ({int(g['intermediate_batch_size'].iloc[-1])} vs "
                                     f"{int(g['intermediate_batch_size'].iloc[0])}) shortens {it} training of {m} "
                                     "(time ratio small/large)", "question (rq1)", r))
@@ -1068,8 +1086,13 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")  # the same on any CPU
     weights = e.groupby(keys)["weight_mb"].mean().rename("weights_mb") if "weight_mb" in e.columns else None
     cpu = timing_cpu(e)
-    if cpu is not None:  # times from one CPU only: a mean over CPUs would describe none of them
-        e = e[e["processor"] == cpu]
+    on = None
+    if cpu is not None:  # times from one CPU per variant: a mean over CPUs would describe none of them
+        e = e.assign(processor=e["processor"].fillna(NOT_RECORDED))
+        # timing_cpu's CPU where it timed the variant, else the CPU that timed the variant most (named in timed_on)
+        on = {k: (cpu if (g["processor"] == cpu).any() else _most_timed(g))
+              for k, g in e.groupby(keys, dropna=False)}
+        e = e[[on.get(k) == p for k, p in zip(e[keys].itertuples(index=False, name=None), e["processor"])]]
     b1 = e[e["batch_size"] == e["batch_size"].min()].groupby(keys)["latency_p50_ms"].mean().rename("latency_ms_b1")
     bmax = e[e["batch_size"] == e["batch_size"].max()].groupby(keys)["throughput_ex_s"].mean().rename(
         "examples_per_s")
@@ -1085,23 +1108,38 @@ def budget_table(df: Any, efficiency: Any) -> Any:
         out = out.join(ratios.where(every, axis=0), on=keys)
     if weights is not None:
         out = out.join(weights, on=keys)
-    if cpu is not None:
-        out["timed_on"] = np.where(out["latency_ms_b1"].notna(), cpu, None)
+    if on is not None:
+        out["timed_on"] = [on.get(k) if not math.isnan(ms) else None
+                           for k, ms in zip(out[keys].itertuples(index=False, name=None), out["latency_ms_b1"])]
     return out.round(3)
+
+
+NOT_RECORDED = "not recorded"  # the CPU of timing rows whose run did not record one
+
+
+def _most_timed(efficiency: Any) -> str:
+    """The CPU that timed the most runs side by side with the full-budget model, then the most runs at all (ties:
+    the first by name); rows without a CPU count as :data:`NOT_RECORDED`."""
+    e = efficiency.assign(processor=efficiency["processor"].fillna(NOT_RECORDED))
+    side = (e.dropna(subset=["reference_latency_p50_ms"]).groupby("processor")["run_id"].nunique()
+            if "reference_latency_p50_ms" in e.columns else None)
+    runs = e.groupby("processor")["run_id"].nunique()
+    return str(min(runs.index, key=lambda c: (-(side.get(c, 0) if side is not None else 0), -runs[c], c)))
 
 
 def timing_cpu(efficiency: Any) -> str | None:
     """The CPU whose timings rq3's budget table, claims and Pareto front use when the evaluations were timed on more
     than one (``processor``: model and vector extensions; a speed-up is a fact about a CPU, e.g. bfloat16 runs
     1.6x faster than float32 where the CPU has ``avx512_bf16`` and 8x slower where it has only ``avx2``): the one
-    that timed the most evaluation runs (ties: the first by name). None when every timing came from one CPU (or
-    the rows do not say). :func:`speedup_by_cpu` shows every CPU's."""
+    that timed the most evaluation runs side by side with the full-budget model, then the most runs (ties: the
+    first by name; rows without a CPU count as one more, :data:`NOT_RECORDED`). A variant this CPU did not time
+    uses the CPU that timed it (the budget table's ``timed_on`` says which). None when every timing came from one
+    CPU (or no row says which). :func:`speedup_by_cpu` shows every CPU's."""
     if efficiency is None or efficiency.empty or "processor" not in efficiency.columns:
         return None
-    cpus = efficiency.dropna(subset=["processor"]).groupby("processor")["run_id"].nunique()
-    if len(cpus) < 2:
+    if efficiency["processor"].fillna(NOT_RECORDED).nunique() < 2 or efficiency["processor"].isna().all():
         return None
-    return str(min(cpus.index, key=lambda c: (-cpus[c], c)))
+    return _most_timed(efficiency)
 
 
 def speedup_by_cpu(efficiency: Any) -> Any:
@@ -1117,7 +1155,7 @@ def speedup_by_cpu(efficiency: Any) -> Any:
     e = efficiency.dropna(subset=["speedup"]).copy()
     if "processor" not in e.columns:
         e["processor"] = None
-    e["processor"] = e["processor"].fillna("not recorded")
+    e["processor"] = e["processor"].fillna(NOT_RECORDED)
     for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
                     ("max_seq_length", 0)):
         e[c] = e[c].fillna(fill) if c in e.columns else fill
