@@ -185,8 +185,9 @@ def inference_profile(model: Any, pipeline: Any, features: Sequence[dict[str, An
         (CUDA: the model's weights plus the most the forward passes at that batch size allocated on top of what
         was resident, so neither the reference's weights nor the preloaded batches count; with a reference, its
         passes and the model's are interleaved, so the working memory is the larger of the two; CPU: None, not
-        measurable in-process), ``weight_mb``; with ``reference`` also ``reference_latency_p50_ms``, ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50
-        latency over the model's: above 1, the model is faster).
+        measurable in-process), ``weight_mb``; with ``reference`` also ``reference_latency_p50_ms``,
+        ``reference_throughput_ex_s`` and ``speedup`` (the reference's p50 latency over the model's: above 1, the
+        model is faster).
     """
     import torch
 

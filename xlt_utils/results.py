@@ -439,11 +439,11 @@ def _same_run_warnings(src: Path, meta: Mapping[str, Any], out: Any, dest: Path)
         if differ.empty:
             continue
         worst = diff.idxmax()
+        where = " ".join(str(both.loc[worst, k]) for k in keys)
         out(f"[results] warning: {src} and the imported {b.name} hold {len(theirs)} run(s) in common, "
             f"{differ['run_id'].nunique()} of them with other metric values ({len(differ)} rows; largest "
-            f"difference {diff.max():.4g} in {both.loc[worst, 'run_id']} {both.loc[worst, 'split']} "
-            f"{both.loc[worst, 'lang']} {both.loc[worst, 'metric']}): the same run computed again, e.g. on another CPU (its env.json says "
-            "which); each study's page uses its own bundle's rows")
+            f"difference {diff.max():.4g} in {where}): the same run computed again, e.g. on another CPU (its "
+            "env.json says which); each study's page uses its own bundle's rows")
 
 
 def _task_data_warnings(src: Path, meta: Mapping[str, Any], out: Any) -> None:

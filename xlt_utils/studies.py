@@ -1076,13 +1076,7 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     acc = summarize(sc.rename(columns={"value": "score"}), [*keys, "variant"], value="score")
     if efficiency is None or efficiency.empty:
         return acc
-    e = efficiency.copy()
-    for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
-                    ("max_seq_length", 0)):
-        e[c] = e[c].fillna(fill) if c in e.columns else fill
-    e["target_num_layers"] = e["target_num_layers"].astype(int)
-    e["num_layers"] = e["num_layers"].astype(int)
-    e["max_seq_length"] = e["max_seq_length"].astype(int)
+    e = _timing_variants(efficiency)
     fl = (e.groupby(keys)["flops_per_example"].mean() / 1e9).rename("gflops_per_example")  # the same on any CPU
     weights = e.groupby(keys)["weight_mb"].mean().rename("weights_mb") if "weight_mb" in e.columns else None
     cpu = timing_cpu(e)
@@ -1114,6 +1108,18 @@ def budget_table(df: Any, efficiency: Any) -> Any:
     return out.round(3)
 
 
+def _timing_variants(efficiency: Any) -> Any:
+    """A copy of timing rows with their budget columns (:data:`VARIANTS`) filled as :func:`scores` fills them
+    (no layer cut, float32, length 0 for the full length) and integral, so they join the scores' keys."""
+    e = efficiency.copy()
+    for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
+                    ("max_seq_length", 0)):
+        e[c] = e[c].fillna(fill) if c in e.columns else fill
+    for c in ("target_num_layers", "num_layers", "max_seq_length"):
+        e[c] = e[c].astype(int)
+    return e
+
+
 NOT_RECORDED = "not recorded"  # the CPU of timing rows whose run did not record one
 
 
@@ -1130,14 +1136,14 @@ def _most_timed(efficiency: Any) -> str:
 def timing_cpu(efficiency: Any) -> str | None:
     """The CPU whose timings rq3's budget table, claims and Pareto front use when the evaluations were timed on more
     than one (``processor``: model and vector extensions; a speed-up is a fact about a CPU, e.g. bfloat16 runs
-    1.6x faster than float32 where the CPU has ``avx512_bf16`` and 8x slower where it has only ``avx2``): the one
+    1.6x faster than float32 at batch 1 where the CPU has ``avx512_bf16``, 3x slower where it has only ``avx2``): the one
     that timed the most evaluation runs side by side with the full-budget model, then the most runs (ties: the
     first by name; rows without a CPU count as one more, :data:`NOT_RECORDED`). A variant this CPU did not time
     uses the CPU that timed it (the budget table's ``timed_on`` says which). None when every timing came from one
     CPU (or no row says which). :func:`speedup_by_cpu` shows every CPU's."""
     if efficiency is None or efficiency.empty or "processor" not in efficiency.columns:
         return None
-    if efficiency["processor"].fillna(NOT_RECORDED).nunique() < 2 or efficiency["processor"].isna().all():
+    if efficiency["processor"].fillna(NOT_RECORDED).nunique() < 2:
         return None
     return _most_timed(efficiency)
 
@@ -1152,15 +1158,10 @@ def speedup_by_cpu(efficiency: Any) -> Any:
     if (efficiency is None or efficiency.empty or "speedup" not in efficiency.columns
             or efficiency["speedup"].isna().all()):
         return pd.DataFrame()
-    e = efficiency.dropna(subset=["speedup"]).copy()
-    if "processor" not in e.columns:
-        e["processor"] = None
-    e["processor"] = e["processor"].fillna(NOT_RECORDED)
-    for c, fill in (("target_num_layers", 0), ("num_layers", 0), ("inference_dtype", "float32"),
-                    ("max_seq_length", 0)):
-        e[c] = e[c].fillna(fill) if c in e.columns else fill
+    e = _timing_variants(efficiency.dropna(subset=["speedup"]))
+    e["processor"] = e["processor"].fillna(NOT_RECORDED) if "processor" in e.columns else NOT_RECORDED
     full = e.groupby(["model", "target_task"])["max_seq_length"].transform("max")
-    e["variant"] = [variant_name(int(n), d, int(length), int(f), int(t)) for n, d, length, f, t in
+    e["variant"] = [variant_name(n, d, length, f, t) for n, d, length, f, t in
                     zip(e["num_layers"], e["inference_dtype"], e["max_seq_length"], full, e["target_num_layers"])]
     keys = ["model", "target_task", "intermediate_task", "variant", "processor"]
     ratio = e.pivot_table(index=keys, columns="batch_size", values="speedup", aggfunc="mean")
