@@ -328,16 +328,18 @@ def test_the_written_answer_says_when_results_are_partial(tmp_path, monkeypatch)
     assert studies.unfinished_note(R.load(cfg), cfg) == ""
 
 
-def test_imported_timings_without_a_cpu_column_read_it_from_the_bundles_env(tmp_path, monkeypatch):
-    """A bundle exported before efficiency rows named their CPU: each row gets its run's ``env.json`` processor
-    (none where the run has no such file), so timings from different CPUs are never averaged unknowingly."""
+@pytest.mark.parametrize("name", [R.EFFICIENCY_CSV, R.TRAINING_CSV])
+def test_imported_timings_without_a_cpu_column_read_it_from_the_bundles_env(tmp_path, monkeypatch, name):
+    """A bundle exported before its timing rows (inference latencies, training seconds) named their CPU: each row
+    gets its run's ``env.json`` processor (none where the run has no such file), so timings from different CPUs are
+    never averaged unknowingly."""
     b = tmp_path / "bundle"
     (b / "runs" / "eval" / "x-1").mkdir(parents=True)
     (b / "runs" / "eval" / "x-1" / "env.json").write_text(json.dumps({"processor": "CPU [avx2]"}))
-    pd.DataFrame([{"study": "s", "profile": "p", "run_id": rid, "batch_size": 1, "latency_p50_ms": 3.0}
-                  for rid in ("eval/x-1", "eval/y-2")]).to_csv(b / R.EFFICIENCY_CSV, index=False)
+    pd.DataFrame([{"study": "s", "profile": "p", "run_id": rid, "batch_size": 1, "latency_p50_ms": 3.0,
+                   "passed_step": 10} for rid in ("eval/x-1", "eval/y-2")]).to_csv(b / name, index=False)
     monkeypatch.setattr(R, "imported_bundles", lambda: [b])
-    rows = R._with_imported(pd.DataFrame(), R.EFFICIENCY_CSV)
+    rows = R._with_imported(pd.DataFrame(), name)
     assert rows["processor"].iloc[0] == "CPU [avx2]" and rows["processor"].isna().iloc[1]
 
 

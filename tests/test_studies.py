@@ -1028,3 +1028,19 @@ def test_training_time_ratio_is_paired_by_seed():
                                           (15, 8, 999.0))])
     assert studies.paired_time_ratio(tr, "m", "t", 8, 128) == pytest.approx(2.5)
     assert math.isnan(studies.paired_time_ratio(tr[tr["seed"] != 15].assign(seed=[13, 14, 15, 16]), "m", "t", 8, 128))
+
+
+def test_training_costs_say_how_many_cpus_their_means_span():
+    """Seeds 13 and 14 of batch 8 ran on two CPUs (100 s and 300 s: mean 200, cpus 2); batch 128's two seeds on
+    one; a run without a CPU counts as one more ("not recorded"). training_cost groups by phase and task alone."""
+    tr = pd.DataFrame([{"phase": "intermediate", "model": "m", "intermediate_task": "t", "seed": seed,
+                        "batch_size": b, "train_seconds": t, "steps": 10, "tokens_per_s": 1.0, "peak_rss_mb": 5.0,
+                        "processor": cpu}
+                       for seed, b, t, cpu in ((13, 8, 100.0, "A"), (14, 8, 300.0, "B"), (13, 128, 50.0, "A"),
+                                               (14, 128, 70.0, "A"), (15, 128, 90.0, None))])
+    cost = studies.intermediate_cost(tr).set_index("intermediate_batch_size")
+    assert cost.loc[8, "train_seconds"] == 200.0 and cost.loc[8, "cpus"] == 2
+    assert cost.loc[128, "train_seconds"] == 70.0 and cost.loc[128, "cpus"] == 2  # A and "not recorded"
+    assert studies.intermediate_cost(tr[tr["processor"] == "A"])["cpus"].tolist() == [1, 1]
+    whole = studies.training_cost(tr.drop(columns="processor"))  # rows from before the column: one unknown CPU
+    assert whole["cpus"].tolist() == [1] and whole["train_seconds"].iloc[0] == 122.0

@@ -234,7 +234,7 @@ def training_rows(rid: str) -> dict[str, Any] | None:
             "examples_per_s": round(examples / seconds, 2) if examples else None,
             "tokens_per_s": round(tokens / seconds, 1) if tokens else None,
             "n_parameters": res.get("n_parameters"), "peak_rss_mb": env.get("peak_rss_mb"), "peak_gpu_mb": env.get("peak_gpu_mb"),
-            "device": env.get("cuda") or "cpu", "threads": env.get("torch_threads")}
+            "device": env.get("cuda") or "cpu", "processor": env.get("processor"), "threads": env.get("torch_threads")}
 
 
 def _training_frame(member: Mapping[str, list[tuple[str, str]]]) -> Any:
@@ -324,7 +324,7 @@ def _with_imported(df: Any, name: str, member: Mapping[str, list[tuple[str, str]
                             low_memory=False)
         if name == TRAINING_CSV and "passed_step" not in extra.columns:
             extra = _passed_from_params(extra, b)
-        if name == EFFICIENCY_CSV and "processor" not in extra.columns:  # exported before the column existed
+        if name in (EFFICIENCY_CSV, TRAINING_CSV) and "processor" not in extra.columns:  # exported before it existed
             extra = extra.assign(processor=[_processor(b / "runs" / rid) for rid in extra["run_id"]])
         loaded.append(extra)
     for extra in loaded + [_copies_for_other_grids(e, member or {}) for e in loaded]:

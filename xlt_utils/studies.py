@@ -917,25 +917,35 @@ def batch_size_table(df: Any, training: Any) -> Any:
     return eff.merge(cost, on=["model", "intermediate_task", "intermediate_batch_size"], how="left")
 
 
+def _cpus(training: Any) -> Any:
+    """``training`` with ``processor`` filled (:data:`NOT_RECORDED` where a run did not record its CPU)."""
+    proc = training["processor"] if "processor" in training.columns else None
+    return training.assign(processor=NOT_RECORDED if proc is None else proc.fillna(NOT_RECORDED))
+
+
 def training_cost(training: Any) -> Any:
     """What the training runs cost, per phase, model and intermediate task: optimizer steps, examples,
-    training-loop seconds, tokens/s and peak resident memory (means over seeds)."""
+    training-loop seconds, tokens/s and peak resident memory (means over seeds), and ``cpus``, how many CPUs those
+    runs ran on: above 1, the seconds and tokens/s average CPUs of different speeds (seeds split over machines)."""
     if training is None or training.empty:
         return training
     cols = [c for c in ("steps", "train_examples", "train_seconds", "tokens_per_s", "peak_rss_mb") if c in training]
-    return (training.groupby(["phase", "model", "intermediate_task"], dropna=False)[cols].mean().reset_index()
-            .round(1))
+    g = _cpus(training).groupby(["phase", "model", "intermediate_task"], dropna=False)
+    return g[cols].mean().join(g["processor"].nunique().rename("cpus")).reset_index().round(1)
 
 
 def intermediate_cost(training: Any) -> Any:
-    """Mean cost of the intermediate runs per (model, task, batch size): steps, seconds, tokens/s, peak RSS."""
+    """Mean cost of the intermediate runs per (model, task, batch size): steps, seconds, tokens/s, peak RSS, and
+    ``cpus``, how many CPUs the means span (above 1, seconds from CPUs of different speeds; rq1's time-ratio claim
+    pairs each seed's runs instead, :func:`paired_time_ratio`)."""
     import pandas as pd
 
     cols = ["steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
     if training is None or training.empty:
-        return pd.DataFrame(columns=["model", "intermediate_task", "intermediate_batch_size", *cols])
-    tr = training[training["phase"] == "intermediate"]  # an intermediate run's batch_size is its own
-    return (tr.groupby(["model", "intermediate_task", "batch_size"], dropna=False)[cols].mean().reset_index()
+        return pd.DataFrame(columns=["model", "intermediate_task", "intermediate_batch_size", *cols, "cpus"])
+    tr = _cpus(training[training["phase"] == "intermediate"])  # an intermediate run's batch_size is its own
+    g = tr.groupby(["model", "intermediate_task", "batch_size"], dropna=False)
+    return (g[cols].mean().join(g["processor"].nunique().rename("cpus")).reset_index()
             .rename(columns={"batch_size": "intermediate_batch_size"}).round(1))
 
 
