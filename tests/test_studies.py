@@ -1016,6 +1016,14 @@ def test_the_papers_further_arms_are_set_against_the_task_they_extend():
     assert studies.counterpart("rt_sentiment_es", {"rt_sentiment"}) == ("translated", "rt_sentiment")
     assert studies.counterpart("rt_sentiment_shuffled", {"rt_sentiment"}) is None  # a control, not a translation
     assert studies.counterpart("synth_mnli [aux mlm]", {"synth_squad"}) is None  # its plain task did not run
+    assert multi["note"] == "zero-shot languages, paired by seed"  # no training rows: nothing said about steps
+    # the multi-task run trained for its two components' steps together: the note says the arms differ in compute
+    training = pd.DataFrame([{"phase": "intermediate", "model": "synth-tiny", "intermediate_task": it, "steps": n}
+                             for it, n in (("synth_mnli", 100), ("synth_squad", 100), ("synth_mnli+synth_squad", 200),
+                                           ("synth_mnli [aux mlm]", 100))])
+    got = {r["claim"]: r for r in studies.counterpart_claims(eff, selection.dev_rows(df), training)}
+    assert got[multi["claim"]]["note"].endswith("; not matched in compute: 200 intermediate steps against 100 (2x)")
+    assert got[aux["claim"]]["note"] == "zero-shot languages, paired by seed"  # same steps: matched
 
 
 def test_training_time_ratio_is_paired_by_seed():

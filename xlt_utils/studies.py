@@ -765,11 +765,13 @@ def counterpart(arm: str, tasks: set[str]) -> tuple[str, str] | None:
     return None
 
 
-def counterpart_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
+def counterpart_claims(eff: Any, dev: Any, training: Any = None) -> list[dict[str, Any]]:
     """The paper's further arms against the single task they extend, per model and target, paired by seed and
     language: multi-task against its best component chosen on English dev (paper: small extra gains), a task with
     an auxiliary objective against the task alone (paper: continued MLM not consistently better), machine-
-    translated data against its English original (paper: not consistently better)."""
+    translated data against its English original (paper: not consistently better). Where the two intermediate
+    runs trained for other steps (``training``: a multi-task run trains for its components' steps together), the
+    note gives both counts."""
     from xlt_utils.multitask import components, is_multitask
 
     rows = []
@@ -795,8 +797,21 @@ def counterpart_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
                 continue
             d = paired_difference(g[g["intermediate_task"] == arm], g[g["intermediate_task"] == base])
             rows.append(claim(f"{text} on {t} ({m})", ref, d["estimate"], d["ci_lo"], d["ci_hi"],
-                              note="zero-shot languages, paired by seed"))
+                              note="zero-shot languages, paired by seed" + _steps_note(training, m, arm, base)))
     return rows
+
+
+def _steps_note(training: Any, model: str, arm: str, base: str) -> str:
+    """Where ``arm``'s intermediate runs trained for other optimizer steps than ``base``'s (``training`` rows), both
+    counts, so that the comparison is not read as matched in compute; "" where they match or are not known."""
+    if training is None or training.empty or "steps" not in training.columns:
+        return ""
+    tr = training[(training["phase"] == "intermediate") & (training["model"] == model)]
+    steps = {a: sorted(set(tr.loc[tr["intermediate_task"] == a, "steps"].dropna())) for a in (arm, base)}
+    if any(len(v) != 1 for v in steps.values()) or steps[arm] == steps[base]:
+        return ""
+    a, b = steps[arm][0], steps[base][0]
+    return f"; not matched in compute: {int(a)} intermediate steps against {int(b)} ({a / b:.3g}x)"
 
 
 def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
@@ -886,7 +901,7 @@ def paper_claims(df: Any, training: Any = None) -> Any:
                           "paper: MNLI/SQuAD/HellaSwag best", float(lang_mean["delta"].mean()), lo, hi,
                           note="(target, language) pairs, seeds and shared items"))
     rows += control_claims(eff, passed_training(training))
-    rows += counterpart_claims(eff, dev)
+    rows += counterpart_claims(eff, dev, training)
     rows += ranking_claims(eff, dev)
     from xlt_utils.tasks import get_task
 
