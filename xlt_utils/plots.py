@@ -162,12 +162,13 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
         s = summary[summary["target_task"] == t].copy()
         models = list(dict.fromkeys(s["model"])) if per_model else []
         lines = ["model", hue] if len(models) > 1 else hue
-        for key, g in s.groupby(lines, dropna=False):
+        groups = list(s.groupby(lines, dropna=False))
+        for i, (key, g) in enumerate(groups):
             key = " / ".join(map(str, key)) if isinstance(key, tuple) else key
-            if order is not None:
-                pos = {v: i for i, v in enumerate(order)}
+            if order is not None:  # categorical: each line a little to the side, so that intervals do not overlap
+                pos = {v: j for j, v in enumerate(order)}
                 g = g.assign(_pos=g[x].map(pos)).sort_values("_pos")
-                xs = g["_pos"]
+                xs = g["_pos"] + (0.3 * (i / (len(groups) - 1) - 0.5) if len(groups) > 1 else 0.0)
             else:
                 g = g.sort_values(x)
                 xs = g[x].astype(float) if log_x else g[x] if g[x].dtype != object else g[x].astype(str)
@@ -175,6 +176,7 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
                         marker="o", capsize=3, label=str(key))
         if order is not None:
             ax.set_xticks(range(len(order)), list(order))
+            ax.set_xlim(-0.6, len(order) - 0.4)
         ax.axhline(0, color="0.4", linewidth=0.8, linestyle="--")
         if log_x:
             ax.set_xscale("log", base=2)
