@@ -41,7 +41,7 @@ def _rq1(df: Any, training: Any, efficiency: Any) -> Any:
 def _rq2(df: Any, training: Any, efficiency: Any) -> Any:
     from xlt_utils import studies
 
-    return studies.rq2_claims(df)
+    return studies.rq2_claims(df, training=training)
 
 
 def _rq3(df: Any, training: Any, efficiency: Any) -> Any:

@@ -158,22 +158,25 @@ def effect_figure(summary: Any, x: str, config: Any, name: str, xlabel: str, log
     # several models (e.g. rq1 embedded-full: e5-small and synth-small): a panel names its model when it has one, and
     # draws one line per (model, hue) when it has several, so that no line joins two models' points
     per_model = x != "model" and hue != "model" and "model" in summary.columns and summary["model"].nunique() > 1
+    # one colour and (categorical x) one sideways offset per line across all panels, so a task looks the same in each
+    every = [str(k) for k in dict.fromkeys(summary[hue].astype(str))]
+    colour = {k: f"C{i % 10}" for i, k in enumerate(every)}
     for ax, t in zip(axes, targets):
         s = summary[summary["target_task"] == t].copy()
         models = list(dict.fromkeys(s["model"])) if per_model else []
         lines = ["model", hue] if len(models) > 1 else hue
-        groups = list(s.groupby(lines, dropna=False))
-        for i, (key, g) in enumerate(groups):
+        for key, g in s.groupby(lines, dropna=False):
+            h = str(key[-1] if isinstance(key, tuple) else key)
             key = " / ".join(map(str, key)) if isinstance(key, tuple) else key
-            if order is not None:  # categorical: each line a little to the side, so that intervals do not overlap
+            if order is not None:  # categorical: each hue a little to the side, so that intervals do not overlap
                 pos = {v: j for j, v in enumerate(order)}
                 g = g.assign(_pos=g[x].map(pos)).sort_values("_pos")
-                xs = g["_pos"] + (0.3 * (i / (len(groups) - 1) - 0.5) if len(groups) > 1 else 0.0)
+                xs = g["_pos"] + (0.3 * (every.index(h) / (len(every) - 1) - 0.5) if len(every) > 1 else 0.0)
             else:
                 g = g.sort_values(x)
                 xs = g[x].astype(float) if log_x else g[x] if g[x].dtype != object else g[x].astype(str)
             ax.errorbar(xs, g["mean"], yerr=[(g["mean"] - g["ci_lo"]).fillna(0), (g["ci_hi"] - g["mean"]).fillna(0)],
-                        marker="o", capsize=3, label=str(key))
+                        marker="o", capsize=3, label=str(key), color=None if len(models) > 1 else colour[h])
         if order is not None:
             ax.set_xticks(range(len(order)), list(order))
             ax.set_xlim(-0.6, len(order) - 0.4)

@@ -678,6 +678,7 @@ def unmatched(passed: Any, model: str, task: str, control: str, seeds: Iterable[
     problems = []
     for s in sorted(seeds):
         a, b = recorded.get((task, s)), recorded.get((control, s))
+        s = int(s) if float(s).is_integer() else s  # seeds read back as floats: "seed 13", not "seed 13.0"
         if a is None or b is None:
             problems.append(f"seed {s}: {'task' if a is None else 'control'} not recorded")
             continue
@@ -692,7 +693,7 @@ def unmatched(passed: Any, model: str, task: str, control: str, seeds: Iterable[
     return "; ".join(problems)
 
 
-def control_claims(eff: Any, passed: Any = None) -> list[dict[str, Any]]:
+def control_claims(eff: Any, passed: Any = None, training: Any = None) -> list[dict[str, Any]]:
     """Per model and shuffled-label control (``<task>_shuffled``) trained beside its task: does the task's effect
     come from its labels? The zero-shot effect of the task minus the control's, paired by target, language and
     seed, with its interval over (target, language) pairs, seeds and shared items; two-sided: a task can help or
@@ -702,7 +703,8 @@ def control_claims(eff: Any, passed: Any = None) -> list[dict[str, Any]]:
     on trained for the same optimizer steps over the same number of examples (``passed``:
     :func:`passed_training`). An unmatched pair keeps its numbers but is refused as a control comparison: its
     verdict is *inconclusive* and the note says which seeds differ (a shorter-trained control mixes "labels" with
-    "training length")."""
+    "training length"). Where ``training`` rows say the task and its control ran on different CPUs, the note says
+    so."""
     import pandas as pd
 
     rows = []
@@ -735,6 +737,7 @@ def control_claims(eff: Any, passed: Any = None) -> list[dict[str, Any]]:
         elif r["verdict"] == "supported":  # two-sided: say which way the labels moved the transfer
             r["note"] += (f"; direction: {task} transfers {'better' if lang_mean.mean() > 0 else 'worse'} than its "
                           "control, so its real labels " + ("help" if lang_mean.mean() > 0 else "hurt"))
+        r["note"] += _cpu_note(training, m, task, ctrl, both["seed"].dropna().unique())
         rows.append(r)
     return rows
 
@@ -765,6 +768,15 @@ def counterpart(arm: str, tasks: set[str]) -> tuple[str, str] | None:
     return None
 
 
+def _further_arms(tasks: set[str]) -> set[str]:
+    """The multi-task and machine-translated arms among ``tasks``: not single English tasks, so never candidates for
+    "English intermediate training improves transfer" (their own claims set them against what they extend)."""
+    from xlt_utils.multitask import is_multitask
+
+    return {a for a in tasks if (is_multitask(a) and AUX_MARK not in a)
+            or (counterpart(a, tasks) or ("",))[0] == "translated"}
+
+
 def counterpart_claims(eff: Any, dev: Any, training: Any = None) -> list[dict[str, Any]]:
     """The paper's further arms against the single task they extend, per model and target, paired by seed and
     language: multi-task against its best component chosen on English dev (paper: small extra gains), a task with
@@ -790,28 +802,70 @@ def counterpart_claims(eff: Any, dev: Any, training: Any = None) -> list[dict[st
                 base = selection.pick(dev[(dev["model"] == m) & (dev["target_task"] == t)], "intermediate_task",
                                       parts) if parts else None
                 if base is None:
-                    continue  # no component ran, or no English dev score to choose one on (retrieval)
+                    if parts:  # components ran, but no English dev score to choose one on (retrieval): say so
+                        rows.append(claim(f"multi-task {arm} beats its best single task on {t} ({m})",
+                                          "paper: multi-task small extra gains", math.nan, math.nan, math.nan,
+                                          why_no_interval="no English dev score to choose the component on",
+                                          note="the component is chosen on English dev, never on test"))
+                    continue
                 text, ref = f"multi-task {arm} beats its best single task ({base}, chosen on English dev)", \
                     "paper: multi-task small extra gains"
             else:
                 continue
-            d = paired_difference(g[g["intermediate_task"] == arm], g[g["intermediate_task"] == base])
+            a, b = g[g["intermediate_task"] == arm], g[g["intermediate_task"] == base]
+            d = paired_difference(a, b)
+            seeds = set(a["seed"].dropna()) & set(b["seed"].dropna())
             rows.append(claim(f"{text} on {t} ({m})", ref, d["estimate"], d["ci_lo"], d["ci_hi"],
-                              note="zero-shot languages, paired by seed" + _steps_note(training, m, arm, base)))
+                              note="zero-shot languages, paired by seed" + _steps_note(training, m, arm, base, seeds)
+                              + _cpu_note(training, m, arm, base, seeds)))
     return rows
 
 
-def _steps_note(training: Any, model: str, arm: str, base: str) -> str:
-    """Where ``arm``'s intermediate runs trained for other optimizer steps than ``base``'s (``training`` rows), both
-    counts, so that the comparison is not read as matched in compute; "" where they match or are not known."""
-    if training is None or training.empty or "steps" not in training.columns:
+def _intermediate_rows(training: Any, model: str, arm: str, seeds: Iterable[Any]) -> Any:
+    """``training``'s rows of ``arm``'s intermediate and target runs for ``model`` at ``seeds`` (none without the
+    columns)."""
+    need = {"phase", "model", "intermediate_task", "seed"}
+    if training is None or training.empty or not need <= set(training.columns):
+        return None
+    return training[(training["model"] == model) & (training["intermediate_task"] == arm)
+                    & training["seed"].isin(list(seeds))]
+
+
+def _span(values: Iterable[Any]) -> str:
+    v = sorted({int(x) for x in values})
+    return "not recorded" if not v else str(v[0]) if len(v) == 1 else f"{v[0]}–{v[-1]}"
+
+
+def _steps_note(training: Any, model: str, arm: str, base: str, seeds: Iterable[Any]) -> str:
+    """Where ``arm``'s intermediate runs (at the paired ``seeds``) took other optimizer steps than ``base``'s (a
+    multi-task run trains for its components' steps together): both counts, or their ranges where seeds differ,
+    so that the comparison is not read as matched; "" where they match or no step was recorded."""
+    seeds = list(seeds)
+    steps = {}
+    for a in (arm, base):
+        rows = _intermediate_rows(training, model, a, seeds)
+        if rows is None or "steps" not in rows.columns:
+            return ""
+        steps[a] = rows.loc[rows["phase"] == "intermediate", "steps"].dropna()
+    if steps[arm].empty and steps[base].empty or set(steps[arm]) == set(steps[base]):
         return ""
-    tr = training[(training["phase"] == "intermediate") & (training["model"] == model)]
-    steps = {a: sorted(set(tr.loc[tr["intermediate_task"] == a, "steps"].dropna())) for a in (arm, base)}
-    if any(len(v) != 1 for v in steps.values()) or steps[arm] == steps[base]:
+    return f"; optimizer steps differ: {_span(steps[arm])} intermediate steps against {_span(steps[base])}"
+
+
+def _cpu_note(training: Any, model: str, arm: str, base: str, seeds: Iterable[Any]) -> str:
+    """Where the two arms' intermediate and target runs (at the paired ``seeds``) ran on different CPUs (``processor``
+    of the training rows): which, since a run is not bit-exact across CPUs and the pairing by seed then also pairs
+    two machines; "" where one CPU ran both or none was recorded."""
+    cpus = {}
+    for a in (arm, base):
+        rows = _intermediate_rows(training, model, a, seeds)
+        if rows is None or "processor" not in rows.columns:
+            return ""
+        cpus[a] = sorted(set(rows["processor"].dropna()))
+    if not cpus[arm] or not cpus[base] or cpus[arm] == cpus[base]:
         return ""
-    a, b = steps[arm][0], steps[base][0]
-    return f"; not matched in compute: {int(a)} intermediate steps against {int(b)} ({a / b:.3g}x)"
+    return (f"; ran on different CPUs ({arm}: {', '.join(cpus[arm])}; {base}: {', '.join(cpus[base])}), and a "
+            "run is not bit-exact across CPUs")
 
 
 def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
@@ -865,7 +919,8 @@ def ranking_claims(eff: Any, dev: Any) -> list[dict[str, Any]]:
 
 def paper_claims(df: Any, training: Any = None) -> Any:
     """The paper's claims with our numbers and intervals: per model and target, the effect of the intermediate task
-    chosen on the target runs' English dev score (:func:`xlt_utils.selection.pick`; controls are not candidates);
+    chosen on the target runs' English dev score (:func:`xlt_utils.selection.pick`; controls, multi-task and
+    translated arms are not candidates);
     each intermediate task's effect averaged over targets, controls included; each task against its shuffled-label
     control (:func:`control_claims`); whether the paper's best tasks rank first (:func:`ranking_claims`); and the
     English-vs-zero-shot gap. ``training``: the study's training rows (:func:`xlt_utils.results.load_training`),
@@ -875,7 +930,7 @@ def paper_claims(df: Any, training: Any = None) -> Any:
     dev = selection.dev_rows(df)
     rows = []
     per = summarize(eff, ["model", "target_task", "intermediate_task"])
-    per = per[~per["intermediate_task"].isin(controls)]
+    per = per[~per["intermediate_task"].isin(controls | _further_arms(set(per["intermediate_task"])))]
     for (m, t), g in per.groupby(["model", "target_task"]):
         chosen = selection.pick(dev[(dev["model"] == m) & (dev["target_task"] == t)], "intermediate_task",
                                 g["intermediate_task"])
@@ -889,7 +944,8 @@ def paper_claims(df: Any, training: Any = None) -> Any:
         rows.append(claim(f"English intermediate training improves zero-shot transfer on {t} "
                           f"({m}; task chosen on English dev: {chosen})", "abstract: +5.4 avg (best per target)",
                           best["mean"], best["ci_lo"], best["ci_hi"],
-                          note=f"of {len(g)} task(s), controls excluded, the one with the best English dev score "
+                          note=f"of {len(g)} task(s), controls and the multi-task and translated arms excluded "
+                               "(each has its own claim), the one with the best English dev score "
                                "after target fine-tuning (dev and test scores come from the same runs, so run-level "
                                "noise still biases the chosen task's effect upward)"))
     for (m, it), g in eff.groupby(["model", "intermediate_task"]):
@@ -900,7 +956,7 @@ def paper_claims(df: Any, training: Any = None) -> Any:
         rows.append(claim(f"{it} improves zero-shot transfer of {m} averaged over its {n_t} target(s)",
                           "paper: MNLI/SQuAD/HellaSwag best", float(lang_mean["delta"].mean()), lo, hi,
                           note="(target, language) pairs, seeds and shared items"))
-    rows += control_claims(eff, passed_training(training))
+    rows += control_claims(eff, passed_training(training), training)
     rows += counterpart_claims(eff, dev, training)
     rows += ranking_claims(eff, dev)
     from xlt_utils.tasks import get_task
@@ -941,7 +997,8 @@ def _cpus(training: Any) -> Any:
 def training_cost(training: Any) -> Any:
     """What the training runs cost, per phase, model and intermediate task: optimizer steps, examples,
     training-loop seconds, tokens/s and peak resident memory (means over seeds), and ``cpus``, how many CPUs those
-    runs ran on: above 1, the seconds and tokens/s average CPUs of different speeds (seeds split over machines)."""
+    runs ran on (runs that recorded none count as one more, "not recorded"): above 1, the seconds and tokens/s
+    average CPUs of different speeds, or a CPU with runs of unknown speed (seeds split over machines)."""
     if training is None or training.empty:
         return training
     cols = [c for c in ("steps", "train_examples", "train_seconds", "tokens_per_s", "peak_rss_mb") if c in training]
@@ -951,8 +1008,9 @@ def training_cost(training: Any) -> Any:
 
 def intermediate_cost(training: Any) -> Any:
     """Mean cost of the intermediate runs per (model, task, batch size): steps, seconds, tokens/s, peak RSS, and
-    ``cpus``, how many CPUs the means span (above 1, seconds from CPUs of different speeds; rq1's time-ratio claim
-    pairs each seed's runs instead, :func:`paired_time_ratio`)."""
+    ``cpus``, how many CPUs the means span (runs that recorded none count as one more, "not recorded"; above 1,
+    seconds from CPUs of different or unknown speeds; rq1's time-ratio claim pairs each seed's runs instead,
+    :func:`paired_time_ratio`)."""
     import pandas as pd
 
     cols = ["steps", "train_seconds", "tokens_per_s", "peak_rss_mb"]
@@ -1065,11 +1123,15 @@ def size_order(table: Any) -> list[str]:
     return sorted(present, key=lambda m: (known.index(m) if m in known else len(known), m))
 
 
-def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
+def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None, training: Any = None) -> Any:
+    """Per target and intermediate task: its effect at each model size, and whether it differs between the
+    largest and the smallest. A shuffled-label control is not a question's answer: it gets, per model, the
+    comparison with its task instead (:func:`control_claims`; ``training`` says whether they are matched)."""
     eff = paired_effects(df, ["model"])
     order = [m for m in (models_in_order or _registry_order()) if m in set(eff["model"])]
     rows = []
-    for (t, it), g in eff.groupby(["target_task", "intermediate_task"]):
+    controls = controls_in(eff)
+    for (t, it), g in eff[~eff["intermediate_task"].isin(controls)].groupby(["target_task", "intermediate_task"]):
         present = [m for m in order if m in set(g["model"])]
         for m in present:
             s = summarize(g[g["model"] == m], ["model"]).iloc[0]
@@ -1081,6 +1143,7 @@ def rq2_claims(df: Any, models_in_order: Sequence[str] | None = None) -> Any:
             rows.append(claim(f"The {it} effect on {t} differs between {large} and {small}", "question (rq2)",
                               d["estimate"], d["ci_lo"], d["ci_hi"], two_sided=True,
                               note="larger minus smaller model"))
+    rows += control_claims(eff, passed_training(training), training)
     return claims_frame(rows)
 
 

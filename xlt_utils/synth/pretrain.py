@@ -24,6 +24,7 @@ import torch
 from xlt_utils.choices import SIZES
 from xlt_utils.errors import XLTError, unknown
 from xlt_utils.paths import PROJECT_ROOT
+from xlt_utils.runs import cpu_description
 from xlt_utils.synth.corpus import mlm_corpus, probe_pairs
 from xlt_utils.synth.languages import GRAMMAR_VERSION, LANGUAGE_IDS, language_card
 
@@ -250,6 +251,7 @@ def pretrain(out_dir: str | Path, *, size: str = "small", languages: Sequence[st
         "parallel_frac": parallel_frac, "vocab_size": len(tok), "tokenizer": tokenizer, "seed": seed, "bf16": use_bf16,
         "device": str(dev), "init_from": str(init_from) if init_from else None, "final_mlm_loss": final_loss, "final_probe_p1": last_probe,
         "seconds": round(time.time() - t0, 1), "torch": torch.__version__, "platform": platform.platform(),
+        "processor": cpu_description(),  # weights are bit-for-bit on one kind of CPU only (docs/synth-world.md)
         "save_every": save_every, "git_revision": _git_rev(),
         "corpus_sha256": corpus_sha256, "sequences_sha256": data_sha256, "n_sequences": len(seqs), "language_cards": {l: language_card(l, tuple(languages)) for l in languages},
     }
